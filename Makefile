@@ -1,0 +1,43 @@
+# Picasso Me — `make run` and `make test` work from a fresh clone (they build .venv first).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench bench-gpu styles clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Fetch and verify the preset paintings into STYLES_DIR (STYLES_SOURCE: a folder or mirror URL).
+styles: $(STAMP)
+	$(PY) -m engine styles fetch
+
+## Run the bot and its engine (reads .env; see .env.example).
+run: $(STAMP)
+	-$(PY) -m engine styles fetch
+	$(PY) -m bot
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(VENV)/bin/pytest
+
+## CPU benchmark of the engine against the plain reference, and of the job table.
+bench: $(STAMP)
+	$(PY) -m bench.bench_engine
+	$(PY) -m bench.bench_jobs
+
+## GPU timings (run on a CUDA machine).
+bench-gpu: $(STAMP)
+	$(PY) -m bench.bench_gpu
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,42 @@
+"""Settings of the engine process (environment variables and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EngineSettings(BaseSettings):
+    """Everything the engine worker and CLI read from the environment.
+
+    Defaults aim at a GPU box but keep a CPU-only machine usable: on a CPU the
+    worker caps the size and iterations (see `CPU_*`) so a default job ends in minutes.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), alias="DATA_DIR")
+    styles_dir: Path = Field(Path("styles"), alias="STYLES_DIR")
+    styles_source: str | None = Field(None, alias="STYLES_SOURCE")
+    device: str = Field("auto", alias="DEVICE")
+    weights: Literal["caffe", "torchvision"] = Field("caffe", alias="VGG_WEIGHTS")
+    image_size: int = Field(768, ge=32, le=4096, alias="IMAGE_SIZE")
+    max_image_size: int = Field(2048, ge=32, le=8192, alias="MAX_IMAGE_SIZE")
+    iterations: int = Field(500, ge=1, le=10000, alias="ITERATIONS")
+    max_iterations: int = Field(2000, ge=1, le=20000, alias="MAX_ITERATIONS")
+    cpu_image_size: int = Field(384, ge=32, le=4096, alias="CPU_IMAGE_SIZE")
+    cpu_iterations: int = Field(300, ge=1, le=10000, alias="CPU_ITERATIONS")
+    strength: float = Field(1.0, gt=0, le=10, alias="STRENGTH")
+    progress_every: int = Field(100, ge=1, alias="PROGRESS_EVERY")
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", alias="PRECISION")
+    max_input_pixels: int = Field(60_000_000, ge=1, alias="MAX_INPUT_PIXELS")
+    engine_exclusive: bool = Field(True, alias="ENGINE_EXCLUSIVE")
+    worker_name: str | None = Field(None, alias="WORKER_NAME")
+    heartbeat_seconds: float = Field(5.0, gt=0, alias="HEARTBEAT_SECONDS")
+    stale_after_seconds: float = Field(60.0, gt=0, alias="STALE_AFTER_SECONDS")
+    max_attempts: int = Field(3, ge=1, alias="MAX_ATTEMPTS")
+    poll_seconds: float = Field(0.5, gt=0, le=5, alias="POLL_SECONDS")
+    retention_days: float = Field(7.0, ge=0, alias="RETENTION_DAYS")

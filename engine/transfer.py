@@ -1,0 +1,393 @@
+"""Gatys style transfer: optimise the output's pixels against VGG19 features, coarse to fine.
+
+Why coarse to fine: an iteration at half the side costs a quarter as much, and the
+large structures a painting's style is made of settle at low resolution. So the
+image starts near a quarter of the target size, grows by sqrt(2) per scale (each
+scale warm-started from the previous one, upsampled) and most of the iteration
+budget is spent where it is cheap. One iteration is one loss evaluation (L-BFGS with
+`max_iter=1` per step keeps its history across steps), and the counter runs over all
+scales, so "every 100 iterations" means what it says.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.transforms.functional import pil_to_tensor, to_pil_image
+
+from engine.color import keep_colors
+from engine.losses import LossWeights, Targets, make_targets, style_transfer_loss
+from engine.vgg import LAYER_NAMES, FeatureExtractor, build_vgg19
+
+MIN_SCALE_SIDE = 64
+
+
+class Cancelled(Exception):
+    """The progress callback asked to stop; `iteration` is where it stopped."""
+
+    def __init__(self, iteration: int) -> None:
+        super().__init__(f"stopped at iteration {iteration}")
+        self.iteration = iteration
+
+
+@dataclass(frozen=True)
+class StylizeOptions:
+    """One job's knobs. Weights left at None use `LossWeights` defaults."""
+
+    size: int = 512  # long side of the output; the aspect ratio is kept
+    iterations: int = 500  # loss evaluations over all scales
+    strength: float = 1.0  # multiplies the style weight
+    content_weight: float | None = None
+    style_weight: float | None = None
+    tv_weight: float | None = None
+    style_scale: float = 1.0  # painting's long side relative to the output's
+    preserve_colors: bool = False
+    init: Literal["content", "noise"] = "content"
+    seed: int | None = 0
+    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    progress_every: int = 100
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    min_scale_side: int = MIN_SCALE_SIDE
+    multiscale: bool = True
+    lbfgs_history: int = 50
+    adam_lr: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.size < 16:
+            raise ValueError("size must be at least 16 pixels")
+        if self.iterations < 1:
+            raise ValueError("iterations must be at least 1")
+        if self.strength <= 0:
+            raise ValueError("strength must be positive")
+        if self.progress_every < 1:
+            raise ValueError("progress_every must be at least 1")
+        if self.style_scale <= 0:
+            raise ValueError("style_scale must be positive")
+
+
+@dataclass
+class Progress:
+    """A snapshot handed to the progress callback."""
+
+    iteration: int
+    total: int
+    loss: float
+    elapsed: float
+    eta: float
+    size: tuple[int, int]
+    final: bool
+    _render: Callable[[int], Image.Image] = field(repr=False)
+
+    def preview(self, max_side: int = 256) -> Image.Image:
+        """A small RGB image of the current state (computed only when asked for)."""
+        return self._render(max_side)
+
+
+ProgressCallback = Callable[[Progress], bool | None]
+
+
+def scale_sides(target: int, min_side: int = MIN_SCALE_SIDE, multiscale: bool = True) -> list[int]:
+    """Long sides of the scales: from about a quarter of `target` up by sqrt(2) to `target`."""
+    if not multiscale:
+        return [target]
+    floor = max(min_side, target / 4)
+    sides = [target]
+    while sides[-1] / math.sqrt(2) >= floor * 0.999:
+        sides.append(round(sides[-1] / math.sqrt(2)))
+    return sides[::-1]
+
+
+def split_iterations(total: int, scales: int, decay: float = 0.8) -> list[int]:
+    """Share `total` over the scales, coarse scales getting more (each next scale x`decay`).
+
+    With fewer iterations than scales the coarsest scales get none (callers drop them).
+    """
+    shares = [decay**i for i in range(scales)]
+    raw = [total * s / sum(shares) for s in shares]
+    counts = [math.floor(r) for r in raw]
+    # Hand out the remainder by largest fractional part, keeping the total exact.
+    for i in sorted(range(scales), key=lambda i: raw[i] - counts[i], reverse=True)[
+        : total - sum(counts)
+    ]:
+        counts[i] += 1
+    if total >= scales:
+        for i in range(scales):  # every scale gets at least one iteration
+            if counts[i] == 0:
+                donor = max(range(scales), key=counts.__getitem__)
+                counts[donor] -= 1
+                counts[i] += 1
+    return counts
+
+
+def fit_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(w, h) with the given long side and the same aspect ratio (may upscale)."""
+    width, height = size
+    scale = long_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"DEVICE={device} but CUDA is not available on this machine.")
+    return resolved
+
+
+def _to_tensor(image: Image.Image, device: torch.device) -> torch.Tensor:
+    return pil_to_tensor(image.convert("RGB")).float().div_(255).unsqueeze(0).to(device)
+
+
+def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if image.size == size:
+        return image
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+class _Tracker:
+    """Counts iterations over all scales, fires the callback, estimates the time left.
+
+    The ETA weights each remaining iteration by its scale's pixel count, since that
+    is what an iteration costs; a plain linear ETA would be far too pessimistic
+    during the cheap coarse scales.
+    """
+
+    def __init__(
+        self,
+        plan: Sequence[tuple[tuple[int, int], int]],
+        every: int,
+        callback: ProgressCallback | None,
+    ) -> None:
+        self.total = sum(n for _, n in plan)
+        self.every = every
+        self.callback = callback
+        self.started = time.perf_counter()
+        self.iteration = 0
+        self._costs = [w * h for (w, h), n in plan for _ in range(n)]
+        self._cost_done = 0.0
+        self._cost_total = float(sum(self._costs)) or 1.0
+        self.loss = math.nan
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def eta(self) -> float:
+        if self._cost_done <= 0:
+            return math.nan
+        return self.elapsed() * (self._cost_total - self._cost_done) / self._cost_done
+
+    def step(
+        self, loss: float, size: tuple[int, int], render: Callable[[int], Image.Image]
+    ) -> None:
+        self._cost_done += self._costs[self.iteration]
+        self.iteration += 1
+        self.loss = loss
+        if self.iteration % self.every == 0 and self.iteration < self.total:
+            self.report(size, render, final=False)
+
+    def report(
+        self, size: tuple[int, int], render: Callable[[int], Image.Image], final: bool
+    ) -> None:
+        if self.callback is None:
+            return
+        progress = Progress(
+            iteration=self.iteration,
+            total=self.total,
+            loss=self.loss,
+            elapsed=self.elapsed(),
+            eta=0.0 if final else self.eta(),
+            size=size,
+            final=final,
+            _render=render,
+        )
+        if self.callback(progress) and not final:
+            raise Cancelled(self.iteration)
+
+
+class Stylizer:
+    """Holds VGG19 on one device; `stylize` can be called any number of times."""
+
+    def __init__(
+        self,
+        device: str = "auto",
+        weights: str = "caffe",
+        loss_weights: LossWeights | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.loss_weights = loss_weights or LossWeights()
+        layers = self.loss_weights.layers
+        deepest = max(layers, key=LAYER_NAMES.index)
+        net = build_vgg19(weights, last_layer=deepest).to(self.device)
+        self.extractor = FeatureExtractor(net, layers)
+
+    @property
+    def device_name(self) -> str:
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return "cpu"
+
+    # ------------------------------------------------------------------ public API
+    def stylize(
+        self,
+        content: Image.Image,
+        styles: Sequence[tuple[Image.Image, float]],
+        options: StylizeOptions | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Image.Image:
+        """Repaint `content` in the blended style of `styles` ((painting, weight) pairs)."""
+        options = options or StylizeOptions()
+        if not styles:
+            raise ValueError("At least one style image is needed.")
+        if any(w < 0 for _, w in styles) or sum(w for _, w in styles) <= 0:
+            raise ValueError("Style weights must be non-negative and not all zero.")
+        weights = self._weights(options)
+        out_size = fit_size(content.size, options.size)
+        plan = self._plan(out_size, options)
+        tracker = _Tracker(plan, options.progress_every, on_progress)
+        generator = torch.Generator().manual_seed(options.seed if options.seed is not None else 0)
+        if options.seed is None:
+            generator.seed()
+
+        image: torch.Tensor | None = None
+        for size, iterations in plan:
+            photo_t = _to_tensor(_resized(content, size), self.device)
+            targets = self._targets(photo_t, styles, size, out_size, options, weights)
+            if image is None:
+                image = self._initial(photo_t, options, generator)
+            else:
+                image = F.interpolate(image, size=(size[1], size[0]), mode="bicubic")
+                image = image.clamp_(0.0, 1.0)
+            image = self._optimise(image, photo_t, targets, iterations, tracker, options, weights)
+        assert image is not None
+        final = self._finish(image, photo_t, options)
+        tracker.report(out_size, lambda side: _thumbnail(final, side), final=True)
+        return final
+
+    # ------------------------------------------------------------------ internals
+    def _weights(self, options: StylizeOptions) -> LossWeights:
+        base = self.loss_weights
+        return LossWeights(
+            content=base.content if options.content_weight is None else options.content_weight,
+            style=base.style if options.style_weight is None else options.style_weight,
+            tv=base.tv if options.tv_weight is None else options.tv_weight,
+            style_layers=base.style_layers,
+            content_layers=base.content_layers,
+        )
+
+    @staticmethod
+    def _plan(
+        out_size: tuple[int, int], options: StylizeOptions
+    ) -> list[tuple[tuple[int, int], int]]:
+        long_side = max(out_size)
+        sides = scale_sides(long_side, min(options.min_scale_side, long_side), options.multiscale)
+        counts = split_iterations(options.iterations, len(sides))
+        plan = []
+        for side, count in zip(sides, counts, strict=True):
+            if count:
+                plan.append((out_size if side == long_side else fit_size(out_size, side), count))
+        return plan
+
+    def _autocast(self, options: StylizeOptions) -> AbstractContextManager[object]:
+        precision = options.precision
+        if precision == "auto":
+            precision = "bf16" if self.device.type == "cuda" else "fp32"
+        if precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    @torch.no_grad()
+    def _targets(
+        self,
+        photo: torch.Tensor,
+        styles: Sequence[tuple[Image.Image, float]],
+        size: tuple[int, int],
+        out_size: tuple[int, int],
+        options: StylizeOptions,
+        weights: LossWeights,
+    ) -> Targets:
+        with self._autocast(options):
+            content_features = self.extractor(photo)
+            style_features = []
+            # The painting keeps the same size relative to the output at every scale.
+            style_side = max(16, round(max(size) * options.style_scale))
+            for painting, weight in styles:
+                if weight == 0:
+                    continue
+                painting_t = _to_tensor(
+                    _resized(painting, fit_size(painting.size, style_side)), self.device
+                )
+                style_features.append((self.extractor(painting_t), weight))
+        return make_targets(content_features, style_features, weights)
+
+    def _initial(
+        self, photo: torch.Tensor, options: StylizeOptions, generator: torch.Generator
+    ) -> torch.Tensor:
+        if options.init == "noise":
+            noise = torch.rand(photo.shape, generator=generator)
+            return noise.to(self.device)
+        return photo.clone()
+
+    def _optimise(
+        self,
+        image: torch.Tensor,
+        photo: torch.Tensor,
+        targets: Targets,
+        iterations: int,
+        tracker: _Tracker,
+        options: StylizeOptions,
+        weights: LossWeights,
+    ) -> torch.Tensor:
+        pixels = image.detach().clone().requires_grad_(True)
+        size = (pixels.shape[-1], pixels.shape[-2])
+        if options.optimizer == "adam":
+            optimizer: torch.optim.Optimizer = torch.optim.Adam([pixels], lr=options.adam_lr)
+        else:
+            optimizer = torch.optim.LBFGS(
+                [pixels], lr=1.0, max_iter=1, history_size=options.lbfgs_history
+            )
+
+        def render(side: int) -> Image.Image:
+            with torch.no_grad():
+                return _thumbnail(self._finish(pixels.detach(), photo, options), side)
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            with self._autocast(options):
+                features = self.extractor(pixels)
+            parts = style_transfer_loss(pixels, features, targets, weights, options.strength)
+            parts.total.backward()
+            if pixels.grad is not None and not pixels.grad.is_contiguous():
+                pixels.grad = pixels.grad.contiguous()  # L-BFGS views it flat
+            tracker.step(parts.total.item(), size, render)
+            return parts.total
+
+        for _ in range(iterations):
+            optimizer.step(closure)
+            if options.optimizer == "adam":
+                with torch.no_grad():
+                    pixels.clamp_(0.0, 1.0)
+        return pixels.detach().clamp_(0.0, 1.0)
+
+    def _finish(
+        self, image: torch.Tensor, photo: torch.Tensor, options: StylizeOptions
+    ) -> Image.Image:
+        image = image.clamp(0.0, 1.0)
+        if options.preserve_colors:
+            image = keep_colors(image, photo)
+        pixels = image[0].float().mul(255).round_().to(torch.uint8).cpu()
+        return to_pil_image(pixels)
+
+
+def _thumbnail(image: Image.Image, side: int) -> Image.Image:
+    preview = image.copy()
+    preview.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return preview
