@@ -1,0 +1,426 @@
+"""The engine worker: takes jobs from picasso.db, paints them, writes the results back.
+
+Run it as `python -m engine worker` (or bare `python -m engine`). One process drives one
+device and loads VGG19 once. By default a worker holds an exclusive lease (a second one is
+refused while the first is alive). For several GPUs run one worker per GPU with
+`ENGINE_EXCLUSIVE=false DEVICE=cuda:N` (N = 0, 1, ...); they share the queue, and a job is
+never claimed twice (claims are atomic in the database).
+
+Crash safety: a job is only ever RUNNING under a worker that heartbeats. On start (and
+every STALE_AFTER_SECONDS while idle) jobs of dead workers go back to the queue, or fail
+after MAX_ATTEMPTS. SIGTERM/SIGINT stop the painting within an iteration, give the job back
+to the queue without counting an attempt, and exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from engine.images import ImageError, load_image, save_image
+from engine.settings import EngineSettings
+from engine.transfer import Cancelled, Progress, StylizeOptions, Stylizer
+from jobs import EngineInfo, EngineLeaseError, Job, JobOptions, JobStatus, JobStore, StyleRef
+from styles import UnknownStyleError, load_catalogue
+
+log = logging.getLogger("engine.worker")
+
+RESULT_NAME = "result.png"
+PREVIEW_NAME = "preview.jpg"
+PREVIEW_SIDE = 320
+CLEANUP_EVERY = 3600.0
+OOM_SHRINK = 0.7
+
+GENERIC_ERROR = (
+    "Sorry, something went wrong while painting this picture. "
+    "Please try again later, or with another photo."
+)
+
+
+class JobFailed(Exception):
+    """This job cannot be painted; `user_message` says why, in words for the user."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+def missing_preset_message(name: str) -> str:
+    return (
+        f"The painting '{name}' is not installed on this server; "
+        "the admin should run `make styles`."
+    )
+
+
+def oom_message(size: int) -> str:
+    smaller = max(64, int(size * OOM_SHRINK) // 64 * 64)
+    return (
+        f"Your picture did not fit in the painter's memory, even at {size} px. "
+        f"Please try a smaller size, for example size={smaller}."
+    )
+
+
+def plan_options(options: JobOptions, settings: EngineSettings, *, on_cpu: bool) -> StylizeOptions:
+    """The job's knobs filled in from the settings. On a CPU, size and iterations the job
+    did not ask for are capped by CPU_IMAGE_SIZE / CPU_ITERATIONS (a default job then ends
+    in minutes); MAX_IMAGE_SIZE / MAX_ITERATIONS cap everything."""
+    size = options.size
+    if size is None:
+        size = min(settings.image_size, settings.cpu_image_size) if on_cpu else settings.image_size
+    iterations = options.iterations
+    if iterations is None:
+        iterations = settings.iterations
+        if on_cpu:
+            iterations = min(iterations, settings.cpu_iterations)
+    return StylizeOptions(
+        size=min(size, settings.max_image_size),
+        iterations=min(iterations, settings.max_iterations),
+        strength=settings.strength if options.strength is None else options.strength,
+        preserve_colors=bool(options.preserve_colors),
+        seed=0 if options.seed is None else options.seed,
+        progress_every=1,  # every iteration: stop checks; the db hears every PROGRESS_EVERY
+        precision=settings.precision,
+    )
+
+
+class JobRunner:
+    """Paints one job at a time in a thread, bridging progress back to the event loop."""
+
+    def __init__(
+        self, store: JobStore, stylizer: Stylizer, settings: EngineSettings, worker_id: str
+    ) -> None:
+        self.store = store
+        self.stylizer = stylizer
+        self.settings = settings
+        self.worker_id = worker_id
+        self.stopping = threading.Event()  # set by a signal: give the job back and exit
+        self.cancelled = threading.Event()  # the current job's cancel was requested
+        self.catalogue = load_catalogue()
+
+    async def run(self, job: Job) -> JobStatus | None:
+        """Paint `job` and record the outcome; returns the job's new status."""
+        self.cancelled.clear()
+        started = time.monotonic()
+        try:
+            on_cpu = self.stylizer.device.type == "cpu"
+            options = plan_options(job.options, self.settings, on_cpu=on_cpu)
+            size, iterations = options.size, options.iterations
+            log.info("job %s: painting %d px, %d iterations", job.id, size, iterations)
+            loop = asyncio.get_running_loop()
+            image = await asyncio.to_thread(self._paint, job, options, loop)
+        except Cancelled:
+            return await self._stopped(job)
+        except JobFailed as exc:
+            log.warning("job %s failed: %s", job.id, exc.user_message)
+            return await self._fail(job, exc.user_message)
+        except Exception:
+            log.exception("job %s: unexpected error", job.id)
+            return await self._fail(job, GENERIC_ERROR)
+        if not await self.store.finish(job.id, RESULT_NAME, worker_id=self.worker_id):
+            log.warning("job %s was taken from this worker; result discarded", job.id)
+            return None
+        log.info("job %s done in %.1fs (%dx%d)", job.id, time.monotonic() - started, *image.size)
+        return JobStatus.DONE
+
+    async def _stopped(self, job: Job) -> JobStatus | None:
+        if self.stopping.is_set():
+            status = await self.store.requeue(job.id, count_attempt=False, worker_id=self.worker_id)
+            log.info("job %s: worker stopping, job is now %s", job.id, status)
+            return status
+        if not await self.store.mark_cancelled(job.id, worker_id=self.worker_id):
+            log.warning("job %s was taken from this worker; stopped painting it", job.id)
+            return None
+        log.info("job %s cancelled", job.id)
+        return JobStatus.CANCELLED
+
+    async def _fail(self, job: Job, message: str) -> JobStatus | None:
+        ok = await self.store.fail(job.id, message, worker_id=self.worker_id)
+        return JobStatus.FAILED if ok else None
+
+    # ---------------------------------------------------------------- in the thread
+    def _paint(
+        self, job: Job, options: StylizeOptions, loop: asyncio.AbstractEventLoop
+    ) -> Image.Image:
+        job_dir = self.store.job_dir(job.id)
+        content = self._load_content(job_dir / job.content_name, options.size)
+        styles = [(self._load_style(job_dir, ref, options.size), ref.weight) for ref in job.styles]
+        on_progress = self._progress_callback(job, job_dir, loop)
+        image = self._stylize(job, content, styles, options, on_progress)
+        save_image(image, job_dir / RESULT_NAME)
+        return image
+
+    def _stylize(self, job: Job, content, styles, options: StylizeOptions, on_progress):
+        """CUDA out of memory: free the cache and retry once at OOM_SHRINK x the size."""
+        try:
+            return self.stylizer.stylize(content, styles, options, on_progress)
+        except torch.cuda.OutOfMemoryError:
+            pass  # retry outside the handler, so the traceback's tensors can be freed
+        torch.cuda.empty_cache()
+        smaller = dataclasses.replace(options, size=max(16, int(options.size * OOM_SHRINK)))
+        log.warning(
+            "job %s: out of GPU memory at %d px, retrying at %d px",
+            *(job.id, options.size, smaller.size),
+        )
+        try:
+            return self.stylizer.stylize(content, styles, smaller, on_progress)
+        except torch.cuda.OutOfMemoryError:
+            pass
+        torch.cuda.empty_cache()
+        raise JobFailed(oom_message(smaller.size))
+
+    def _load_content(self, path: Path, size: int) -> Image.Image:
+        if not path.is_file():
+            raise JobFailed(
+                "The photo for this job is missing on the server; please send it again."
+            )
+        try:
+            return load_image(path, max_side=size, max_pixels=self.settings.max_input_pixels)
+        except ImageError as exc:
+            raise JobFailed(exc.user_message) from exc
+
+    def _load_style(self, job_dir: Path, ref: StyleRef, size: int) -> Image.Image:
+        # Twice the output size leaves room for a style_scale > 1 without upscaling paintings.
+        max_side = 2 * size
+        if ref.image is not None:
+            path = job_dir / ref.image
+            if not path.is_file():
+                raise JobFailed(
+                    "Your style picture is missing on the server; please send it again."
+                )
+            try:
+                return load_image(
+                    path, max_side=max_side, max_pixels=self.settings.max_input_pixels
+                )
+            except ImageError as exc:
+                raise JobFailed(f"About your style picture: {exc.user_message}") from exc
+        assert ref.preset is not None
+        try:
+            preset = self.catalogue.resolve(ref.preset)
+        except UnknownStyleError as exc:
+            raise JobFailed(f"I don't know a painting called '{ref.preset}'.") from exc
+        path = self.catalogue.image_path(preset, self.settings.styles_dir)
+        if not path.is_file():
+            raise JobFailed(missing_preset_message(preset.name))
+        try:
+            return load_image(path, max_side=max_side, max_pixels=self.settings.max_input_pixels)
+        except ImageError as exc:
+            log.error("preset %s at %s is unreadable: %s", preset.name, path, exc)
+            raise JobFailed(
+                f"The painting '{preset.name}' on this server is damaged; "
+                "the admin should run `make styles`."
+            ) from exc
+
+    def _progress_callback(self, job: Job, job_dir: Path, loop: asyncio.AbstractEventLoop):
+        every = self.settings.progress_every
+
+        def on_progress(progress: Progress) -> bool:
+            """Called every iteration (cheap): stop at once on a signal or a cancel seen by
+            the heartbeat; write the preview and report every PROGRESS_EVERY iterations."""
+            if self.stopping.is_set() or self.cancelled.is_set():
+                return True
+            if progress.iteration % every and not progress.final:
+                return False
+            preview = None
+            try:
+                preview_image = progress.preview(max_side=PREVIEW_SIDE)
+                save_image(preview_image, job_dir / PREVIEW_NAME, quality=80)
+                preview = PREVIEW_NAME
+            except Exception:
+                log.exception("job %s: could not write the preview", job.id)
+            report = self.store.report_progress(
+                job.id,
+                self.worker_id,
+                iteration=progress.iteration,
+                total=progress.total,
+                loss=_finite(progress.loss),
+                preview_name=preview,
+            )
+            try:
+                stop = asyncio.run_coroutine_threadsafe(report, loop).result()
+            except Exception:
+                log.exception("job %s: could not report progress", job.id)
+                stop = False
+            if stop:
+                self.cancelled.set()
+            return stop or self.stopping.is_set()
+
+        return on_progress
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def describe_device(stylizer: Stylizer) -> tuple[str, int | None]:
+    """('NVIDIA H200 (cuda:0)', 143771) or ('cpu', None) for the engines table."""
+    device = stylizer.device
+    if device.type != "cuda":
+        return str(device), None
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    memory = torch.cuda.get_device_properties(index).total_memory // 2**20
+    return f"{stylizer.device_name} (cuda:{index})", int(memory)
+
+
+class Worker:
+    """Lease, heartbeat, recovery, the claim loop, hourly cleanup and graceful shutdown."""
+
+    def __init__(self, settings: EngineSettings, store: JobStore) -> None:
+        self.settings = settings
+        self.store = store
+        host = socket.gethostname()
+        self.worker_id = f"{settings.worker_name or host}-{os.getpid()}-{secrets.token_hex(2)}"
+        self.info = EngineInfo(self.worker_id, os.getpid(), host, settings.device, None)
+        self.stop = asyncio.Event()
+        self.stopping = threading.Event()
+        self.runner: JobRunner | None = None
+        self.current_job: int | None = None
+        self.exit_code = 0
+
+    def request_stop(self, reason: str = "signal") -> None:
+        if not self.stop.is_set():
+            log.info("stopping (%s)", reason)
+        self.stop.set()
+        self.stopping.set()
+        if self.runner is not None:
+            self.runner.stopping.set()
+
+    async def run(self) -> None:
+        exclusive = self.settings.engine_exclusive
+        await self.store.register_engine(self.info, exclusive=exclusive)  # may refuse
+        heartbeat = asyncio.create_task(self._heartbeat_loop())
+        try:
+            stylizer = await asyncio.to_thread(
+                Stylizer, device=self.settings.device, weights=self.settings.weights
+            )
+            self.info.device, self.info.gpu_memory_mb = describe_device(stylizer)
+            await self.store.register_engine(self.info, exclusive=exclusive)
+            self.runner = JobRunner(self.store, stylizer, self.settings, self.worker_id)
+            if self.stopping.is_set():
+                self.runner.stopping.set()
+            log.info("worker %s ready on %s", self.worker_id, self.info.device)
+            await self._loop()
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            await self.store.unregister_engine(self.worker_id)
+            log.info("worker %s stopped", self.worker_id)
+
+    async def _loop(self) -> None:
+        settings = self.settings
+        next_recovery = next_cleanup = 0.0
+        while not self.stop.is_set():
+            try:
+                now = time.monotonic()
+                if now >= next_recovery:
+                    await self._recover()
+                    next_recovery = now + settings.stale_after_seconds
+                if now >= next_cleanup:
+                    removed = await self.store.cleanup(settings.retention_days * 86400)
+                    if removed:
+                        log.info("cleanup: removed the files of %d old jobs", removed)
+                    next_cleanup = now + CLEANUP_EVERY
+                job = await self.store.claim(self.worker_id)
+            except Exception:
+                log.exception("could not poll the queue; retrying")
+                job = None
+            if job is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), settings.poll_seconds)
+                continue
+            await self._run(job)
+
+    async def _run(self, job: Job) -> None:
+        assert self.runner is not None
+        self.current_job = job.id
+        try:
+            await self.runner.run(job)
+        except Exception:  # recording the outcome failed (database trouble)
+            log.exception("job %s: could not record the outcome", job.id)
+        finally:
+            self.current_job = None
+        with contextlib.suppress(Exception):
+            await self.store.heartbeat(self.worker_id, None)
+
+    async def _recover(self) -> None:
+        touched = await self.store.recover_stale(
+            stale_after=self.settings.stale_after_seconds, max_attempts=self.settings.max_attempts
+        )
+        if touched:
+            log.warning("recovered jobs of dead workers: %s", touched)
+
+    async def _heartbeat_loop(self) -> None:
+        """Runs beside the painting (which is in a thread), so a long iteration never
+        makes this worker look dead. Also notices cancel requests between reports."""
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            try:
+                job_id = self.current_job
+                if not await self.store.heartbeat(self.worker_id, job_id):
+                    log.warning("engine row vanished (judged dead?); registering again")
+                    await self.store.register_engine(
+                        self.info, exclusive=self.settings.engine_exclusive
+                    )
+                if job_id is not None and self.runner is not None:
+                    job = await self.store.get(job_id)
+                    lost = job is None or job.cancel_requested or job.worker_id != self.worker_id
+                    if lost and self.current_job == job_id:  # still the same job
+                        self.runner.cancelled.set()
+            except EngineLeaseError as exc:
+                log.error("lost the engine lease: %s", exc)
+                self.exit_code = 3
+                self.request_stop("lease lost")
+            except Exception:
+                log.exception("heartbeat failed")
+
+
+async def run_worker(settings: EngineSettings) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit code: 0 clean stop, 1 crashed (logged),
+    2 refused to start (another engine holds the lease), 3 lost the lease while running."""
+    store = await JobStore.open(settings.data_dir, stale_after=settings.stale_after_seconds)
+    worker = Worker(settings, store)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.request_stop, sig.name)
+    try:
+        await worker.run()
+    except EngineLeaseError as exc:
+        print(f"engine worker refused to start: {exc}", file=sys.stderr)
+        return 2
+    except Exception:
+        log.exception("the worker crashed")
+        return 1
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await store.close()
+    return worker.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m engine worker",
+        description="Paint queued jobs from DATA_DIR/picasso.db. Configured by environment "
+        "variables (see engine/settings.py), e.g. DEVICE=cuda:1 ENGINE_EXCLUSIVE=false.",
+    )
+    parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = EngineSettings()
+    return asyncio.run(run_worker(settings))

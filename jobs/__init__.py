@@ -1,0 +1,34 @@
+"""The job table shared by the bot and the engine (see jobs/api_spec.md).
+
+Imports neither torch nor telegram, so both sides (and tests) load it cheaply.
+"""
+
+from jobs.models import (
+    ACTIVE,
+    FINISHED,
+    EngineInfo,
+    EngineLeaseError,
+    Job,
+    JobOptions,
+    JobStatus,
+    NewJob,
+    Stats,
+    StyleRef,
+    UserSettings,
+)
+from jobs.store import JobStore
+
+__all__ = [
+    "ACTIVE",
+    "FINISHED",
+    "EngineInfo",
+    "EngineLeaseError",
+    "Job",
+    "JobOptions",
+    "JobStatus",
+    "JobStore",
+    "NewJob",
+    "Stats",
+    "StyleRef",
+    "UserSettings",
+]

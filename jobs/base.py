@@ -1,0 +1,37 @@
+"""State shared by the JobStore mixins: the database, the clock and where files live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from jobs.db import Database, Tx
+from jobs.models import Job
+
+Clock = Callable[[], float]
+
+# Back to the queue: forget the run, started_at too, so the user's turn is not used up.
+REQUEUE_SET = (
+    "status = 'queued', worker_id = NULL, started_at = NULL, iteration = 0,"
+    " total_iterations = NULL, loss = NULL, progress_at = ?"
+)
+
+
+class StoreBase:
+    """Attributes every part of JobStore relies on (set by JobStore.open)."""
+
+    data_dir: Path
+    stale_after: float
+    _db: Database
+    _clock: Clock
+
+    def _now(self) -> float:
+        return self._clock()
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.data_dir / "jobs" / str(int(job_id))
+
+    @staticmethod
+    async def _job(tx: Tx, job_id: int) -> Job | None:
+        row = await tx.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else Job.from_row(row)

@@ -1,0 +1,37 @@
+"""Arithmetic of waiting times (pure functions, so they are easy to test)."""
+
+from __future__ import annotations
+
+import heapq
+
+
+def running_remaining(
+    *,
+    now: float,
+    started_at: float,
+    progress_at: float | None,
+    iteration: int,
+    total: int | None,
+    avg_duration: float | None,
+) -> float | None:
+    """Seconds left for a running job: from its own pace once it reported an iteration,
+    else the recent average duration minus what it has already run."""
+    if total and iteration > 0 and progress_at is not None and progress_at > started_at:
+        per_iteration = (progress_at - started_at) / iteration
+        return max(0.0, per_iteration * (total - iteration) - (now - progress_at))
+    if avg_duration is None:
+        return None
+    return max(0.0, avg_duration - (now - started_at))
+
+
+def queued_finish(
+    *, ahead: int, running_left: list[float], workers: int, avg_duration: float
+) -> float:
+    """Seconds until a queued job with `ahead` jobs before it finishes: each worker frees up
+    when its current job ends, then takes the next job, each lasting `avg_duration`."""
+    free_at = sorted(running_left)[:workers]
+    free_at += [0.0] * (max(1, workers) - len(free_at))
+    heapq.heapify(free_at)
+    for _ in range(ahead):
+        heapq.heappush(free_at, heapq.heappop(free_at) + avg_duration)
+    return free_at[0] + avg_duration

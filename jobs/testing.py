@@ -1,0 +1,69 @@
+"""Test helpers for code that uses the job table (jobs, worker and bot tests): a hand-moved
+clock and factories for jobs with staged files. Imported only by tests."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from jobs import Job, JobOptions, JobStore, NewJob, StyleRef
+
+_message_ids = itertools.count(1000)
+DEFAULTS = JobOptions()
+
+
+class FakeClock:
+    """A clock tests move by hand (`clock.advance(5)`), so timings are exact."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+def stage(tmp: Path, name: str = "content.jpg", data: bytes = b"not really a jpeg") -> Path:
+    """A staged upload, as the bot would leave it before enqueueing."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / f"staged-{next(_message_ids)}-{name}"
+    path.write_bytes(data)
+    return path
+
+
+def new_job(
+    user_id: int = 1,
+    *,
+    chat_id: int | None = None,
+    message_id: int | None = None,
+    styles: tuple[StyleRef, ...] = (StyleRef(preset="monet"),),
+    options: JobOptions = DEFAULTS,
+    chat_type: str = "private",
+) -> NewJob:
+    message_id = next(_message_ids) if message_id is None else message_id
+    return NewJob(
+        user_id=user_id,
+        user_name=f"user{user_id}",
+        chat_id=user_id if chat_id is None else chat_id,
+        chat_type=chat_type,
+        request_message_id=message_id,
+        reply_to_message_id=message_id - 1,
+        content_name="content.jpg",
+        styles=styles,
+        options=options,
+    )
+
+
+async def enqueue(store: JobStore, tmp: Path, user_id: int = 1, **kwargs) -> Job:
+    """Enqueue a job with a staged content file (and staged files for uploaded styles)."""
+    job = new_job(user_id, **kwargs)
+    files = {"content.jpg": stage(tmp)}
+    for style in job.styles:
+        if style.image:
+            files[style.image] = stage(tmp, style.image)
+    created_job, created = await store.enqueue(job, files)
+    assert created
+    return created_job

@@ -1,0 +1,150 @@
+"""Fair order (round-robin over users, bumps first), queue positions and ETAs."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from jobs import JobStatus, JobStore
+from jobs.eta import queued_finish, running_remaining
+from jobs.testing import FakeClock, enqueue
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(tmp_path, clock):
+    async with await JobStore.open(tmp_path / "data", clock=clock) as store:
+        yield store
+
+
+async def add(store, tmp_path, clock, user_id: int):
+    clock.advance(1)
+    return await enqueue(store, tmp_path, user_id=user_id)
+
+
+async def drain(store, clock) -> list[int]:
+    """Claim and finish everything; the order jobs actually ran in."""
+    order = []
+    while (job := await store.claim("w")) is not None:
+        order.append(job.id)
+        clock.advance(1)
+        await store.finish(job.id, "result.png")
+    return order
+
+
+async def test_round_robin_across_users(store, tmp_path, clock):
+    a = [await add(store, tmp_path, clock, 1) for _ in range(3)]
+    b = [await add(store, tmp_path, clock, 2) for _ in range(2)]
+    c = [await add(store, tmp_path, clock, 3)]
+    expected = [a[0].id, b[0].id, c[0].id, a[1].id, b[1].id, a[2].id]
+    assert await store.queue_order() == expected
+    assert [await store.queue_position(job_id) for job_id in expected] == [1, 2, 3, 4, 5, 6]
+    assert await drain(store, clock) == expected
+
+
+async def test_a_user_served_earlier_waits_for_a_newcomer(store, tmp_path, clock):
+    first = await add(store, tmp_path, clock, 1)
+    await store.claim("w")
+    await store.finish(first.id, "result.png")
+    again = await add(store, tmp_path, clock, 1)
+    newcomer = await add(store, tmp_path, clock, 2)  # arrived later, never served
+    assert await store.queue_order() == [newcomer.id, again.id]
+    assert await drain(store, clock) == [newcomer.id, again.id]
+
+
+async def test_requeued_job_does_not_use_up_the_users_turn(store, tmp_path, clock):
+    a = await add(store, tmp_path, clock, 1)
+    b = await add(store, tmp_path, clock, 2)
+    assert (await store.claim("w")).id == a.id
+    await store.requeue(a.id, count_attempt=False)  # e.g. the worker was stopped
+    assert await store.queue_order() == [a.id, b.id]
+
+
+async def test_bump_jumps_the_queue(store, tmp_path, clock):
+    jobs = [await add(store, tmp_path, clock, user) for user in (1, 2, 3, 3)]
+    assert await store.bump(jobs[3].id)
+    assert (await store.get(jobs[3].id)).priority == 1
+    assert await store.queue_position(jobs[3].id) == 1
+    assert await store.bump(jobs[2].id)  # a later bump goes before an earlier one
+    assert await store.queue_order() == [jobs[2].id, jobs[3].id, jobs[0].id, jobs[1].id]
+    assert await drain(store, clock) == [jobs[2].id, jobs[3].id, jobs[0].id, jobs[1].id]
+    assert not await store.bump(jobs[0].id)  # not queued any more
+    assert not await store.bump(999)
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_simulated_positions_match_real_claims(store, tmp_path, clock, seed):
+    """Positions are a simulation of claim(); mixed histories must not make them diverge."""
+    rng = random.Random(seed)
+    for _ in range(8):  # some history: users served at different times
+        job = await add(store, tmp_path, clock, rng.randint(1, 5))
+        if rng.random() < 0.5:
+            await store.claim("w")
+            await store.finish(job.id, "result.png")
+    jobs = [await add(store, tmp_path, clock, rng.randint(1, 6)) for _ in range(25)]
+    for job in rng.sample(jobs, 3):
+        if rng.random() < 0.7:
+            await store.bump(job.id)
+    predicted = await store.queue_order()
+    positions = await store.queue_positions()
+    assert [positions[i] for i in predicted] == list(range(1, len(predicted) + 1))
+    assert await drain(store, clock) == predicted
+
+
+async def test_eta_from_average_durations(store, tmp_path, clock):
+    # history: two jobs of 10 s and 20 s -> average 15 s
+    for duration in (10, 20):
+        job = await add(store, tmp_path, clock, 9)
+        await store.claim("w")
+        clock.advance(duration)
+        await store.finish(job.id, "result.png")
+    running = await add(store, tmp_path, clock, 1)
+    queued = [await add(store, tmp_path, clock, user) for user in (2, 3)]
+    assert await store.eta_seconds(running.id) == pytest.approx(15)  # queued, first in line
+    await store.claim("w")
+    clock.advance(5)
+    # no progress reported yet: average minus elapsed
+    assert await store.eta_seconds(running.id) == pytest.approx(10)
+    # one worker: the first queued job waits for the running one, then runs 15 s
+    assert await store.eta_seconds(queued[0].id) == pytest.approx(10 + 15)
+    assert await store.eta_seconds(queued[1].id) == pytest.approx(10 + 15 + 15)
+    # progress gives the running job its own pace: 5 s for 50 of 100 iterations
+    await store.report_progress(running.id, "w", iteration=50, total=100, loss=1, preview_name=None)
+    assert await store.eta_seconds(running.id) == pytest.approx(5)
+
+
+def test_eta_arithmetic():
+    assert running_remaining(
+        now=110, started_at=100, progress_at=108, iteration=40, total=100, avg_duration=None
+    ) == pytest.approx(0.2 * 60 - 2)
+    assert (
+        running_remaining(
+            now=110, started_at=100, progress_at=100, iteration=0, total=None, avg_duration=None
+        )
+        is None
+    )
+    # two lanes: one frees at 4 s, the other is idle
+    assert queued_finish(ahead=0, running_left=[4.0], workers=2, avg_duration=10) == 10
+    assert queued_finish(ahead=1, running_left=[4.0], workers=2, avg_duration=10) == 14
+    assert queued_finish(ahead=2, running_left=[4.0], workers=2, avg_duration=10) == 20
+
+
+async def test_positions_of_inactive_jobs(store, tmp_path, clock):
+    job = await add(store, tmp_path, clock, 1)
+    await store.cancel(job.id)
+    assert await store.queue_position(job.id) is None
+    assert await store.queue_position(4242) is None
+    assert (await store.get(job.id)).status is JobStatus.CANCELLED
+
+
+async def test_admin_queue_view(store, tmp_path, clock):
+    a = [await add(store, tmp_path, clock, 1) for _ in range(2)]
+    b = await add(store, tmp_path, clock, 2)
+    await store.claim("w")
+    assert [j.id for j in await store.queue()] == [a[0].id, b.id, a[1].id]
+    assert [j.id for j in await store.queue(limit=2)] == [a[0].id, b.id]

@@ -1,0 +1,151 @@
+"""The worker's decisions in-process: option caps, OOM retry, progress bridging, stop flags.
+
+A scripted stand-in replaces VGG19 here (no torch compute); the real engine runs in the
+worker-process tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from engine.settings import EngineSettings
+from engine.transfer import Cancelled, Progress, StylizeOptions
+from engine.worker import GENERIC_ERROR, JobRunner, oom_message, plan_options
+from jobs import JobOptions, JobStatus, JobStore
+from tests.test_worker_harness import add_job
+
+
+class ScriptedStylizer:
+    """Stands in for engine.transfer.Stylizer: raises what `script` says, then paints grey."""
+
+    def __init__(self, *script: BaseException, device: str = "cuda") -> None:
+        self.device = torch.device(device)
+        self.script = list(script)
+        self.sizes: list[int] = []
+        self.progress_every = 0
+
+    def stylize(self, content, styles, options: StylizeOptions, on_progress=None):
+        self.sizes.append(options.size)
+        self.progress_every = options.progress_every
+        if self.script:
+            raise self.script.pop(0)
+        image = Image.new("RGB", (options.size, options.size * 3 // 4), "grey")
+        for i in range(1, options.iterations + 1):
+            progress = Progress(
+                iteration=i,
+                total=options.iterations,
+                loss=float(100 - i),
+                elapsed=0.0,
+                eta=0.0,
+                size=image.size,
+                final=i == options.iterations,
+                _render=lambda side: image.resize((side, side)),
+            )
+            if on_progress(progress) and not progress.final:
+                raise Cancelled("stop")
+        return image
+
+
+def settings(tmp_path, **overrides) -> EngineSettings:
+    values = {
+        "DATA_DIR": tmp_path / "data",
+        "STYLES_DIR": tmp_path / "styles",
+        "IMAGE_SIZE": 768,
+        "ITERATIONS": 500,
+        "PROGRESS_EVERY": 2,
+    }
+    values.update(overrides)
+    return EngineSettings(_env_file=None, **values)
+
+
+@pytest.fixture
+async def store(tmp_path):
+    async with await JobStore.open(tmp_path / "data") as store:
+        yield store
+
+
+async def claimed(store, tmp_path, **kwargs):
+    job = await add_job(store, tmp_path / "staging", **kwargs)
+    assert (await store.claim("w")).id == job.id
+    return job
+
+
+def test_plan_caps_on_cpu_only_what_the_job_did_not_ask_for(tmp_path):
+    s = settings(tmp_path, CPU_IMAGE_SIZE=384, CPU_ITERATIONS=300, MAX_IMAGE_SIZE=1024)
+    cpu = plan_options(JobOptions(), s, on_cpu=True)
+    assert (cpu.size, cpu.iterations) == (384, 300)
+    gpu = plan_options(JobOptions(), s, on_cpu=False)
+    assert (gpu.size, gpu.iterations) == (768, 500)
+    asked = plan_options(JobOptions(size=600, iterations=400), s, on_cpu=True)
+    assert (asked.size, asked.iterations) == (600, 400)
+    capped = plan_options(JobOptions(size=4000, iterations=99999), s, on_cpu=False)
+    assert (capped.size, capped.iterations) == (1024, s.max_iterations)
+    full = plan_options(JobOptions(strength=2.5, preserve_colors=True, seed=9), s, on_cpu=False)
+    assert (full.strength, full.preserve_colors, full.seed) == (2.5, True, 9)
+    assert plan_options(JobOptions(), s, on_cpu=False).strength == s.strength
+
+
+async def test_progress_is_reported_every_progress_every_iterations(store, tmp_path):
+    job = await claimed(store, tmp_path, options=JobOptions(size=64, iterations=5))
+    stylizer = ScriptedStylizer()
+    runner = JobRunner(store, stylizer, settings(tmp_path), "w")
+    assert await runner.run(job) is JobStatus.DONE
+    assert stylizer.progress_every == 1  # stop checks every iteration ...
+    done = await store.get(job.id)
+    assert done.iteration == 5 and done.loss == 95.0  # ... db reports at 2, 4 and the end
+    assert Image.open(store.job_dir(job.id) / "preview.jpg").size == (320, 320)
+    assert Image.open(store.job_dir(job.id) / "result.png").size == (64, 48)
+
+
+async def test_out_of_memory_retries_once_smaller(store, tmp_path):
+    job = await claimed(store, tmp_path, options=JobOptions(size=1000, iterations=2))
+    stylizer = ScriptedStylizer(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    runner = JobRunner(store, stylizer, settings(tmp_path), "w")
+    assert await runner.run(job) is JobStatus.DONE
+    assert stylizer.sizes == [1000, 700]
+
+
+async def test_out_of_memory_twice_fails_with_advice(store, tmp_path):
+    job = await claimed(store, tmp_path, options=JobOptions(size=1000, iterations=2))
+    oom = torch.cuda.OutOfMemoryError
+    stylizer = ScriptedStylizer(oom("CUDA out of memory"), oom("CUDA out of memory"))
+    runner = JobRunner(store, stylizer, settings(tmp_path), "w")
+    assert await runner.run(job) is JobStatus.FAILED
+    error = (await store.get(job.id)).error
+    assert error == oom_message(700) and "size=448" in error
+    assert stylizer.sizes == [1000, 700]
+
+
+async def test_unexpected_errors_fail_the_job_with_a_friendly_message(store, tmp_path, caplog):
+    job = await claimed(store, tmp_path)
+    runner = JobRunner(store, ScriptedStylizer(RuntimeError("kaboom")), settings(tmp_path), "w")
+    assert await runner.run(job) is JobStatus.FAILED
+    assert (await store.get(job.id)).error == GENERIC_ERROR
+    assert "kaboom" in caplog.text  # the traceback goes to the log, not to the user
+
+
+async def test_stop_flag_requeues_without_counting(store, tmp_path):
+    job = await claimed(store, tmp_path, options=JobOptions(iterations=50))
+    runner = JobRunner(store, ScriptedStylizer(), settings(tmp_path), "w")
+    runner.stopping.set()
+    assert await runner.run(job) is JobStatus.QUEUED
+    got = await store.get(job.id)
+    assert got.status is JobStatus.QUEUED and got.attempts == 0
+
+
+async def test_cancel_request_stops_at_the_next_report(store, tmp_path):
+    job = await claimed(store, tmp_path, options=JobOptions(iterations=50))
+    await store.cancel(job.id)
+    runner = JobRunner(store, ScriptedStylizer(), settings(tmp_path), "w")
+    assert await runner.run(job) is JobStatus.CANCELLED
+    got = await store.get(job.id)
+    assert got.status is JobStatus.CANCELLED and got.iteration == 2
+
+
+async def test_a_job_taken_over_by_another_worker_is_dropped(store, tmp_path):
+    job = await claimed(store, tmp_path, options=JobOptions(iterations=50))
+    runner = JobRunner(store, ScriptedStylizer(), settings(tmp_path), "not-the-owner")
+    assert await runner.run(job) is None
+    assert (await store.get(job.id)).status is JobStatus.RUNNING  # untouched: still w's
