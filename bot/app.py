@@ -1,0 +1,173 @@
+"""Build the python-telegram-bot Application: client settings, handlers, background services.
+
+`build_application(settings)` is all `python -m bot` needs; `start_services` /
+`stop_services` (post_init / post_shutdown) open the job store, install `BotDeps`, start the
+notifier and (unless ENGINE_EXTERNAL=true) the engine subprocess. Tests that drive the app by
+hand (`initialize()` + `start()`) call them directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+from collections.abc import Sequence
+
+from telegram import Update
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+
+from bot import intake, texts
+from bot.context import BotDeps, install
+from bot.handlers import style
+from bot.notifier import Notifier
+from bot.settings import BotSettings
+from bot.supervisor import ENGINE_COMMAND, EngineSupervisor
+from jobs import JobStore
+from styles import load_catalogue
+
+log = logging.getLogger(__name__)
+
+SETTINGS_KEY = "settings"
+NOTIFIER_KEY = "notifier"
+SUPERVISOR_KEY = "engine_supervisor"
+STORE_KEY = "job_store"
+# Handler modules written alongside this one; each exposes `register(app)`.
+OPTIONAL_HANDLER_MODULES = ("bot.handlers.user", "bot.handlers.admin")
+
+
+def build_application(
+    settings: BotSettings,
+    *,
+    engine_command: Sequence[str] = ENGINE_COMMAND,
+    with_services: bool = True,
+) -> Application:
+    """The bot application. `with_services=False` leaves post_init/post_shutdown unset (tests
+    then call `start_services`/`stop_services` themselves)."""
+    if settings.telegram_token is None:
+        raise ValueError("TELEGRAM_TOKEN is not set")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .local_mode(False)
+        .rate_limiter(AIORateLimiter(max_retries=settings.rate_limit_retries))
+        # Downloads and uploads take a while: one user's photo must not hold up the others.
+        # Per-user limits are guarded by a per-user lock in the style handlers.
+        .concurrent_updates(16)
+        # Uploads of results (a few MB) need more than the default 5 s.
+        .media_write_timeout(60)
+        .read_timeout(30)
+        .write_timeout(30)
+    )
+    if with_services:
+        builder = builder.post_init(start_services).post_shutdown(stop_services)
+    app = builder.build()
+    app.bot_data[SETTINGS_KEY] = settings
+    app.bot_data["engine_command"] = tuple(engine_command)
+    register_handlers(app)
+    app.add_error_handler(on_error)
+    return app
+
+
+def register_handlers(app: Application) -> None:
+    """Style flow first (its filters are narrow), then /start, /help, … and admin commands."""
+    style.register(app)
+    for name in OPTIONAL_HANDLER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            log.warning("%s is missing; its commands are not available", name)
+            continue
+        module.register(app)
+
+
+async def start_services(app: Application) -> None:
+    """post_init: job store, dependencies, notifier, engine subprocess."""
+    settings: BotSettings = app.bot_data[SETTINGS_KEY]
+    store = await JobStore.open(settings.data_dir)
+    catalogue = load_catalogue()
+    deps = BotDeps(settings=settings, store=store, catalogue=catalogue)
+    install(app, deps)
+    app.bot_data[STORE_KEY] = store
+    staging = settings.data_dir / "staging"
+    removed = await asyncio.to_thread(intake.clean_staging, staging)
+    if removed:
+        log.info("removed %d stale staged files", removed)
+    notifier = Notifier(app.bot, deps)
+    notifier.start()
+    app.bot_data[NOTIFIER_KEY] = notifier
+    if not settings.engine_external:
+        supervisor = EngineSupervisor(
+            app.bot_data.get("engine_command", ENGINE_COMMAND),
+            env=engine_environment(settings),
+            grace_seconds=settings.engine_stop_grace_seconds,
+        )
+        supervisor.start()
+        app.bot_data[SUPERVISOR_KEY] = supervisor
+    else:
+        log.info("ENGINE_EXTERNAL is set: not starting an engine here")
+    await _set_commands(app)
+    log.info("Picasso Me started as @%s", app.bot.username)
+
+
+STYLE_COMMAND = ("style", "Paint a photo: /style monet (caption or reply)")
+
+
+async def _set_commands(app: Application) -> None:
+    """The client's command menu: /style, then the user commands (if that module exists)."""
+    commands = [STYLE_COMMAND]
+    with contextlib.suppress(ImportError):
+        from bot.handlers.user import BOT_COMMANDS
+
+        commands += [c for c in BOT_COMMANDS if c[0] != STYLE_COMMAND[0]]
+    try:
+        await app.bot.set_my_commands(commands)
+    except TelegramError as exc:  # cosmetic: never stop the bot for it
+        log.warning("could not set the command menu: %s", exc)
+
+
+def engine_environment(settings: BotSettings) -> dict[str, str]:
+    """The engine's environment: ours, without the bot token (the engine never needs it),
+    and with the bot's DATA_DIR / STYLES_DIR (which may have come from `.env`)."""
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_TOKEN"}
+    env["DATA_DIR"] = str(settings.data_dir)
+    env["STYLES_DIR"] = str(settings.styles_dir)
+    return env
+
+
+async def stop_services(app: Application) -> None:
+    """post_shutdown: stop the notifier and the engine, close the store (each at most once)."""
+    notifier: Notifier | None = app.bot_data.pop(NOTIFIER_KEY, None)
+    if notifier is not None:
+        await notifier.stop()
+    supervisor: EngineSupervisor | None = app.bot_data.pop(SUPERVISOR_KEY, None)
+    if supervisor is not None:
+        await supervisor.stop()
+    store: JobStore | None = app.bot_data.pop(STORE_KEY, None)
+    if store is not None:
+        await store.close()
+    log.info("Picasso Me stopped")
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log; tell the user something went wrong if the error came from their message."""
+    error = context.error
+    if isinstance(error, Forbidden):
+        log.info("blocked by a user: %s", error)
+        return
+    log.error("error while handling an update", exc_info=error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        if update.callback_query is not None:
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer(texts.ERROR_GENERIC, show_alert=True)
+            return
+        if update.edited_message is not None:
+            return
+        with contextlib.suppress(TelegramError):
+            await update.effective_message.reply_text(texts.ERROR_GENERIC)

@@ -1,0 +1,261 @@
+"""Fetch a user's photo or image file from Telegram into the staging folder and vet it.
+
+Telegram's getFile only serves files up to 20 MB, so the size is checked (from the message,
+then from getFile) before anything is downloaded. The bytes are written and the image probed
+in worker threads (`asyncio.to_thread`): nothing here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from telegram import Bot, Message
+from telegram.error import BadRequest, NetworkError, TelegramError
+
+from bot import texts
+from engine.images import ImageError, load_image, probe_image
+
+log = logging.getLogger(__name__)
+
+# Shapes the engine can paint sensibly.
+MAX_ASPECT_RATIO = 10
+MIN_SIDE = 16
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+VERIFY_SIDE = 256  # decode at (about) this size to catch truncated files cheaply
+_MAGIC_SUFFIX = (
+    (b"\xff\xd8\xff", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", ".png"),
+    (b"GIF8", ".gif"),
+    (b"BM", ".bmp"),
+    (b"II*\0", ".tif"),
+    (b"MM\0*", ".tif"),
+)
+# Media Telegram sends that cannot be painted: (message attribute, hint key).
+_UNPAINTABLE = ("sticker", "animation", "video", "video_note", "voice", "audio")
+
+
+class IntakeError(Exception):
+    """The file can't be used; `user_message` says why, for the user."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """The paintable file of a message (the largest photo size, or an image document)."""
+
+    message_id: int
+    file_id: str
+    file_unique_id: str
+    file_size: int | None
+    is_document: bool = False
+    mime_type: str | None = None
+    file_name: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class StagedImage:
+    path: Path
+    width: int
+    height: int
+    suffix: str  # ".jpg", ".png", … — use it for the name inside the job dir
+    note: str | None = None  # e.g. "Your image is 6000×4000; I'll paint it at 2048 px."
+
+
+def attachment_of(message: Message | None) -> Attachment | None:
+    """The photo (largest size) or document of a message; None if it has neither.
+
+    Documents are returned whatever their type; `check_document` refuses non-images.
+    """
+    if message is None:
+        return None
+    if message.photo:
+        size = message.photo[-1]
+        return Attachment(
+            message_id=message.message_id,
+            file_id=size.file_id,
+            file_unique_id=size.file_unique_id,
+            file_size=size.file_size,
+            width=size.width,
+            height=size.height,
+        )
+    doc = message.document
+    if doc is not None and message.animation is None:
+        return Attachment(
+            message_id=message.message_id,
+            file_id=doc.file_id,
+            file_unique_id=doc.file_unique_id,
+            file_size=doc.file_size,
+            is_document=True,
+            mime_type=doc.mime_type,
+            file_name=doc.file_name,
+        )
+    return None
+
+
+def unpaintable_kind(message: Message | None) -> str | None:
+    """'sticker', 'video', 'animation', … when the message carries media we can't paint."""
+    if message is None:
+        return None
+    for attr in _UNPAINTABLE:
+        if getattr(message, attr, None) is not None:
+            return attr
+    return None
+
+
+def looks_like_image(attachment: Attachment) -> bool:
+    if not attachment.is_document:
+        return True
+    mime = (attachment.mime_type or "").lower()
+    if mime.startswith("image/"):
+        return mime not in {"image/svg+xml"}
+    suffix = Path(attachment.file_name or "").suffix.lower()
+    return mime in {"", "application/octet-stream"} and suffix in IMAGE_SUFFIXES
+
+
+def check_size(size: int | None, limit: int) -> None:
+    if size is not None and size > limit:
+        shown, most = texts.format_bytes(size), texts.format_bytes(limit)
+        raise IntakeError(texts.FILE_TOO_BIG.format(size=shown, limit=most))
+
+
+def check_document(attachment: Attachment, max_bytes: int) -> None:
+    """Cheap checks from the message alone, before any download."""
+    if not looks_like_image(attachment):
+        raise IntakeError(texts.NOT_AN_IMAGE)
+    check_size(attachment.file_size, max_bytes)
+
+
+async def fetch_image(
+    bot: Bot,
+    attachment: Attachment,
+    staging_dir: Path,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    max_side: int,
+    paint_side: int | None = None,
+) -> StagedImage:
+    """Download `attachment` into `staging_dir` and check it is a paintable image.
+
+    Raises `IntakeError` with a user-readable message; the staged file is removed on failure.
+    An image longer than `max_side` gets a note that it is painted at most `paint_side` px.
+    """
+    check_document(attachment, max_bytes)
+    try:
+        tg_file = await bot.get_file(attachment.file_id)
+    except BadRequest as exc:
+        # "File is too big" is what Telegram says above 20 MB.
+        if "too big" in exc.message.lower():
+            raise IntakeError(
+                texts.FILE_TOO_BIG.format(size="over 20 MB", limit=texts.format_bytes(max_bytes))
+            ) from exc
+        log.warning("getFile failed: %s", exc)
+        raise IntakeError(texts.DOWNLOAD_FAILED) from exc
+    except (NetworkError, TelegramError) as exc:
+        log.warning("getFile failed: %s", exc)
+        raise IntakeError(texts.DOWNLOAD_FAILED) from exc
+    check_size(tg_file.file_size, max_bytes)
+    try:
+        data = await tg_file.download_as_bytearray()
+    except (NetworkError, TelegramError, OSError, RuntimeError) as exc:
+        log.warning("download of %s failed: %s", attachment.file_unique_id, exc)
+        raise IntakeError(texts.DOWNLOAD_FAILED) from exc
+    check_size(len(data), max_bytes)
+
+    await asyncio.to_thread(staging_dir.mkdir, parents=True, exist_ok=True)
+    part = staging_dir / f"{uuid.uuid4().hex}.part"
+    await asyncio.to_thread(part.write_bytes, bytes(data))
+    del data
+    try:
+        staged = await asyncio.to_thread(
+            _vet,
+            part,
+            max_pixels=max_pixels,
+            max_side=max_side,
+            paint_side=paint_side or max_side,
+        )
+    except BaseException:
+        await asyncio.to_thread(_unlink, part)
+        raise
+    return staged
+
+
+def _vet(part: Path, *, max_pixels: int, max_side: int, paint_side: int) -> StagedImage:
+    """(thread) Probe the downloaded file, decode it once; rename it with the right suffix."""
+    try:
+        # Header first (cheap refusals without decoding), with our own limits below.
+        width, height = probe_image(part, max_pixels=max_pixels, max_aspect=1e9)
+    except ImageError as exc:
+        raise IntakeError(getattr(exc, "user_message", None) or texts.BAD_IMAGE) from exc
+    except Exception as exc:  # a decoder crash on garbage must not reach the handler
+        log.info("probe failed on %s: %r", part.name, exc)
+        raise IntakeError(texts.BAD_IMAGE) from exc
+    if min(width, height) < MIN_SIDE:
+        raise IntakeError(texts.IMAGE_TOO_SMALL.format(width=width, height=height, min=MIN_SIDE))
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise IntakeError(
+            texts.IMAGE_TOO_THIN.format(width=width, height=height, ratio=MAX_ASPECT_RATIO)
+        )
+    try:
+        # The header can be fine while the data is cut off: decode (small) to be sure.
+        load_image(part, max_side=VERIFY_SIDE, max_pixels=max_pixels, max_aspect=1e9)
+    except ImageError as exc:
+        raise IntakeError(getattr(exc, "user_message", None) or texts.BAD_IMAGE) from exc
+    except Exception as exc:
+        log.info("decode failed on %s: %r", part.name, exc)
+        raise IntakeError(texts.BAD_IMAGE) from exc
+    note = None
+    if max(width, height) > max_side:
+        note = texts.IMAGE_DOWNSCALED.format(width=width, height=height, size=paint_side)
+    suffix = _suffix_of(part)
+    final = part.with_suffix(suffix)
+    part.replace(final)
+    return StagedImage(path=final, width=width, height=height, suffix=suffix, note=note)
+
+
+def _suffix_of(path: Path) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    for magic, suffix in _MAGIC_SUFFIX:
+        if head.startswith(magic):
+            return suffix
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return ".img"
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def discard(*paths: Path | None) -> None:
+    """(thread) Remove staged files that were not handed to the job store."""
+    for path in paths:
+        if path is not None:
+            _unlink(path)
+
+
+def clean_staging(staging_dir: Path, older_than: float = 3600.0) -> int:
+    """(thread) Remove staged files left behind by a crash; returns how many."""
+    removed = 0
+    cutoff = time.time() - older_than
+    if not staging_dir.is_dir():
+        return 0
+    for path in staging_dir.iterdir():
+        with contextlib.suppress(OSError):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed

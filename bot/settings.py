@@ -1,0 +1,52 @@
+"""Settings of the bot process (environment variables and `.env`).
+
+The names are a contract with users' `.env` files and the Dockerfile: keep them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class BotSettings(BaseSettings):
+    """Everything `python -m bot` reads; the engine subprocess reads its own `EngineSettings`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    telegram_token: SecretStr | None = Field(None, alias="TELEGRAM_TOKEN")
+    telegram_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL")
+    telegram_base_file_url: str = Field(
+        "https://api.telegram.org/file/bot", alias="TELEGRAM_BASE_FILE_URL"
+    )
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), alias="ADMIN_IDS")
+    data_dir: Path = Field(Path("data"), alias="DATA_DIR")
+    styles_dir: Path = Field(Path("styles"), alias="STYLES_DIR")
+    engine_external: bool = Field(False, alias="ENGINE_EXTERNAL")
+    # Limits (each refusal tells the user the number).
+    max_active_jobs_per_user: int = Field(3, ge=1, alias="MAX_ACTIVE_JOBS_PER_USER")
+    max_active_jobs_per_chat: int = Field(10, ge=1, alias="MAX_ACTIVE_JOBS_PER_CHAT")
+    max_download_bytes: int = Field(20 * 1024 * 1024, ge=1, alias="MAX_DOWNLOAD_BYTES")
+    max_input_pixels: int = Field(60_000_000, ge=1, alias="MAX_INPUT_PIXELS")
+    max_image_size: int = Field(2048, ge=32, alias="MAX_IMAGE_SIZE")
+    max_iterations: int = Field(2000, ge=1, alias="MAX_ITERATIONS")
+    # How often the bot looks at the job table for progress to show (seconds).
+    notify_poll_seconds: float = Field(1.0, gt=0, alias="NOTIFY_POLL_SECONDS")
+    # Album items arrive as separate updates: wait this long after the last one.
+    album_wait_seconds: float = Field(1.0, gt=0, le=30, alias="ALBUM_WAIT_SECONDS")
+    # Seconds the engine gets to requeue its job after SIGTERM before it is killed.
+    engine_stop_grace_seconds: float = Field(20.0, gt=0, alias="ENGINE_STOP_GRACE_SECONDS")
+    # How many times a 429 (flood control) is retried by the rate limiter.
+    rate_limit_retries: int = Field(3, ge=0, le=10, alias="RATE_LIMIT_RETRIES")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        """Accept `ADMIN_IDS=1,2 3` as well as a list."""
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(",", " ").split())
+        return value

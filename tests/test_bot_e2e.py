@@ -1,0 +1,302 @@
+"""End to end: `python -m bot` as a subprocess against the fake Bot API, with the REAL engine
+worker started by the bot's supervisor (CPU, 64 px, a few hundred iterations).
+
+Slow-ish (each test starts torch + VGG19 in a child process; about 3-4 minutes for the file
+on 2 CPU cores): `pytest tests/test_bot_e2e.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from jobs import JobStatus, JobStore
+from tests.fake_bot_api import DEFAULT_USER_ID, Call, FakeBotAPI, make_user
+from tests.style_support import SHARED_STYLES, copy_styles, decode, photo
+
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(
+        not (SHARED_STYLES / "monet.jpg").is_file(), reason="shared style images missing"
+    ),
+]
+
+ALICE = make_user(DEFAULT_USER_ID, "Alice", "alice")
+BOB = make_user(2002, "Bob")
+CAROL = make_user(3003, "Carol")
+
+
+@pytest.fixture
+def e2e_env(bot_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    copy_styles(Path(bot_env["STYLES_DIR"]), ("monet", "udnie"))
+    return {
+        **bot_env,
+        "ENGINE_EXTERNAL": "0",
+        "DEVICE": "cpu",
+        "IMAGE_SIZE": "64",
+        "ITERATIONS": "200",
+        "CPU_IMAGE_SIZE": "64",
+        "CPU_ITERATIONS": "5000",  # ITERATIONS decides (the engine caps CPU jobs otherwise)
+        "PROGRESS_EVERY": "100",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "POLL_SECONDS": "0.2",
+        "HEARTBEAT_SECONDS": "1",
+        "NOTIFY_POLL_SECONDS": "0.2",
+        "ENGINE_STOP_GRACE_SECONDS": "20",
+    }
+
+
+async def start(spawn_bot, env: dict[str, str]):
+    proc = await spawn_bot(env=env)
+    await proc.wait_output("Picasso Me started", timeout=60)
+    if env.get("ENGINE_EXTERNAL") == "0":
+        await proc.wait_output("ready on", timeout=120)  # the engine loaded VGG19
+    return proc
+
+
+async def wait_call(
+    fake: FakeBotAPI,
+    predicate: Callable[[Call], bool],
+    timeout: float = 60.0,  # noqa: ASYNC109
+    *,
+    since: int = 0,
+    proc=None,
+) -> Call:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        for call in fake.calls(since=since):
+            if call.ok and predicate(call):
+                return call
+        if asyncio.get_running_loop().time() > deadline:
+            seen = [(c.method, c.text) for c in fake.calls(since=since) if c.method != "getUpdates"]
+            output = proc.output[-4000:] if proc is not None else ""
+            raise AssertionError(f"no matching call in {timeout}s; seen {seen}\n{output}")
+        await asyncio.sleep(0.05)
+
+
+def caption(call: Call) -> str:
+    media = call.params.get("media")
+    if isinstance(media, dict):
+        return media.get("caption") or ""
+    return call.text or ""
+
+
+def read_environ(pid: int) -> bytes:
+    path = Path(f"/proc/{pid}/environ")
+    return path.read_bytes() if path.exists() else b""
+
+
+def preview_field(call: Call) -> str:
+    """Where the preview image of a progress call was uploaded."""
+    return call.params["media"]["media"] if call.method == "editMessageMedia" else "photo"
+
+
+def replies_to(call: Call, message_id: int) -> bool:
+    return (call.params.get("reply_parameters") or {}).get("message_id") == message_id
+
+
+def answers(call: Call, update: dict) -> bool:
+    """`call` was sent to the chat of `update` as a reply to its message."""
+    message = update["message"]
+    return call.chat_id == message["chat"]["id"] and replies_to(call, message["message_id"])
+
+
+def is_result(call: Call) -> bool:
+    return call.method == "sendPhoto" and any(
+        (data or "").startswith("png:") for _, data in call.buttons()
+    )
+
+
+async def test_private_photo_progress_result_and_png(spawn_bot, fake_api, e2e_env):
+    env = {**e2e_env, "ITERATIONS": "300"}  # 100 and 200 are then both progress reports
+    proc = await start(spawn_bot, env)
+    update = fake_api.photo_update(photo(96, 64), "/style monet", user=ALICE)
+    photo_id = update["message"]["message_id"]
+    fake_api.push(update)
+    queued = await wait_call(
+        fake_api, lambda c: c.method == "sendMessage" and replies_to(c, photo_id), 10, proc=proc
+    )
+    assert "Queued" in queued.text or "Painting now" in queued.text
+    step = await wait_call(
+        fake_api,
+        lambda c: c.method in ("sendPhoto", "editMessageMedia") and "100/300" in caption(c),
+        proc=proc,
+    )
+    preview = decode(step.file_bytes(preview_field(step)))
+    assert max(preview.size) <= 320  # the engine's preview, shown while it paints
+    await wait_call(
+        fake_api,
+        lambda c: c.method in ("sendPhoto", "editMessageMedia") and "200/300" in caption(c),
+        proc=proc,
+    )
+    result = await wait_call(fake_api, is_result, proc=proc)
+    assert replies_to(result, photo_id)
+    image = decode(result.file_bytes("photo"))
+    assert max(image.size) == 64
+    done = await wait_call(fake_api, lambda c: "Done in" in (c.text or caption(c)), proc=proc)
+    assert done.method in ("editMessageCaption", "editMessageText")
+
+    mark = fake_api.mark()
+    fake_api.push(fake_api.callback_update(result, result.buttons()[0][1], user=ALICE))
+    document = await wait_call(fake_api, lambda c: c.method == "sendDocument", 20, since=mark)
+    png = document.file_bytes("document")
+    assert png.startswith(b"\x89PNG") and decode(png).size == image.size
+    assert await proc.stop(timeout=60) == 0
+    assert "stopping the engine" in proc.output
+
+
+async def test_keyboard_group_and_own_style_flows(spawn_bot, fake_api, e2e_env):
+    proc = await start(spawn_bot, e2e_env)
+    # Keyboard: a private photo without caption, tap "Udnie".
+    pic = fake_api.photo_update(photo(80, 60), user=BOB)
+    fake_api.push(pic)
+    keyboard = await wait_call(fake_api, lambda c: bool(c.buttons()), 10, proc=proc)
+    data = dict(keyboard.buttons())["Udnie"]
+    fake_api.push(fake_api.callback_update(keyboard, data, user=BOB))
+    await wait_call(
+        fake_api, lambda c: c.method == "editMessageText" and "Queued" in (c.text or ""), 10
+    )
+
+    # Group: Carol replies /style monet to Alice's photo; the result credits Carol.
+    group_photo = fake_api.photo_update(photo(64, 64), user=ALICE, chat="supergroup")
+    fake_api.push(group_photo)
+    command = fake_api.text_update(
+        "/style@PicassoMeTestBot monet",
+        user=CAROL,
+        chat="supergroup",
+        reply_to=group_photo["message"],
+    )
+    fake_api.push(command)
+
+    # Own style: Alice replies to her photo with a painting captioned /style.
+    content = fake_api.photo_update(photo(72, 48), user=ALICE)
+    fake_api.push(content)
+    painting = fake_api.photo_update(
+        photo(64, 64, color=(20, 20, 220)), "/style", user=ALICE, reply_to=content["message"]
+    )
+    fake_api.push(painting)
+
+    bob_result = await wait_call(fake_api, lambda c: is_result(c) and answers(c, pic), proc=proc)
+    assert "Udnie" in bob_result.text
+    group_result = await wait_call(
+        fake_api,
+        lambda c: is_result(c) and answers(c, group_photo),
+        proc=proc,
+    )
+    assert "Monet" in group_result.text
+    assert f'<a href="tg://user?id={CAROL["id"]}">Carol</a>' in group_result.text
+    own_result = await wait_call(
+        fake_api,
+        lambda c: is_result(c) and answers(c, content),
+        proc=proc,
+    )
+    assert "your painting" in own_result.text
+    assert await proc.stop(timeout=60) == 0
+
+
+async def test_bad_inputs_get_clear_replies(spawn_bot, fake_api, e2e_env):
+    env = {**e2e_env, "ENGINE_EXTERNAL": "1"}  # nothing gets painted here
+    proc = await start(spawn_bot, env)
+    cases = [
+        (fake_api.photo_update(photo(), "/style monnet"), "Did you mean monet"),
+        (
+            fake_api.document_update(b"%PDF-1.4 ...", "application/pdf", "a.pdf", "/style monet"),
+            "isn't an image",
+        ),
+        (
+            fake_api.document_update(
+                b"\xff\xd8\xff" + bytes(21 * 1024 * 1024), "image/jpeg", "big.jpg", "/style monet"
+            ),
+            "up to 20.0 MB",
+        ),
+        (
+            fake_api.document_update(
+                photo(400, 300)[:3000], "image/jpeg", "cut.jpg", "/style monet"
+            ),
+            "damaged or cut off",
+        ),
+        (
+            fake_api.document_update(photo(2000, 40), "image/jpeg", "thin.jpg", "/style monet"),
+            "long and thin",
+        ),
+        (fake_api.sticker_update(), "Stickers"),
+        (fake_api.video_update(caption="/style monet"), "videos"),
+        (fake_api.animation_update(caption="/style monet"), "GIFs"),
+        (fake_api.photo_update(photo(), "/style monet size=abc"), "size"),
+    ]
+    for update, expected in cases:
+        message_id = update["message"]["message_id"]
+        fake_api.push(update)
+        answer = await wait_call(
+            fake_api,
+            lambda c, m=message_id: c.method == "sendMessage" and replies_to(c, m),
+            10,
+            proc=proc,
+        )
+        assert expected in answer.text, (expected, answer.text)
+    assert await proc.stop(timeout=30) == 0
+
+
+async def test_killed_mid_job_result_arrives_exactly_once(spawn_bot, fake_api, e2e_env):
+    env = {**e2e_env, "ITERATIONS": "600"}
+    proc = await start(spawn_bot, env)
+    update = fake_api.photo_update(photo(96, 64), "/style monet", user=ALICE)
+    photo_id = update["message"]["message_id"]
+    fake_api.push(update)
+    await wait_call(
+        fake_api,
+        lambda c: c.method in ("sendPhoto", "editMessageMedia") and "100/600" in caption(c),
+        proc=proc,
+    )
+    # Crash: engine and bot both SIGKILLed, nothing gets to clean up.
+    data_dir = Path(env["DATA_DIR"])
+    store = await JobStore.open(data_dir)
+    try:
+        [engine] = await store.engines()
+        environ = await asyncio.to_thread(read_environ, engine.pid)
+        assert env["TELEGRAM_TOKEN"].encode() not in environ  # the engine never gets it
+        os.kill(engine.pid, signal.SIGKILL)
+        proc.proc.kill()
+        await proc.proc.wait()
+        [job] = await store.user_jobs(ALICE["id"], active_only=False)
+        assert job.status is JobStatus.RUNNING
+
+        proc2 = await start(spawn_bot, env)
+        result = await wait_call(fake_api, is_result, 240, proc=proc2)
+        assert replies_to(result, photo_id)
+        await asyncio.sleep(2)  # anything more would come within a few polls
+        results = [c for c in fake_api.calls() if c.ok and is_result(c)]
+        assert len(results) == 1
+        [job] = await store.user_jobs(ALICE["id"], active_only=False)
+        assert job.status is JobStatus.DONE and job.delivered_at is not None
+        assert await proc2.stop(timeout=60) == 0
+    finally:
+        await store.close()
+
+
+async def test_flood_from_one_user_does_not_starve_another(spawn_bot, fake_api, e2e_env):
+    env = {**e2e_env, "MAX_ACTIVE_JOBS_PER_USER": "50", "ITERATIONS": "100"}
+    proc = await start(spawn_bot, env)
+    for _ in range(30):
+        fake_api.push(fake_api.photo_update(photo(64, 48), "/style monet", user=ALICE))
+    bob = fake_api.photo_update(photo(64, 48), "/style udnie", user=BOB)
+    fake_api.push(bob)
+    result = await wait_call(
+        fake_api, lambda c: is_result(c) and c.chat_id == BOB["id"], 180, proc=proc
+    )
+    assert replies_to(result, bob["message"]["message_id"])
+    store = await JobStore.open(Path(env["DATA_DIR"]))
+    try:
+        jobs = await store.list_jobs(limit=100)
+        assert len(jobs) == 31
+        started = sorted((j for j in jobs if j.started_at), key=lambda j: j.started_at)
+        assert started[1].user_id == BOB["id"], [(j.id, j.user_id) for j in started]
+    finally:
+        await store.close()
+    assert await proc.stop(timeout=60) == 0

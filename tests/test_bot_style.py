@@ -1,0 +1,437 @@
+"""The style flow (bot/handlers/style.py, bot/intake.py) with the real PTB client against the
+fake Bot API over HTTP; jobs land in a real job store (no engine needed)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from jobs import JobOptions, JobStatus, StyleRef
+from tests.fake_bot_api import DEFAULT_GROUP_ID, DEFAULT_USER_ID, make_user
+from tests.style_support import (
+    FakeEngine,
+    eventually,
+    jobs_of,
+    make_settings,
+    photo,
+    style_bot,
+    truncated_jpeg,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+ALICE = make_user(DEFAULT_USER_ID, "Alice", "alice")
+BOB = make_user(2002, "Bob")
+
+
+def replies_to(message_id: int):
+    def check(call) -> bool:
+        params = call.params.get("reply_parameters") or {}
+        return params.get("message_id") == message_id
+
+    return check
+
+
+async def answer_to(fake, update, method: str = "sendMessage", timeout: float = 5.0):  # noqa: ASYNC109
+    """Push `update` and wait for the bot's `method` call replying to that message."""
+    mark = fake.mark()
+    fake.push(update)
+    message_id = update["message"]["message_id"]
+    return await fake.wait_for(method, replies_to(message_id), timeout, since=mark)
+
+
+async def progress_set(deps, user_id):
+    """The user's jobs once every one has its progress message recorded."""
+    jobs = await jobs_of(deps.store, user_id)
+    return jobs if jobs and all(j.progress_message_id for j in jobs) else None
+
+
+@pytest.fixture
+def settings(fake_api, tmp_path):
+    return make_settings(fake_api, tmp_path)
+
+
+# ----------------------------------------------------------------------------- happy paths
+
+
+async def test_captioned_photo_is_queued_with_position(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        update = fake_api.photo_update(photo(), "/style monet", user=ALICE)
+        started = asyncio.get_running_loop().time()
+        call = await answer_to(fake_api, update)
+        assert asyncio.get_running_loop().time() - started < 1.5
+        assert "Queued" in call.text and "next" in call.text
+        [job] = await eventually(lambda: progress_set(deps, ALICE["id"]))
+        assert job.styles == (StyleRef(preset="monet"),)
+        assert job.chat_type == "private" and job.user_name == "@alice"
+        assert job.request_message_id == job.reply_to_message_id == update["message"]["message_id"]
+        assert job.progress_message_id == call.result["message_id"]
+        assert (deps.store.job_dir(job.id) / job.content_name).is_file()
+        assert job.content_name == "content.jpg"
+
+        second = fake_api.photo_update(photo(), "/style udnie", user=ALICE)
+        call = await answer_to(fake_api, second)
+        assert "#2 in line" in call.text
+        assert "2 pictures waiting" in call.text
+
+
+async def test_options_caption_and_bot_mention(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        update = fake_api.photo_update(
+            photo(),
+            "/style@PicassoMeTestBot monet:0.7 udnie:0.3 size=9999 strength=1.5 colors=keep seed=3",
+            user=ALICE,
+        )
+        call = await answer_to(fake_api, update)
+        assert "2048" in call.text  # the size was lowered, and the user is told
+        [job] = await jobs_of(deps.store, ALICE["id"])
+        assert job.styles == (StyleRef("monet", weight=0.7), StyleRef("udnie", weight=0.3))
+        assert job.options == JobOptions(size=2048, strength=1.5, preserve_colors=True, seed=3)
+
+
+async def test_command_for_another_bot_is_ignored(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        fake_api.push(fake_api.photo_update(photo(), "/style@OtherBot monet", user=ALICE))
+        await asyncio.sleep(0.5)
+        await fake_api.wait_idle()
+        assert not fake_api.calls("sendMessage")
+        assert await jobs_of(deps.store, ALICE["id"]) == []
+
+
+async def test_user_defaults_are_overridden_by_the_caption(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        await deps.store.set_user_settings(
+            ALICE["id"], size=512, strength=2.0, preserve_colors=True
+        )
+        await answer_to(fake_api, fake_api.photo_update(photo(), "/style monet strength=0.5"))
+        [job] = await jobs_of(deps.store, ALICE["id"])
+        assert job.options == JobOptions(size=512, strength=0.5, preserve_colors=True)
+
+
+async def test_reply_with_style_command_in_a_group(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        pic = fake_api.photo_update(photo(), user=BOB, chat="supergroup")
+        fake_api.push(pic)
+        command = fake_api.text_update(
+            "/style@PicassoMeTestBot udnie", user=ALICE, chat="supergroup", reply_to=pic["message"]
+        )
+        call = await answer_to(fake_api, command)
+        assert "Queued" in call.text
+        [job] = await jobs_of(deps.store, ALICE["id"])
+        assert job.chat_id == DEFAULT_GROUP_ID and job.chat_type == "supergroup"
+        assert job.reply_to_message_id == pic["message"]["message_id"]
+        assert job.request_message_id == command["message"]["message_id"]
+        # The uncaptioned group photo itself got no keyboard (groups are not spammed).
+        assert not [c for c in fake_api.calls("sendMessage") if c.buttons()]
+
+
+async def test_style_command_without_photo_explains(fake_api, settings):
+    async with style_bot(fake_api, settings):
+        call = await answer_to(fake_api, fake_api.text_update("/style monet"))
+        assert "photo" in call.text
+        call = await answer_to(fake_api, fake_api.text_update("/style"))
+        assert "/style" in call.text
+
+
+async def test_keyboard_flow(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        pic = fake_api.photo_update(photo(), user=ALICE)
+        keyboard = await answer_to(fake_api, pic)
+        buttons = dict(keyboard.buttons())
+        assert buttons["Monet"] == f"style:monet:{ALICE['id']}"
+        assert len(buttons) == len(deps.catalogue)
+
+        # Somebody else can't use Alice's menu.
+        mark = fake_api.mark()
+        fake_api.push(fake_api.callback_update(keyboard, f"style:monet:{ALICE['id']}", user=BOB))
+        alert = await fake_api.wait_for("answerCallbackQuery", since=mark)
+        assert alert.params.get("show_alert") is True
+        assert await jobs_of(deps.store, BOB["id"]) == []
+
+        mark = fake_api.mark()
+        fake_api.push(fake_api.callback_update(keyboard, buttons["Monet"], user=ALICE))
+        edit = await fake_api.wait_for("editMessageText", since=mark)
+        assert "Queued" in edit.text and not edit.buttons()
+        [job] = await eventually(lambda: progress_set(deps, ALICE["id"]))
+        assert job.request_message_id == keyboard.result["message_id"]
+        assert job.progress_message_id == keyboard.result["message_id"]
+        assert job.reply_to_message_id == pic["message"]["message_id"]
+
+        # A second tap (double tap, or a redelivered update): still one job.
+        fake_api.push(fake_api.callback_update(keyboard, buttons["Monet"], user=ALICE))
+        await asyncio.sleep(0.3)
+        await fake_api.wait_idle()
+        assert len(await jobs_of(deps.store, ALICE["id"])) == 1
+
+
+async def test_bare_style_caption_offers_the_keyboard(fake_api, settings):
+    async with style_bot(fake_api, settings):
+        call = await answer_to(fake_api, fake_api.photo_update(photo(), "/style"))
+        assert call.buttons()
+
+
+# ----------------------------------------------------------------------------- own style
+
+
+async def test_own_style_by_replying_with_the_painting(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        content = fake_api.photo_update(photo(color=(10, 200, 10)), user=ALICE, chat="supergroup")
+        fake_api.push(content)
+        painting = fake_api.photo_update(
+            photo(color=(200, 10, 10)),
+            "/style",
+            user=ALICE,
+            chat="supergroup",
+            reply_to=content["message"],
+        )
+        call = await answer_to(fake_api, painting)
+        assert "Queued" in call.text
+        [job] = await jobs_of(deps.store, ALICE["id"])
+        assert job.styles == (StyleRef(image="style-1.jpg"),)
+        assert job.reply_to_message_id == content["message"]["message_id"]
+        job_dir = deps.store.job_dir(job.id)
+        assert (job_dir / "content.jpg").is_file() and (job_dir / "style-1.jpg").is_file()
+
+
+async def test_own_style_album_of_two(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        album = fake_api.album_update([photo(), photo(color=(0, 0, 255))], "/style", user=ALICE)
+        mark = fake_api.mark()
+        fake_api.push(album)
+        first = album[0]["message"]["message_id"]
+        call = await fake_api.wait_for("sendMessage", replies_to(first), since=mark)
+        assert "Queued" in call.text
+        [job] = await jobs_of(deps.store, ALICE["id"])
+        assert job.styles == (StyleRef(image="style-1.jpg"),)
+        assert job.reply_to_message_id == first
+        await fake_api.wait_idle()
+        assert len(fake_api.calls("sendMessage", since=mark)) == 1  # no keyboard for item 2
+
+
+async def test_album_with_a_preset_paints_every_photo(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        album = fake_api.album_update([photo(), photo(), photo()], "/style monet", user=ALICE)
+        mark = fake_api.mark()
+        fake_api.push(album)
+        await fake_api.wait_for_all("sendMessage", 3, since=mark)
+        jobs = await jobs_of(deps.store, ALICE["id"])
+        assert sorted(j.reply_to_message_id for j in jobs) == [
+            u["message"]["message_id"] for u in album
+        ]
+
+
+async def test_album_of_three_without_style_explains(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        album = fake_api.album_update([photo(), photo(), photo()], "/style", user=ALICE)
+        mark = fake_api.mark()
+        fake_api.push(album)
+        call = await fake_api.wait_for("sendMessage", since=mark)
+        assert "two photos" in call.text
+        assert await jobs_of(deps.store, ALICE["id"]) == []
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+async def test_unknown_style_suggests_close_matches(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        call = await answer_to(fake_api, fake_api.photo_update(photo(), "/style monnet"))
+        assert "monet" in call.text and "/styles" in call.text
+        assert await jobs_of(deps.store, ALICE["id"]) == []
+
+
+async def test_file_over_20_mb_is_refused_before_download(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        big = b"\xff\xd8\xff" + b"\0" * (21 * 1024 * 1024)
+        update = fake_api.document_update(big, "image/jpeg", "huge.jpg", "/style monet")
+        call = await answer_to(fake_api, update)
+        assert "20.0 MB" in call.text
+        assert not fake_api.calls("getFile")
+        assert await jobs_of(deps.store, ALICE["id"]) == []
+
+
+async def test_document_that_is_not_an_image(fake_api, settings):
+    async with style_bot(fake_api, settings):
+        update = fake_api.document_update(b"%PDF-1.4", "application/pdf", "cv.pdf", "/style monet")
+        call = await answer_to(fake_api, update)
+        assert "isn't an image" in call.text
+        # An image file that is really something else is caught after download.
+        update = fake_api.document_update(b"hello", "image/png", "fake.png", "/style monet")
+        call = await answer_to(fake_api, update)
+        assert "not an image" in call.text
+
+
+async def test_image_document_is_accepted(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        update = fake_api.document_update(photo(fmt="PNG"), "image/png", "me.png", "/style monet")
+        call = await answer_to(fake_api, update)
+        assert "Queued" in call.text
+        [job] = await jobs_of(deps.store, ALICE["id"])
+        assert job.content_name == "content.png"
+
+
+async def test_truncated_image(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        update = fake_api.document_update(truncated_jpeg(), "image/jpeg", "cut.jpg", "/style monet")
+        call = await answer_to(fake_api, update)
+        assert "damaged or cut off" in call.text
+        assert await jobs_of(deps.store, ALICE["id"]) == []
+        assert not list((deps.settings.data_dir / "staging").iterdir())
+
+
+async def test_thin_and_huge_images(fake_api, tmp_path):
+    settings = make_settings(fake_api, tmp_path, MAX_INPUT_PIXELS=200_000, MAX_IMAGE_SIZE=256)
+    async with style_bot(fake_api, settings) as deps:
+        thin = fake_api.document_update(photo(1100, 50), "image/jpeg", "thin.jpg", "/style monet")
+        call = await answer_to(fake_api, thin)
+        assert "long and thin" in call.text and "1100×50" in call.text
+        huge = fake_api.document_update(photo(600, 400), "image/jpeg", "big.jpg", "/style monet")
+        call = await answer_to(fake_api, huge)
+        assert "too large" in call.text
+        big = fake_api.document_update(photo(400, 300), "image/jpeg", "ok.jpg", "/style monet")
+        call = await answer_to(fake_api, big)
+        assert "Queued" in call.text and "256 px" in call.text  # the downscale is noted
+        assert len(await jobs_of(deps.store, ALICE["id"])) == 1
+
+
+@pytest.mark.parametrize("kind", ["sticker", "video", "animation"])
+async def test_unpaintable_media_get_a_hint(fake_api, settings, kind):
+    async with style_bot(fake_api, settings) as deps:
+        if kind == "sticker":
+            update = fake_api.sticker_update()
+        else:
+            update = getattr(fake_api, f"{kind}_update")(caption="/style monet")
+        call = await answer_to(fake_api, update)
+        assert {"sticker": "Stickers", "video": "videos", "animation": "GIFs"}[kind] in call.text
+        assert await jobs_of(deps.store, ALICE["id"]) == []
+
+
+async def test_style_reply_to_a_sticker(fake_api, settings):
+    async with style_bot(fake_api, settings):
+        sticker = fake_api.sticker_update(chat="supergroup")
+        fake_api.push(sticker)
+        command = fake_api.text_update(
+            "/style monet", chat="supergroup", reply_to=sticker["message"]
+        )
+        call = await answer_to(fake_api, command)
+        assert "Stickers" in call.text
+
+
+# ----------------------------------------------------------------------------- limits, bans
+
+
+async def test_per_user_limit(fake_api, tmp_path):
+    settings = make_settings(fake_api, tmp_path, MAX_ACTIVE_JOBS_PER_USER=2)
+    async with style_bot(fake_api, settings) as deps:
+        for _ in range(2):
+            call = await answer_to(fake_api, fake_api.photo_update(photo(), "/style monet"))
+            assert "Queued" in call.text
+        call = await answer_to(fake_api, fake_api.photo_update(photo(), "/style monet"))
+        assert "already have 2 pictures" in call.text and "limit is 2" in call.text
+        assert len(await jobs_of(deps.store, ALICE["id"])) == 2
+        # Another user is not affected.
+        call = await answer_to(fake_api, fake_api.photo_update(photo(), "/style monet", user=BOB))
+        assert "Queued" in call.text
+
+
+async def test_per_chat_limit_in_groups(fake_api, tmp_path):
+    settings = make_settings(fake_api, tmp_path, MAX_ACTIVE_JOBS_PER_CHAT=1)
+    async with style_bot(fake_api, settings) as deps:
+        first = fake_api.photo_update(photo(), "/style monet", user=ALICE, chat="supergroup")
+        assert "Queued" in (await answer_to(fake_api, first)).text
+        second = fake_api.photo_update(photo(), "/style monet", user=BOB, chat="supergroup")
+        call = await answer_to(fake_api, second)
+        assert "This chat already has 1" in call.text
+        assert await jobs_of(deps.store, BOB["id"]) == []
+
+
+async def test_banned_user_is_refused_politely(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        await deps.store.set_banned(ALICE["id"], True)
+        call = await answer_to(fake_api, fake_api.photo_update(photo(), "/style monet"))
+        assert "Sorry" in call.text
+        assert await jobs_of(deps.store, ALICE["id"]) == []
+
+
+async def test_paused_engine_is_mentioned(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        await deps.store.set_paused(True)
+        call = await answer_to(fake_api, fake_api.photo_update(photo(), "/style monet"))
+        assert "paused by an admin" in call.text
+
+
+async def test_running_job_is_reported_as_painting_now(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        await answer_to(fake_api, fake_api.photo_update(photo(), "/style monet", user=BOB))
+        await FakeEngine(deps.store).claim()
+        call = await answer_to(fake_api, fake_api.photo_update(photo(), "/style monet"))
+        assert "you're next" in call.text
+
+
+# ----------------------------------------------------------------------------- idempotency
+
+
+async def test_redelivered_update_makes_no_second_job(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        update = fake_api.photo_update(photo(), "/style monet")
+        again = {"message": dict(update["message"])}
+        await answer_to(fake_api, update)
+        mark = fake_api.mark()
+        await fake_api.push_and_wait(again)
+        await asyncio.sleep(0.3)
+        await fake_api.wait_idle()
+        assert len(await jobs_of(deps.store, ALICE["id"])) == 1
+        assert not fake_api.calls("sendMessage", since=mark)
+        assert not fake_api.calls("getFile", since=mark)
+
+
+async def test_edits(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        update = fake_api.photo_update(photo(), "/style monet")
+        await answer_to(fake_api, update)
+        mark = fake_api.mark()
+        await fake_api.push_and_wait(fake_api.edited_update(update, caption="/style udnie"))
+        await asyncio.sleep(0.3)
+        await fake_api.wait_idle()
+        [job] = await jobs_of(deps.store, ALICE["id"])
+        assert job.styles == (StyleRef(preset="monet"),)
+        assert not fake_api.calls("sendMessage", since=mark)
+
+        # A typo fixed by editing: the request was never queued, so the edit counts.
+        typo = fake_api.photo_update(photo(), "/style monnet")
+        await answer_to(fake_api, typo)
+        mark = fake_api.mark()
+        fake_api.push(fake_api.edited_update(typo, caption="/style monet"))
+        call = await fake_api.wait_for("sendMessage", since=mark)
+        assert "Queued" in call.text
+        assert len(await jobs_of(deps.store, ALICE["id"])) == 2
+
+
+# ----------------------------------------------------------------------------- full resolution
+
+
+async def test_full_resolution_button_sends_the_png(fake_api, settings):
+    async with style_bot(fake_api, settings) as deps:
+        await answer_to(fake_api, fake_api.photo_update(photo(), "/style monet"))
+        engine = FakeEngine(deps.store)
+        job = await engine.claim()
+        await engine.finish(job, size=(120, 80))
+        # The result message the notifier would have sent:
+        result = await deps.app.bot.send_photo(ALICE["id"], photo())
+        mark = fake_api.mark()
+        fake_api.push(fake_api.callback_update(result.to_dict(), f"png:{job.id}"))
+        doc = await fake_api.wait_for("sendDocument", since=mark)
+        data = doc.file_bytes("document")
+        assert data == (deps.store.job_dir(job.id) / "result.png").read_bytes()
+        assert doc.files["document"].filename == f"picasso-{job.id}.png"
+        assert (doc.params.get("reply_parameters") or {}).get("message_id") == result.message_id
+
+        # Expired files: a clear alert, nothing sent.
+        (deps.store.job_dir(job.id) / "result.png").unlink()
+        mark = fake_api.mark()
+        fake_api.push(fake_api.callback_update(result.to_dict(), f"png:{job.id}"))
+        alert = await fake_api.wait_for("answerCallbackQuery", since=mark)
+        assert "expired" in alert.params["text"]
+        assert not fake_api.calls("sendDocument", since=mark)
+        assert (await deps.store.get(job.id)).status is JobStatus.DONE
