@@ -32,7 +32,7 @@ class LossWeights:
 
     content: float = 1.0
     style: float = 1.5
-    tv: float = 0.2
+    tv: float = 0.02
     style_layers: Mapping[str, float] = field(
         default_factory=lambda: {name: 1.0 for name in STYLE_LAYERS}
     )

@@ -28,6 +28,7 @@ from engine.losses import LossWeights, Targets, make_targets, style_transfer_los
 from engine.vgg import LAYER_NAMES, FeatureExtractor, build_vgg19
 
 MIN_SCALE_SIDE = 64
+OUT_OF_RANGE_WEIGHT = 10.0
 
 
 class Cancelled(Exception):
@@ -105,25 +106,29 @@ def scale_sides(target: int, min_side: int = MIN_SCALE_SIDE, multiscale: bool = 
     return sides[::-1]
 
 
-def split_iterations(total: int, scales: int, decay: float = 0.8) -> list[int]:
-    """Share `total` over the scales, coarse scales getting more (each next scale x`decay`).
+def split_iterations(
+    total: int, scales: int, final_share: float = 0.25, decay: float = 0.8
+) -> list[int]:
+    """Share `total` over the scales: the full-size scale gets `final_share` of it (it must
+    add the finest detail), the coarser ones the rest, the coarsest most (each next one
+    x`decay`). Iterations at the coarse scales cost 1/16 to 1/2 of a full-size one.
 
     With fewer iterations than scales the coarsest scales get none (callers drop them).
     """
-    shares = [decay**i for i in range(scales)]
-    raw = [total * s / sum(shares) for s in shares]
+    if scales == 1:
+        return [total]
+    final = max(1, round(total * final_share)) if total >= scales else min(total, 1)
+    shares = [decay**i for i in range(scales - 1)]
+    rest = total - final
+    raw = [rest * share / sum(shares) for share in shares]
     counts = [math.floor(r) for r in raw]
     # Hand out the remainder by largest fractional part, keeping the total exact.
-    for i in sorted(range(scales), key=lambda i: raw[i] - counts[i], reverse=True)[
-        : total - sum(counts)
-    ]:
+    by_fraction = sorted(range(scales - 1), key=lambda i: raw[i] - counts[i], reverse=True)
+    for i in by_fraction[: rest - sum(counts)]:
         counts[i] += 1
-    if total >= scales:
-        for i in range(scales):  # every scale gets at least one iteration
-            if counts[i] == 0:
-                donor = max(range(scales), key=counts.__getitem__)
-                counts[donor] -= 1
-                counts[i] += 1
+    counts.append(final)
+    if total < scales:  # too few to go round: keep the finest scales
+        counts = [0] * (scales - total) + [1] * total
     return counts
 
 
@@ -258,14 +263,15 @@ class Stylizer:
             generator.seed()
 
         image: torch.Tensor | None = None
+        previous_photo: torch.Tensor | None = None
         for size, iterations in plan:
             photo_t = _to_tensor(_resized(content, size), self.device)
             targets = self._targets(photo_t, styles, size, out_size, options, weights)
-            if image is None:
+            if image is None or previous_photo is None:
                 image = self._initial(photo_t, options, generator)
             else:
-                image = F.interpolate(image, size=(size[1], size[0]), mode="bicubic")
-                image = image.clamp_(0.0, 1.0)
+                image = _carry_up(image, previous_photo, photo_t)
+            previous_photo = photo_t
             image = self._optimise(image, photo_t, targets, iterations, tracker, options, weights)
         assert image is not None
         final = self._finish(image, photo_t, options)
@@ -361,10 +367,14 @@ class Stylizer:
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad(set_to_none=True)
+            # The loss sees the image as it will be delivered (clamped to [0, 1]); a gentle
+            # pull brings pixels that wandered out of range back where they have a gradient.
+            visible = pixels.clamp(0.0, 1.0)
             with self._autocast(options):
-                features = self.extractor(pixels)
-            parts = style_transfer_loss(pixels, features, targets, weights, options.strength)
-            parts.total.backward()
+                features = self.extractor(visible)
+            parts = style_transfer_loss(visible, features, targets, weights, options.strength)
+            overshoot = (pixels - visible).pow(2).mean() * OUT_OF_RANGE_WEIGHT
+            (parts.total + overshoot).backward()
             if pixels.grad is not None and not pixels.grad.is_contiguous():
                 pixels.grad = pixels.grad.contiguous()  # L-BFGS views it flat
             tracker.step(parts.total.item(), size, render)
@@ -385,6 +395,17 @@ class Stylizer:
             image = keep_colors(image, photo)
         pixels = image[0].float().mul(255).round_().to(torch.uint8).cpu()
         return to_pil_image(pixels)
+
+
+def _carry_up(
+    image: torch.Tensor, photo_low: torch.Tensor, photo_high: torch.Tensor
+) -> torch.Tensor:
+    """Warm start for the next scale: the photo at the new size plus the upsampled *change*
+    the previous scale painted. Plain upsampling would blur the photo's fine detail away and
+    the first iterations of every scale would be spent recovering it."""
+    size = photo_high.shape[-2:]
+    change = F.interpolate(image - photo_low, size=size, mode="bicubic", align_corners=False)
+    return (photo_high + change).clamp_(0.0, 1.0)
 
 
 def _thumbnail(image: Image.Image, side: int) -> Image.Image:

