@@ -6,6 +6,8 @@ A background task (started in post_init) polls the job table every NOTIFY_POLL_S
   "Queued" reply); it is edited into a photo of the engine's preview with a caption
   (step i/total, a bar, elapsed, ETA). States are coalesced (only the latest is shown) and
   edits are spaced per chat: ≥1 s apart in private chats, ≥3 s in groups (20 a minute).
+- `store.queue_order()` → every QUEUE_REFRESH_SECONDS, the "Queued — you're #3 in line"
+  messages of the first LIVE_PLACES jobs are edited as the queue moves.
 - `store.undelivered()` → finished jobs: a final edit ("Done in 1m 12s", the engine's error, or
   "Cancelled."), the result photo replying to the user's photo with a "Full resolution (PNG)"
   button, then `mark_delivered`. A job is delivered once, also across restarts (the table
@@ -36,7 +38,7 @@ from telegram.helpers import mention_html
 
 from bot import texts
 from bot.context import BotDeps
-from bot.handlers.style import reply_to, style_label
+from bot.handlers.style import queued_text, reply_to, style_label
 from jobs import Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ PHOTO_MAX_BYTES = 10 * 1024 * 1024
 PHOTO_MAX_SIDES = 10000  # width + height
 CONCURRENT_CHATS = 8
 MAX_DELIVERY_FAILURES = 5  # unexpected errors (not network, not 429) before giving up
+QUEUE_REFRESH_SECONDS = 5.0  # how often queued messages learn their new place in line
+LIVE_PLACES = 20  # only the first places are kept live: cheap, and what people watch
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -93,7 +97,10 @@ def progress_text(job: Job, now: float) -> str:
     elapsed = max(0.0, (job.progress_at or now) - (job.started_at or now))
     eta = ""
     if 0 < job.iteration < total and elapsed > 0:
-        remaining = elapsed / job.iteration * (total - job.iteration)
+        if job.eta_at is not None:  # the engine's estimate: later iterations cost more
+            remaining = max(0.0, job.eta_at - now)
+        else:
+            remaining = elapsed / job.iteration * (total - job.iteration)
         eta = texts.PROGRESS_ETA.format(eta=texts.format_duration(remaining))
     return texts.PROGRESS.format(
         bar=texts.progress_bar(fraction),
@@ -166,6 +173,8 @@ class Notifier:
         self._stop = asyncio.Event()
         self._chat_slots = asyncio.Semaphore(CONCURRENT_CHATS)
         self._delivery_failures: dict[int, int] = {}
+        self._places: dict[int, int] = {}  # queued job id -> place its message shows
+        self._queue_checked = -1e9  # monotonic time of the last queue refresh
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -212,6 +221,42 @@ class Notifier:
             by_chat.setdefault(job.chat_id, []).append(job)
         if by_chat:
             await asyncio.gather(*(self._serve_chat(jobs) for jobs in by_chat.values()))
+        await self._refresh_places()
+
+    # ------------------------------------------------------------------ queue places
+    async def _refresh_places(self) -> None:
+        """Edit "you're #N in line" when a queued job's place changes (first LIVE_PLACES).
+
+        A job seen for the first time is only noted: its handler just wrote its place.
+        """
+        now = time.monotonic()
+        if now - self._queue_checked < QUEUE_REFRESH_SECONDS:
+            return
+        self._queue_checked = now
+        order = (await self.store.queue_order())[:LIVE_PLACES]
+        self._places = {job_id: self._places[job_id] for job_id in order if job_id in self._places}
+        for place, job_id in enumerate(order, start=1):
+            known = self._places.setdefault(job_id, place)
+            if known == place:
+                continue
+            job = await self.store.get(job_id)
+            if job is None or job.status is not JobStatus.QUEUED or not job.progress_message_id:
+                continue
+            if not self._may_edit(job):
+                continue  # next refresh
+            self._edited(job)
+            try:
+                await self.bot.edit_message_text(
+                    await queued_text(self.deps, job),
+                    chat_id=job.chat_id,
+                    message_id=job.progress_message_id,
+                )
+            except RetryAfter as exc:
+                self._blocked_until[job.chat_id] = time.monotonic() + retry_seconds(exc)
+                continue
+            except TelegramError as exc:  # deleted, not modified, ...: nothing to retry
+                log.info("queued message of job %d not updated: %s", job.id, exc)
+            self._places[job_id] = place
 
     async def _serve_chat(self, jobs: list[Job]) -> None:
         async with self._chat_slots:

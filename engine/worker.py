@@ -249,6 +249,7 @@ class JobRunner:
                 total=progress.total,
                 loss=_finite(progress.loss),
                 preview_name=preview,
+                eta_seconds=_finite(progress.eta),
             )
             try:
                 stop = asyncio.run_coroutine_threadsafe(report, loop).result()

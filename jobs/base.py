@@ -13,7 +13,7 @@ Clock = Callable[[], float]
 # Back to the queue: forget the run, started_at too, so the user's turn is not used up.
 REQUEUE_SET = (
     "status = 'queued', worker_id = NULL, started_at = NULL, iteration = 0,"
-    " total_iterations = NULL, loss = NULL, progress_at = ?"
+    " total_iterations = NULL, loss = NULL, eta_at = NULL, progress_at = ?"
 )
 
 

@@ -13,9 +13,13 @@ def running_remaining(
     iteration: int,
     total: int | None,
     avg_duration: float | None,
+    eta_at: float | None = None,
 ) -> float | None:
-    """Seconds left for a running job: from its own pace once it reported an iteration,
-    else the recent average duration minus what it has already run."""
+    """Seconds left for a running job: the engine's own estimate when it gave one, else its
+    pace once it reported an iteration, else the recent average duration minus what it has
+    already run."""
+    if eta_at is not None:
+        return max(0.0, eta_at - now)
     if total and iteration > 0 and progress_at is not None and progress_at > started_at:
         per_iteration = (progress_at - started_at) / iteration
         return max(0.0, per_iteration * (total - iteration) - (now - progress_at))

@@ -140,7 +140,7 @@ class JobLifecycle(StoreBase):
                 f"""
                 UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,
                     started_at = ?, progress_at = ?, iteration = 0, total_iterations = NULL,
-                    loss = NULL, cancel_requested = 0
+                    loss = NULL, eta_at = NULL, cancel_requested = 0
                 WHERE id = (SELECT id FROM ({CLAIM_SQL}))
                   AND NOT EXISTS (SELECT 1 FROM control WHERE key = 'paused' AND value = '1')
                 RETURNING *
@@ -164,17 +164,21 @@ class JobLifecycle(StoreBase):
         total: int | None,
         loss: float | None,
         preview_name: str | None,
+        eta_seconds: float | None = None,
     ) -> bool:
-        """Record progress; True means stop: a cancel was requested, or the job is no longer
-        this worker's (it was recovered as stale and may be running elsewhere)."""
+        """Record progress (`eta_seconds`: the engine's estimate of the time left); True means
+        stop: a cancel was requested, or the job is no longer this worker's (it was recovered
+        as stale and may be running elsewhere)."""
+        now = self._now()
+        eta_at = now + eta_seconds if eta_seconds is not None else None
         rows = await self._db.all(
             """
             UPDATE jobs SET iteration = ?, total_iterations = ?, loss = ?,
-                preview_name = COALESCE(?, preview_name), progress_at = ?
+                preview_name = COALESCE(?, preview_name), progress_at = ?, eta_at = ?
             WHERE id = ? AND status = 'running' AND worker_id = ?
             RETURNING cancel_requested
             """,
-            (iteration, total, loss, preview_name, self._now(), job_id, worker_id),
+            (iteration, total, loss, preview_name, now, eta_at, job_id, worker_id),
         )
         return not rows or bool(rows[0]["cancel_requested"])
 

@@ -116,6 +116,7 @@ class Job:
     worker_id: str | None
     cancel_requested: bool
     files_deleted_at: float | None = None
+    eta_at: float | None = None  # when the engine expects to finish (unix seconds)
 
     @property
     def is_active(self) -> bool:

@@ -83,6 +83,7 @@ class JobQueries(StoreBase):
                 iteration=r.iteration,
                 total=r.total_iterations,
                 avg_duration=avg,
+                eta_at=r.eta_at,
             )
             for r in running
         }

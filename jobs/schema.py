@@ -92,7 +92,12 @@ _V3 = [
     "CREATE INDEX jobs_files_kept ON jobs (finished_at) WHERE files_deleted_at IS NULL",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+# 4: the engine's own estimate of when a running job ends. Coarse-to-fine makes early
+# iterations far cheaper than late ones, so a straight line through "iteration i at time t"
+# is badly off; the engine weights each remaining iteration by its scale's pixels.
+_V4 = ["ALTER TABLE jobs ADD COLUMN eta_at REAL"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 LATEST = len(MIGRATIONS)
 
 PRAGMAS = (

@@ -361,6 +361,8 @@ def test_progress_text():
     assert "30s elapsed" in text and "about 1m 30s left" in text
     assert "▰" in text
     assert "brushes" in progress_text(replace(job, iteration=0), now=1030.0)
+    # The engine's own estimate wins over the straight line (coarse scales are cheap).
+    assert "about 4m left" in progress_text(replace(job, eta_at=1270.0), now=1030.0)
 
 
 async def test_restart_with_a_photo_progress_message(fake_api, tmp_path):
@@ -393,3 +395,34 @@ async def test_gives_up_on_a_result_telegram_keeps_refusing(fake_api, tmp_path, 
             assert (await rig.store.get(job.id)).delivered_at is None
         await rig.tick()
         assert (await rig.store.get(job.id)).delivered_at is not None
+
+
+async def test_queued_messages_follow_the_queue(fake_api, tmp_path, monkeypatch):
+    monkeypatch.setattr(notifier_module, "QUEUE_REFRESH_SECONDS", 0.0)
+    async with rig_for(fake_api, tmp_path) as rig:
+        first = await rig.job()
+        second = await rig.job()
+        await rig.tick()  # notes the places; the handler already wrote them
+        assert not [
+            c for c in fake_api.calls("editMessageText")
+            if str(c.params.get("message_id")) == str(second.progress_message_id)
+        ]  # fmt: skip
+        await rig.engine.claim()  # `first` starts painting: `second` moves up to next
+        await asyncio.sleep(0.25)
+        mark = fake_api.mark()
+        await rig.tick()  # the chat's edit goes to `first` ("getting the brushes ready") ...
+        await asyncio.sleep(0.25)
+        await rig.tick()  # ... and, spaced out like every edit in a chat, `second`'s place
+        edits = [
+            c for c in fake_api.calls("editMessageText", since=mark)
+            if str(c.params.get("message_id")) == str(second.progress_message_id)
+        ]  # fmt: skip
+        assert len(edits) == 1 and "you're next" in edits[0].text
+        await asyncio.sleep(0.25)
+        mark = fake_api.mark()
+        await rig.tick()  # nothing moved: no more edits of it
+        assert not [
+            c for c in fake_api.calls("editMessageText", since=mark)
+            if str(c.params.get("message_id")) == str(second.progress_message_id)
+        ]  # fmt: skip
+        assert first.id != second.id

@@ -116,6 +116,11 @@ async def test_eta_from_average_durations(store, tmp_path, clock):
     # progress gives the running job its own pace: 5 s for 50 of 100 iterations
     await store.report_progress(running.id, "w", iteration=50, total=100, loss=1, preview_name=None)
     assert await store.eta_seconds(running.id) == pytest.approx(5)
+    # ... and the engine's own estimate, when it gives one, wins over the straight line
+    await store.report_progress(
+        running.id, "w", iteration=60, total=100, loss=1, preview_name=None, eta_seconds=42
+    )
+    assert await store.eta_seconds(running.id) == pytest.approx(42)
 
 
 def test_eta_arithmetic():
@@ -128,6 +133,10 @@ def test_eta_arithmetic():
         )
         is None
     )
+    assert running_remaining(
+        now=110, started_at=100, progress_at=108, iteration=40, total=100, avg_duration=None,
+        eta_at=130,
+    ) == pytest.approx(20)  # fmt: skip
     # two lanes: one frees at 4 s, the other is idle
     assert queued_finish(ahead=0, running_left=[4.0], workers=2, avg_duration=10) == 10
     assert queued_finish(ahead=1, running_left=[4.0], workers=2, avg_duration=10) == 14
