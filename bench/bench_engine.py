@@ -106,7 +106,10 @@ def _table(records: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="256,512")
-    parser.add_argument("--iterations", type=int, default=500)
+    parser.add_argument("--iterations", type=int, default=500, help="reference iterations")
+    parser.add_argument(
+        "--engine-iterations", default="300,400,500", help="engine budgets to try (comma list)"
+    )
     parser.add_argument("--style", default="starry-night")
     parser.add_argument("--modes", default="reference,engine")
     parser.add_argument("--child", choices=["reference", "engine"])
@@ -119,19 +122,23 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for size in sizes:
         for mode in args.modes.split(","):
-            records.append(_spawn(mode, size, args.iterations, args.style))
+            budgets = [args.iterations] if mode == "reference" else args.engine_iterations
+            for iterations in [int(b) for b in str(budgets).strip("[]").split(",")]:
+                records.append(_spawn(mode, size, iterations, args.style))
     print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n")
     print(_table(records))
-    by = {(r["mode"], r["size"]): r for r in records}
     for size in sizes:
-        ref, eng = by.get(("reference", size)), by.get(("engine", size))
-        if ref and eng:
-            reached = eng["judged"]["loss"] <= ref["judged"]["loss"]
-            print(
-                f"\n{size} px: engine/reference wall time {eng['wall_s'] / ref['wall_s']:.2f}, "
-                f"judged loss {eng['judged']['loss']:.4f} vs {ref['judged']['loss']:.4f} "
-                f"({'reached' if reached else 'NOT reached'})"
-            )
+        refs = [r for r in records if r["mode"] == "reference" and r["size"] == size]
+        for eng in (r for r in records if r["mode"] == "engine" and r["size"] == size):
+            for ref in refs:
+                reached = eng["judged"]["loss"] <= ref["judged"]["loss"]
+                print(
+                    f"{size} px, engine {eng['iterations']} it.: wall time "
+                    f"{eng['wall_s'] / ref['wall_s']:.2f}x the reference's, judged loss "
+                    f"{eng['judged']['loss']:.4f} vs {ref['judged']['loss']:.4f} "
+                    f"({'reached' if reached else 'NOT reached'}), peak RSS "
+                    f"{eng['peak_rss_mb']:.0f} vs {ref['peak_rss_mb']:.0f} MB"
+                )
     return 0
 
 

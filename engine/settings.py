@@ -27,7 +27,7 @@ class EngineSettings(BaseSettings):
     max_image_size: int = Field(2048, ge=32, le=8192, alias="MAX_IMAGE_SIZE")
     iterations: int = Field(500, ge=1, le=10000, alias="ITERATIONS")
     max_iterations: int = Field(2000, ge=1, le=20000, alias="MAX_ITERATIONS")
-    cpu_image_size: int = Field(384, ge=32, le=4096, alias="CPU_IMAGE_SIZE")
+    cpu_image_size: int = Field(512, ge=32, le=4096, alias="CPU_IMAGE_SIZE")
     cpu_iterations: int = Field(300, ge=1, le=10000, alias="CPU_ITERATIONS")
     strength: float = Field(1.0, gt=0, le=10, alias="STRENGTH")
     progress_every: int = Field(100, ge=1, alias="PROGRESS_EVERY")
