@@ -428,17 +428,7 @@ async def on_captioned_image(update: Update, context: ContextTypes.DEFAULT_TYPE)
         )
         await submit(context, sub, responder)
         return
-    attachment = await _refuse_attachment(message, responder, d.settings.max_download_bytes)
-    if attachment is None:
-        return
-    if not request.has_styles:
-        if not edited:  # an edit never brings up a menu again
-            await offer_keyboard(context, message, user, attachment)
-        return
-    sub = Submission(
-        user, chat, message.message_id, message.message_id, attachment, request, None, edited
-    )
-    await submit(context, sub, responder)
+    await _paint_or_offer(context, responder, request, user, chat, message, message, edited)
 
 
 async def on_style_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -455,16 +445,31 @@ async def on_style_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if target is None:
         await responder.say(texts.STYLE_USAGE if not request.has_styles else texts.NEED_PHOTO)
         return
+    await _paint_or_offer(context, responder, request, user, chat, message, target, edited)
+
+
+async def _paint_or_offer(
+    context: ContextTypes.DEFAULT_TYPE,
+    responder: Responder,
+    request: StyleRequest,
+    user: User,
+    chat: Chat,
+    asking: Message,
+    photo: Message,
+    edited: bool,
+) -> None:
+    """The caption and reply flows from here on: refuse a bad attachment, offer the style
+    keyboard when no style was named, else queue the job (`asking` is the request)."""
     d = deps(context)
-    attachment = await _refuse_attachment(target, responder, d.settings.max_download_bytes)
+    attachment = await _refuse_attachment(photo, responder, d.settings.max_download_bytes)
     if attachment is None:
         return
     if not request.has_styles:
-        if not edited:
-            await offer_keyboard(context, target, user, attachment)
+        if not edited:  # an edit never brings up a menu again
+            await offer_keyboard(context, photo, user, attachment)
         return
     sub = Submission(
-        user, chat, message.message_id, target.message_id, attachment, request, None, edited
+        user, chat, asking.message_id, photo.message_id, attachment, request, None, edited
     )
     await submit(context, sub, responder)
 
