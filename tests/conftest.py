@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.bot_harness"]
+pytest_plugins = ["tests.bot_harness", "tests.jobs_fixtures"]

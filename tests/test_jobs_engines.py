@@ -10,12 +10,7 @@ import pytest
 
 from jobs import EngineInfo, EngineLeaseError, JobStatus, JobStore
 from jobs.liveness import pid_alive, this_host
-from jobs.testing import FakeClock, enqueue
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+from jobs.testing import enqueue
 
 
 @pytest.fixture

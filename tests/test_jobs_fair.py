@@ -6,20 +6,9 @@ import random
 
 import pytest
 
-from jobs import JobStatus, JobStore
+from jobs import JobStatus
 from jobs.eta import queued_finish, running_remaining
-from jobs.testing import FakeClock, enqueue
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def store(tmp_path, clock):
-    async with await JobStore.open(tmp_path / "data", clock=clock) as store:
-        yield store
+from jobs.testing import enqueue
 
 
 async def add(store, tmp_path, clock, user_id: int):

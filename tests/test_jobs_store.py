@@ -7,18 +7,7 @@ import sqlite3
 import pytest
 
 from jobs import JobOptions, JobStatus, JobStore, NewJob, StyleRef, UserSettings
-from jobs.testing import FakeClock, enqueue, new_job, stage
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def store(tmp_path, clock):
-    async with await JobStore.open(tmp_path / "data", clock=clock) as store:
-        yield store
+from jobs.testing import enqueue, new_job, stage
 
 
 async def test_open_sets_up_db_and_dirs(tmp_path):
