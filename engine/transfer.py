@@ -266,7 +266,7 @@ class Stylizer:
         previous_photo: torch.Tensor | None = None
         for size, iterations in plan:
             photo_t = _to_tensor(_resized(content, size), self.device)
-            targets = self._targets(photo_t, styles, size, out_size, options, weights)
+            targets = self._targets(photo_t, styles, size, options, weights)
             if image is None or previous_photo is None:
                 image = self._initial(photo_t, options, generator)
             else:
@@ -316,7 +316,6 @@ class Stylizer:
         photo: torch.Tensor,
         styles: Sequence[tuple[Image.Image, float]],
         size: tuple[int, int],
-        out_size: tuple[int, int],
         options: StylizeOptions,
         weights: LossWeights,
     ) -> Targets:
