@@ -409,6 +409,28 @@ class FakeBotAPI:
         self._schedule_notify()
         return ids
 
+    async def say(
+        self,
+        text: str,
+        *,
+        user: dict | int | None = None,
+        chat: dict | str | None = None,
+        method: str = "sendMessage",
+    ) -> Call:
+        """Push a text message from `user` and return the bot's first `method` call after it."""
+        mark = self.mark()
+        self.push(self.text_update(text, user=user, chat=chat))
+        return await self.wait_for(method, since=mark)
+
+    async def press(
+        self, message_call: Call, data: str, *, user: dict | int | None = None
+    ) -> tuple[Call, int]:
+        """Tap an inline button of `message_call`; (the bot's answerCallbackQuery, the mark
+        taken before the tap, to look for the bot's other reactions)."""
+        mark = self.mark()
+        self.push(self.callback_update(message_call, data, user=user))
+        return await self.wait_for("answerCallbackQuery", since=mark), mark
+
     async def push_and_wait(self, *updates: dict | Iterable[dict], timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Push updates and wait until the bot has fetched them (they were in a getUpdates
         answer)."""

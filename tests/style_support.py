@@ -137,20 +137,3 @@ class FakeEngine:
 
     async def fail(self, job: Job, error: str) -> None:
         assert await self.store.fail(job.id, error)
-
-
-async def eventually(check, timeout: float = 5.0, interval: float = 0.05):  # noqa: ASYNC109
-    """Await `check()` (sync or async) until it returns something truthy; return that."""
-    import asyncio
-    import inspect
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = check()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
-        await asyncio.sleep(interval)

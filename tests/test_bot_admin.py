@@ -23,15 +23,11 @@ GROUP = make_chat(-100555, "supergroup", "Art club")
 
 
 async def say(fake: FakeBotAPI, text: str, *, user=ADMIN, chat=None):
-    mark = fake.mark()
-    fake.push(fake.text_update(text, user=user, chat=chat))
-    return await fake.wait_for("sendMessage", since=mark)
+    return await fake.say(text, user=user, chat=chat)
 
 
 async def press(fake: FakeBotAPI, message_call, data: str, *, user=ADMIN):
-    mark = fake.mark()
-    fake.push(fake.callback_update(message_call, data, user=user))
-    return await fake.wait_for("answerCallbackQuery", since=mark), mark
+    return await fake.press(message_call, data, user=user)
 
 
 @pytest.fixture

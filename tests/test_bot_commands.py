@@ -21,17 +21,11 @@ GROUP = make_chat(-100555, "supergroup", "Art club")
 
 
 async def say(fake: FakeBotAPI, text: str, *, user=ALICE, chat=None, method="sendMessage"):
-    """Push a text message and return the bot's answer to it."""
-    mark = fake.mark()
-    update = fake.text_update(text, user=user, chat=chat)
-    fake.push(update)
-    return await fake.wait_for(method, since=mark)
+    return await fake.say(text, user=user, chat=chat, method=method)
 
 
 async def press(fake: FakeBotAPI, message_call, data: str, *, user=ALICE):
-    mark = fake.mark()
-    fake.push(fake.callback_update(message_call, data, user=user))
-    return await fake.wait_for("answerCallbackQuery", since=mark), mark
+    return await fake.press(message_call, data, user=user)
 
 
 @pytest.fixture

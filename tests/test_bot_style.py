@@ -11,13 +11,13 @@ from jobs import JobOptions, JobStatus, StyleRef
 from tests.fake_bot_api import DEFAULT_GROUP_ID, DEFAULT_USER_ID, make_user
 from tests.style_support import (
     FakeEngine,
-    eventually,
     jobs_of,
     make_settings,
     photo,
     style_bot,
     truncated_jpeg,
 )
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.supervisor import EngineSupervisor
-from tests.style_support import eventually
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from PIL import Image
 from engine.settings import EngineSettings
 from jobs import Job, JobOptions, JobStatus, JobStore, StyleRef
 from jobs.testing import new_job
+from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[1]
 # The preset paintings, where a checkout or this machine keeps them (see styles/SOURCES).
@@ -75,7 +75,7 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
     async def ready(self, within: float = DEADLINE) -> None:
-        await wait_until(lambda: "ready on" in self.log(), within, f"{self.log_path} ready")
+        await eventually(lambda: "ready on" in self.log(), within, f"{self.log_path} ready")
 
     async def exited(self, within: float = DEADLINE) -> int:
         deadline = time.monotonic() + within
@@ -102,21 +102,6 @@ class WorkerProcess:
                 self.kill()
 
 
-async def wait_until(
-    predicate: Callable[[], bool | Awaitable[bool]], within: float = DEADLINE, what: str = ""
-):
-    """Poll until `predicate` is true (sync or async); fail with `what` at the deadline."""
-    deadline = time.monotonic() + within
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what or predicate}"
-        await asyncio.sleep(0.1)
-
-
 async def wait_status(
     store: JobStore, job_id: int, statuses: set[JobStatus], within: float = DEADLINE
 ) -> Job:
@@ -124,7 +109,7 @@ async def wait_status(
         job = await store.get(job_id)
         return job if job is not None and job.status in statuses else None
 
-    return await wait_until(check, within, f"job {job_id} to become {sorted(statuses)}")
+    return await eventually(check, within, f"job {job_id} to become {sorted(statuses)}")
 
 
 async def wait_progress(store: JobStore, job_id: int, iteration: int = 1) -> Job:
@@ -135,7 +120,7 @@ async def wait_progress(store: JobStore, job_id: int, iteration: int = 1) -> Job
         )
         return job if job.status is JobStatus.RUNNING and job.iteration >= iteration else None
 
-    return await wait_until(check, DEADLINE, f"job {job_id} to reach iteration {iteration}")
+    return await eventually(check, DEADLINE, f"job {job_id} to reach iteration {iteration}")
 
 
 def picture(path: Path, seed: int, size: tuple[int, int] = (80, 60)) -> Path:

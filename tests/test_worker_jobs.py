@@ -19,8 +19,8 @@ from tests.test_worker_harness import (
     add_job,
     wait_progress,
     wait_status,
-    wait_until,
 )
+from tests.waiting import eventually
 
 FINISHED = {JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED}
 _users = itertools.count(100)
@@ -138,7 +138,7 @@ async def test_a_real_preset_blended_with_an_upload(store, staging):
 async def test_the_worker_heartbeats_while_idle(store):
     (engine,) = await store.engines()
     first_seen = engine.last_seen
-    await wait_until(
+    await eventually(
         lambda: _seen_after(store, first_seen), 30, "a heartbeat (HEARTBEAT_SECONDS=0.5)"
     )
 

@@ -15,8 +15,8 @@ from tests.test_worker_harness import (
     picture,
     wait_progress,
     wait_status,
-    wait_until,
 )
+from tests.waiting import eventually
 
 LONG = JobOptions(iterations=120)  # seconds on a CPU: long enough to interrupt
 
@@ -152,7 +152,7 @@ async def test_two_workers_share_fifty_jobs_each_done_exactly_once(tmp_path):
             async def all_finished():
                 return await store.active_count() == 0
 
-            await wait_until(all_finished, 300, "all 50 jobs to finish")
+            await eventually(all_finished, 300, "all 50 jobs to finish")
             finished = [await store.get(j.id) for j in jobs]
             assert {j.status for j in finished} == {JobStatus.DONE}, [j.error for j in finished]
             assert {j.attempts for j in finished} == {1}
