@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import time
 import warnings
@@ -39,6 +38,7 @@ from telegram.helpers import mention_html
 from bot import texts
 from bot.context import BotDeps
 from bot.handlers.style import queued_text, reply_to, style_label
+from engine.images import encode_image
 from jobs import Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -136,11 +136,10 @@ def _photo_rendition(path: Path) -> tuple[bytes, int, int]:
         scale = (PHOTO_MAX_SIDES - 2) / (width + height)
         rgb = rgb.resize((max(1, int(width * scale)), max(1, int(height * scale))))
     for quality in (92, 85, 75, 60):
-        buffer = io.BytesIO()
-        rgb.save(buffer, "JPEG", quality=quality, optimize=True)
-        if buffer.tell() <= PHOTO_MAX_BYTES:
-            return buffer.getvalue(), width, height
-    return buffer.getvalue(), width, height
+        data = encode_image(rgb, "JPEG", quality=quality)
+        if len(data) <= PHOTO_MAX_BYTES:
+            break
+    return data, width, height
 
 
 def _read(path: Path) -> bytes | None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from jobs.db import Database, Tx
-from jobs.models import Job
+from jobs.db import Database
 
 Clock = Callable[[], float]
 
@@ -30,8 +29,3 @@ class StoreBase:
 
     def job_dir(self, job_id: int) -> Path:
         return self.data_dir / "jobs" / str(int(job_id))
-
-    @staticmethod
-    async def _job(tx: Tx, job_id: int) -> Job | None:
-        row = await tx.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return None if row is None else Job.from_row(row)

@@ -94,12 +94,6 @@ class Database:
         with contextlib.suppress(sqlite3.Error):
             await self._conn.execute("ROLLBACK")
 
-    @contextlib.asynccontextmanager
-    async def locked(self) -> AsyncIterator[Tx]:
-        """Several autocommit statements without another coroutine's in between."""
-        async with self._lock:
-            yield self._tx
-
     async def all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         async with self._lock:
             return await self._tx.all(sql, params)

@@ -7,7 +7,6 @@ Callback data prefixes owned here: `gallery:`, `ucancel:`, `uset:`.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import math
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot import texts
 from bot.context import BotDeps, deps
 from bot.requests import RequestError, parse_arguments
+from engine.images import encode_image
 from jobs import Job, JobStatus
 from styles import Preset
 
@@ -188,9 +188,7 @@ def make_thumbnail(path: Path, side: int = THUMB_SIDE) -> bytes:
         image.draft("RGB", (side * 2, side * 2))  # JPEG: decode at a reduced scale, fast
         image = ImageOps.exif_transpose(image).convert("RGB")
         image.thumbnail((side, side), Image.Resampling.LANCZOS)
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=85, optimize=True)
-        return buffer.getvalue()
+        return encode_image(image, "JPEG", quality=85)
 
 
 def _gallery_cache(context: ContextTypes.DEFAULT_TYPE) -> dict[str, dict]:
