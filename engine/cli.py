@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.settings import EngineSettings
-from styles import StyleFetchError, UnknownStyleError, fetch_styles, load_catalogue
+from styles import (
+    StyleFetchError,
+    UnknownStyleError,
+    defaults_for,
+    fetch_styles,
+    load_catalogue,
+)
 
 
 def parse_style_spec(spec: str) -> tuple[str, float]:
@@ -65,9 +71,11 @@ def _build_parser(settings: EngineSettings) -> argparse.ArgumentParser:
     st.add_argument("-o", "--output", type=Path, default=Path("stylized.png"))
     st.add_argument("--size", type=int, default=512, help="long side of the output in pixels")
     st.add_argument("--iterations", type=int, default=500)
-    st.add_argument("--strength", type=float, default=1.0, help="style vs content (1 = default)")
+    st.add_argument(
+        "--strength", type=float, help="style vs content (default: the painting's, else 1)"
+    )
     st.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours")
-    st.add_argument("--style-scale", type=float, default=1.0)
+    st.add_argument("--style-scale", type=float, help="painting size vs output (default 1)")
     st.add_argument("--content-weight", type=float)
     st.add_argument("--style-weight", type=float)
     st.add_argument("--tv-weight", type=float)
@@ -102,17 +110,21 @@ def _stylize(args: argparse.Namespace, settings: EngineSettings) -> int:
 
     try:
         photo = load_image(args.photo, max_pixels=settings.max_input_pixels)
-        styles = []
+        catalogue = load_catalogue()
+        styles, presets = [], []
         for spec in args.style:
             name, weight = parse_style_spec(spec)
             path = resolve_style_path(name, settings.styles_dir)
             styles.append((load_image(path, max_pixels=settings.max_input_pixels), weight))
+            if name in catalogue:
+                presets.append((catalogue.resolve(name), weight))
+        defaults = defaults_for(presets)
         options = StylizeOptions(
             size=args.size,
             iterations=args.iterations,
-            strength=args.strength,
+            strength=args.strength or defaults.get("strength", 1.0),
             preserve_colors=args.preserve_colors,
-            style_scale=args.style_scale,
+            style_scale=args.style_scale or defaults.get("style_scale", 1.0),
             content_weight=args.content_weight,
             style_weight=args.style_weight,
             tv_weight=args.tv_weight,

@@ -27,6 +27,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -36,7 +37,7 @@ from engine.images import ImageError, load_image, save_image
 from engine.settings import EngineSettings
 from engine.transfer import Cancelled, Progress, StylizeOptions, Stylizer
 from jobs import EngineInfo, EngineLeaseError, Job, JobOptions, JobStatus, JobStore, StyleRef
-from styles import UnknownStyleError, load_catalogue
+from styles import UnknownStyleError, defaults_for, load_catalogue
 
 log = logging.getLogger("engine.worker")
 
@@ -75,10 +76,18 @@ def oom_message(size: int) -> str:
     )
 
 
-def plan_options(options: JobOptions, settings: EngineSettings, *, on_cpu: bool) -> StylizeOptions:
-    """The job's knobs filled in from the settings. On a CPU, size and iterations the job
-    did not ask for are capped by CPU_IMAGE_SIZE / CPU_ITERATIONS (a default job then ends
-    in minutes); MAX_IMAGE_SIZE / MAX_ITERATIONS cap everything."""
+def plan_options(
+    options: JobOptions,
+    settings: EngineSettings,
+    *,
+    on_cpu: bool,
+    preset_defaults: Mapping[str, float] | None = None,
+) -> StylizeOptions:
+    """The job's knobs filled in from the painting's own defaults (the catalogue's
+    `[presets.X.defaults]`), then the settings. On a CPU, size and iterations the job did not
+    ask for are capped by CPU_IMAGE_SIZE / CPU_ITERATIONS (a default job then ends in
+    minutes); MAX_IMAGE_SIZE / MAX_ITERATIONS cap everything."""
+    preset_defaults = preset_defaults or {}
     size = options.size
     if size is None:
         size = min(settings.image_size, settings.cpu_image_size) if on_cpu else settings.image_size
@@ -90,7 +99,12 @@ def plan_options(options: JobOptions, settings: EngineSettings, *, on_cpu: bool)
     return StylizeOptions(
         size=min(size, settings.max_image_size),
         iterations=min(iterations, settings.max_iterations),
-        strength=settings.strength if options.strength is None else options.strength,
+        strength=(
+            options.strength
+            if options.strength is not None
+            else preset_defaults.get("strength", settings.strength)
+        ),
+        style_scale=preset_defaults.get("style_scale", 1.0),
         preserve_colors=bool(options.preserve_colors),
         seed=0 if options.seed is None else options.seed,
         progress_every=1,  # every iteration: stop checks; the db hears every PROGRESS_EVERY
@@ -112,13 +126,23 @@ class JobRunner:
         self.cancelled = threading.Event()  # the current job's cancel was requested
         self.catalogue = load_catalogue()
 
+    def _defaults(self, job: Job) -> dict[str, float]:
+        """The job's presets' own defaults (an unknown preset fails later, when loaded)."""
+        presets = []
+        for ref in job.styles:
+            if ref.preset is not None and ref.preset in self.catalogue:
+                presets.append((self.catalogue.resolve(ref.preset), ref.weight))
+        return defaults_for(presets)
+
     async def run(self, job: Job) -> JobStatus | None:
         """Paint `job` and record the outcome; returns the job's new status."""
         self.cancelled.clear()
         started = time.monotonic()
         try:
             on_cpu = self.stylizer.device.type == "cpu"
-            options = plan_options(job.options, self.settings, on_cpu=on_cpu)
+            options = plan_options(
+                job.options, self.settings, on_cpu=on_cpu, preset_defaults=self._defaults(job)
+            )
             size, iterations = options.size, options.iterations
             log.info("job %s: painting %d px, %d iterations", job.id, size, iterations)
             loop = asyncio.get_running_loop()

@@ -8,6 +8,7 @@ from styles.catalogue import (
     CatalogueError,
     Preset,
     UnknownStyleError,
+    defaults_for,
     load_catalogue,
 )
 from styles.fetch import FetchReport, StyleFetchError, fetch_styles, verify
@@ -19,6 +20,7 @@ __all__ = [
     "Preset",
     "StyleFetchError",
     "UnknownStyleError",
+    "defaults_for",
     "fetch_styles",
     "load_catalogue",
     "verify",

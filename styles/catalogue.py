@@ -62,6 +62,18 @@ class Preset:
         return f"{self.title} — {self.artist}, {self.year}"
 
 
+# Engine options a preset may set for itself (used when the job does not set them).
+PRESET_DEFAULT_KEYS = ("strength", "style_scale")
+
+
+def defaults_for(presets: Iterable[tuple[Preset, float]]) -> dict[str, float]:
+    """The preset defaults a blend uses: those of its most heavily weighted preset."""
+    weighted = [(weight, preset) for preset, weight in presets if weight > 0]
+    if not weighted:
+        return {}
+    return dict(max(weighted, key=lambda pair: pair[0])[1].defaults)
+
+
 def normalize_name(name: str) -> str:
     """Canonical lookup key: lower case, `_`/spaces/dash runs collapsed to a single `-`."""
     return re.sub(r"[\s_\-]+", "-", name.strip().lower()).strip("-")
@@ -156,6 +168,14 @@ def _parse_preset(name: str, raw: Any) -> Preset:
     defaults = raw.get("defaults", {})
     if not isinstance(defaults, Mapping):
         raise CatalogueError(f"preset {name!r}: 'defaults' must be a table")
+    for key, value in defaults.items():
+        # A typo here would otherwise be silently ignored by the engine.
+        if key not in PRESET_DEFAULT_KEYS:
+            raise CatalogueError(
+                f"preset {name!r}: unknown default {key!r} (use {', '.join(PRESET_DEFAULT_KEYS)})"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise CatalogueError(f"preset {name!r}: default {key!r} must be a positive number")
     return Preset(
         name=name,
         aliases=tuple(aliases),

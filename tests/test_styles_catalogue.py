@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import styles
-from styles import Catalogue, Preset, UnknownStyleError, load_catalogue
+from styles import Catalogue, Preset, UnknownStyleError, defaults_for, load_catalogue
 from styles.catalogue import CatalogueError, normalize_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -224,6 +224,26 @@ def test_custom_catalogue_with_defaults(tmp_path):
         defaults={"style_scale": 1.5},
     )
     assert cat.resolve("FIRST") is preset
+
+
+@pytest.mark.parametrize("default", ["stregth = 1.5", "strength = 0", "strength = true"])
+def test_preset_defaults_are_checked(tmp_path, default):
+    """A misspelt or nonsensical default is an error, not silently ignored by the engine."""
+    with pytest.raises(CatalogueError, match="alpha"):
+        load_catalogue(write_toml(tmp_path, VALID + f"\n[presets.alpha.defaults]\n{default}\n"))
+
+
+def test_a_blend_takes_the_defaults_of_its_heaviest_painting():
+    def preset(name: str, **defaults: float) -> Preset:
+        return Preset(
+            name=name, aliases=(), title=name, artist="A", year="1900", url="https://x.invalid",
+            sha256="a" * 64, file=f"{name}.jpg", bytes=1, blurb="", defaults=defaults,
+        )  # fmt: skip
+
+    light, bold = preset("light", strength=0.5), preset("bold", style_scale=2.0)
+    assert defaults_for([(light, 0.7), (bold, 0.3)]) == {"strength": 0.5}
+    assert defaults_for([(light, 0.2), (bold, 0.8)]) == {"style_scale": 2.0}
+    assert defaults_for([(light, 0.0)]) == {}
 
 
 @pytest.mark.parametrize(

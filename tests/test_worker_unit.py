@@ -87,6 +87,17 @@ def test_plan_caps_on_cpu_only_what_the_job_did_not_ask_for(tmp_path):
     assert plan_options(JobOptions(), s, on_cpu=False).strength == s.strength
 
 
+def test_plan_uses_the_paintings_own_defaults_unless_the_job_sets_them(tmp_path):
+    s = settings(tmp_path)
+    painting = {"strength": 0.6, "style_scale": 1.5}
+    plain = plan_options(JobOptions(), s, on_cpu=False, preset_defaults=painting)
+    assert (plain.strength, plain.style_scale) == (0.6, 1.5)
+    asked = plan_options(JobOptions(strength=2.0), s, on_cpu=False, preset_defaults=painting)
+    assert (asked.strength, asked.style_scale) == (2.0, 1.5)
+    none = plan_options(JobOptions(), s, on_cpu=False)
+    assert (none.strength, none.style_scale) == (s.strength, 1.0)
+
+
 async def test_progress_is_reported_every_progress_every_iterations(store, tmp_path):
     job = await claimed(store, tmp_path, options=JobOptions(size=64, iterations=5))
     stylizer = ScriptedStylizer()
