@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -23,12 +22,9 @@ from PIL import Image
 
 from bot.settings import BotSettings
 from jobs import Job, JobStore
-from tests.bot_harness import REPO_ROOT, running
+from tests.bot_harness import running
 from tests.fake_bot_api import FakeBotAPI
-
-SHARED_STYLES = Path(
-    os.environ.get("PICASSO_SHARED_STYLES", str(REPO_ROOT.parent / "shared" / "styles"))
-)
+from tests.shared_styles import shared_styles_dir
 
 
 def make_settings(fake: FakeBotAPI, tmp_path: Path, **env: Any) -> BotSettings:
@@ -94,10 +90,12 @@ def decode(data: bytes) -> Image.Image:
 
 def copy_styles(styles_dir: Path, names: Iterable[str] = ("monet", "udnie")) -> list[Path]:
     """Copy preset paintings from the shared folder (PICASSO_SHARED_STYLES)."""
+    names = list(names)
+    shared = shared_styles_dir(*names)
     styles_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for name in names:
-        src = SHARED_STYLES / f"{name}.jpg"
+        src = shared / f"{name}.jpg"
         dst = styles_dir / src.name
         shutil.copyfile(src, dst)
         out.append(dst)

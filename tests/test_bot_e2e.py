@@ -17,14 +17,9 @@ import pytest
 
 from jobs import JobStatus, JobStore
 from tests.fake_bot_api import DEFAULT_USER_ID, Call, FakeBotAPI, make_user
-from tests.style_support import SHARED_STYLES, copy_styles, decode, photo
+from tests.style_support import copy_styles, decode, photo
 
-pytestmark = [
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(
-        not (SHARED_STYLES / "monet.jpg").is_file(), reason="shared style images missing"
-    ),
-]
+pytestmark = pytest.mark.timeout(300)
 
 ALICE = make_user(DEFAULT_USER_ID, "Alice", "alice")
 BOB = make_user(2002, "Bob")

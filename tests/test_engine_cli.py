@@ -11,7 +11,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from tests.test_styles_fetch import shared_styles_dir
+from tests.shared_styles import shared_styles_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,8 +33,8 @@ def styles_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_styles_fetch_from_a_folder_then_list(styles_env: dict[str, str]) -> None:
-    fetched = _engine("styles", "fetch", "--from", str(shared_styles_dir()), "monet", "udnie",
-                      env=styles_env)  # fmt: skip
+    shared = str(shared_styles_dir("monet", "udnie"))
+    fetched = _engine("styles", "fetch", "--from", shared, "monet", "udnie", env=styles_env)
     assert fetched.returncode == 0, fetched.stderr
     assert "2 fetched" in fetched.stdout
     listed = _engine("styles", "list", env=styles_env)
@@ -52,8 +52,11 @@ def test_styles_fetch_reports_a_missing_painting_by_name(tmp_path, styles_env) -
 
 
 def test_stylize_blends_presets_and_writes_the_image(tmp_path, styles_env) -> None:
-    assert _engine("styles", "fetch", "--from", str(shared_styles_dir()), "monet", "udnie",
-                   env=styles_env).returncode == 0  # fmt: skip
+    shared = str(shared_styles_dir("monet", "udnie"))
+    assert (
+        _engine("styles", "fetch", "--from", shared, "monet", "udnie", env=styles_env).returncode
+        == 0
+    )
     photo = tmp_path / "photo.jpg"
     Image.fromarray(skimage.data.chelsea()).save(photo)  # 451x300
     out = tmp_path / "out.png"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,19 +12,9 @@ import pytest
 import styles
 from styles import Catalogue, Preset, UnknownStyleError, defaults_for, load_catalogue
 from styles.catalogue import CatalogueError, normalize_name
+from tests.shared_styles import shared_styles_dir
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_styles_dir() -> Path:
-    """The shared paintings + SOURCES.md; missing means a broken checkout, so fail loudly."""
-    folder = Path(os.environ.get("PICASSO_SHARED_STYLES", REPO.parent / "shared" / "styles"))
-    if not (folder / "SOURCES.md").is_file():
-        pytest.fail(
-            f"shared styles folder not found at {folder} (needs SOURCES.md and the paintings); "
-            "set PICASSO_SHARED_STYLES to its location"
-        )
-    return folder
 
 
 def parse_sources(path: Path) -> list[dict[str, str]]:

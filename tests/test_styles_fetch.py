@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import http.server
-import os
 import shutil
 import socket
 import threading
@@ -26,21 +25,11 @@ from styles import (
     load_catalogue,
 )
 from styles.fetch import verify
+from tests.shared_styles import shared_styles_dir
 
 REPO = Path(__file__).resolve().parents[1]
 # The three smallest paintings keep copies and downloads quick.
 FEW = ["woman-with-hat", "composition-vii", "scream"]
-
-
-def shared_styles_dir() -> Path:
-    """The shared paintings; missing means a broken checkout, so fail loudly (never skip)."""
-    folder = Path(os.environ.get("PICASSO_SHARED_STYLES", REPO.parent / "shared" / "styles"))
-    if not all((folder / f"{name}.jpg").is_file() for name in FEW):
-        pytest.fail(
-            f"shared styles folder not found at {folder} (needs {', '.join(FEW)} .jpg); "
-            "set PICASSO_SHARED_STYLES to its location"
-        )
-    return folder
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +47,7 @@ def source(tmp_path) -> Path:
     folder = tmp_path / "source"
     folder.mkdir()
     for name in FEW:
-        shutil.copyfile(shared_styles_dir() / f"{name}.jpg", folder / f"{name}.jpg")
+        shutil.copyfile(shared_styles_dir(*FEW) / f"{name}.jpg", folder / f"{name}.jpg")
     return folder
 
 
@@ -186,7 +175,9 @@ def test_existing_corrupted_file_is_replaced(source, dest):
     assert report.already_ok == ["composition-vii"]
     cat = load_catalogue()
     assert all(verify(dest, cat.resolve(n)) for n in FEW)
-    assert (dest / "scream.jpg").read_bytes() == (shared_styles_dir() / "scream.jpg").read_bytes()
+    assert (dest / "scream.jpg").read_bytes() == (
+        shared_styles_dir(*FEW) / "scream.jpg"
+    ).read_bytes()
 
 
 def test_failed_refetch_keeps_the_existing_file_and_reports_it(source, dest):

@@ -23,10 +23,6 @@ from jobs.testing import new_job
 from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[1]
-# The preset paintings, where a checkout or this machine keeps them (see styles/SOURCES).
-PRESETS = next(
-    (p for p in (REPO / "shared" / "styles", Path("/work/shared/styles")) if p.is_dir()), None
-)
 DEFAULTS = JobOptions()
 DEADLINE = 120.0  # generous: the CPU is shared, and a worker start imports torch + VGG19
 

@@ -13,8 +13,8 @@ import pytest
 
 from engine.images import CorruptImageError, NotAnImageError
 from jobs import JobOptions, JobStatus, JobStore
+from tests.shared_styles import shared_styles_dir
 from tests.test_worker_harness import (
-    PRESETS,
     WorkerProcess,
     add_job,
     wait_progress,
@@ -30,8 +30,8 @@ _users = itertools.count(100)
 def worker(tmp_path_factory):
     root = tmp_path_factory.mktemp("shared-worker")
     (root / "styles").mkdir()
-    if PRESETS is not None:  # starry-night stays missing on purpose
-        shutil.copy(PRESETS / "monet.jpg", root / "styles" / "monet.jpg")
+    # starry-night stays missing on purpose
+    shutil.copy(shared_styles_dir("monet") / "monet.jpg", root / "styles" / "monet.jpg")
     worker = WorkerProcess(root / "data")
     yield worker
     worker.stop()
@@ -125,7 +125,6 @@ async def test_bad_jobs_fail_clearly_and_the_worker_goes_on(store, staging):
     assert results[good.id].status is JobStatus.DONE
 
 
-@pytest.mark.skipif(PRESETS is None, reason="no preset paintings on this machine")
 async def test_a_real_preset_blended_with_an_upload(store, staging):
     job = await add_job(
         store, staging, next(_users), presets=("monet",), options=JobOptions(size=48, seed=7)
