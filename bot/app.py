@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot import intake, texts
 from bot.context import BotDeps, install
-from bot.handlers import style
+from bot.handlers import admin, style, user
 from bot.notifier import Notifier
 from bot.settings import BotSettings
 from bot.supervisor import ENGINE_COMMAND, EngineSupervisor
@@ -34,8 +33,6 @@ SETTINGS_KEY = "settings"
 NOTIFIER_KEY = "notifier"
 SUPERVISOR_KEY = "engine_supervisor"
 STORE_KEY = "job_store"
-# Handler modules written alongside this one; each exposes `register(app)`.
-OPTIONAL_HANDLER_MODULES = ("bot.handlers.user", "bot.handlers.admin")
 
 
 def build_application(
@@ -76,15 +73,8 @@ def build_application(
 def register_handlers(app: Application) -> None:
     """Style flow first (its filters are narrow), then /start, /help, … and admin commands."""
     style.register(app)
-    for name in OPTIONAL_HANDLER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            log.warning("%s is missing; its commands are not available", name)
-            continue
-        module.register(app)
+    user.register(app)
+    admin.register(app)
 
 
 async def start_services(app: Application) -> None:
@@ -120,12 +110,8 @@ STYLE_COMMAND = ("style", "Paint a photo: /style monet (caption or reply)")
 
 
 async def _set_commands(app: Application) -> None:
-    """The client's command menu: /style, then the user commands (if that module exists)."""
-    commands = [STYLE_COMMAND]
-    with contextlib.suppress(ImportError):
-        from bot.handlers.user import BOT_COMMANDS
-
-        commands += [c for c in BOT_COMMANDS if c[0] != STYLE_COMMAND[0]]
+    """The client's command menu: /style, then the user commands."""
+    commands = [STYLE_COMMAND, *(c for c in user.BOT_COMMANDS if c[0] != STYLE_COMMAND[0])]
     try:
         await app.bot.set_my_commands(commands)
     except TelegramError as exc:  # cosmetic: never stop the bot for it
