@@ -20,7 +20,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot import intake, texts
 from bot.context import BotDeps, install
-from bot.handlers import admin, style, user
+from bot.handlers import register_all, start_help
 from bot.notifier import Notifier
 from bot.settings import BotSettings
 from bot.supervisor import ENGINE_COMMAND, EngineSupervisor
@@ -65,16 +65,9 @@ def build_application(
     app = builder.build()
     app.bot_data[SETTINGS_KEY] = settings
     app.bot_data["engine_command"] = tuple(engine_command)
-    register_handlers(app)
+    register_all(app)
     app.add_error_handler(on_error)
     return app
-
-
-def register_handlers(app: Application) -> None:
-    """Style flow first (its filters are narrow), then /start, /help, … and admin commands."""
-    style.register(app)
-    user.register(app)
-    admin.register(app)
 
 
 async def start_services(app: Application) -> None:
@@ -111,7 +104,7 @@ STYLE_COMMAND = ("style", "Paint a photo: /style monet (caption or reply)")
 
 async def _set_commands(app: Application) -> None:
     """The client's command menu: /style, then the user commands."""
-    commands = [STYLE_COMMAND, *(c for c in user.BOT_COMMANDS if c[0] != STYLE_COMMAND[0])]
+    commands = [STYLE_COMMAND, *(c for c in start_help.BOT_COMMANDS if c[0] != STYLE_COMMAND[0])]
     try:
         await app.bot.set_my_commands(commands)
     except TelegramError as exc:  # cosmetic: never stop the bot for it

@@ -30,14 +30,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Message
+from telegram import InputMediaPhoto, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.helpers import mention_html
 
 from bot import texts
 from bot.context import BotDeps
-from bot.handlers.style import queued_text, reply_to, style_label
+from bot.handlers.results import result_keyboard
+from bot.labels import style_label
+from bot.replies import reply_to
+from bot.submit import queued_text
 from engine.images import encode_image
 from jobs import Job, JobStatus
 
@@ -471,9 +474,7 @@ class Notifier:
         )
         if job.chat_type != "private":
             caption += "\n" + texts.RESULT_CREDIT_HTML.format(mention=credit_html(job))
-        markup = InlineKeyboardMarkup(
-            [[InlineKeyboardButton(texts.FULL_RES_BUTTON, callback_data=f"png:{job.id}")]]
-        )
+        markup = result_keyboard(job)
         try:
             await self.bot.send_photo(
                 job.chat_id,

@@ -1,8 +1,9 @@
 """User-facing strings of the style flow: friendly, short, emoji used sparingly.
 
-Every string a user can see from `bot/handlers/style.py`, `bot/notifier.py`, `bot/requests.py`
-and `bot/intake.py` lives here, so wording is reviewed in one place. Strings are plain text
-(no parse mode) unless their name ends in `_HTML`.
+Every string a user can see from the style flows (`bot/submit.py`, `bot/handlers/style*.py`,
+`albums.py`, `results.py`), `bot/notifier.py`, `bot/requests.py` and `bot/intake.py` lives here,
+so wording is reviewed in one place. Strings are plain text (no parse mode) unless their name
+ends in `_HTML`.
 """
 
 from __future__ import annotations

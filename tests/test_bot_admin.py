@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.handlers import admin, user
+from bot.handlers import register_all
 from jobs import EngineInfo, JobStatus, JobStore, NewJob, StyleRef
 from jobs.liveness import this_host
 from jobs.testing import enqueue, stage
@@ -32,7 +32,7 @@ async def press(fake: FakeBotAPI, message_call, data: str, *, user=ADMIN):
 
 @pytest.fixture
 async def app(start_app):
-    return await start_app([user.register, admin.register])
+    return await start_app([register_all])
 
 
 async def snapshot(store: JobStore, job_ids, user_ids) -> tuple:

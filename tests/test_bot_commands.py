@@ -8,7 +8,8 @@ import io
 import pytest
 from PIL import Image
 
-from bot.handlers import user
+from bot.handlers import register_all
+from bot.handlers.gallery import album_chunks
 from jobs import JobOptions, JobStatus, StyleRef
 from jobs.testing import enqueue
 from tests.fake_bot_api import BOT_USERNAME, FakeBotAPI, make_chat, make_user
@@ -30,7 +31,7 @@ async def press(fake: FakeBotAPI, message_call, data: str, *, user=ALICE):
 
 @pytest.fixture
 async def app(start_app):
-    return await start_app([user.register])
+    return await start_app([register_all])
 
 
 # --- /start, /help -----------------------------------------------------------------------
@@ -85,7 +86,7 @@ async def test_edited_commands_do_not_run_again(app, fake_api: FakeBotAPI):
 
 @pytest.mark.parametrize("n", range(1, 36))
 def test_album_chunks_are_telegram_sized(n):
-    chunks = user.album_chunks(list(range(n)))
+    chunks = album_chunks(list(range(n)))
     assert [x for c in chunks for x in c] == list(range(n))
     assert all(len(c) <= 10 for c in chunks)
     if n > 1:

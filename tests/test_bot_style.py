@@ -1,5 +1,6 @@
-"""The style flow (bot/handlers/style.py, bot/intake.py) with the real PTB client against the
-fake Bot API over HTTP; jobs land in a real job store (no engine needed)."""
+"""The style flows (bot/handlers/style*.py, albums.py, results.py; bot/submit.py, bot/intake.py)
+with the real PTB client against the fake Bot API over HTTP; jobs land in a real job store (no
+engine needed)."""
 
 from __future__ import annotations
 

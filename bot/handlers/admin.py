@@ -22,7 +22,8 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot import texts
 from bot.context import BotDeps, deps
-from bot.handlers.user import styles_label
+from bot.labels import style_label
+from bot.replies import reply_html
 from jobs import EngineInfo, Job, JobStatus
 
 REFUSAL = "Sorry, that's for admins only."
@@ -46,14 +47,12 @@ def register(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(admin_button, pattern=r"^admin:"))
 
 
-async def _reply(update: Update, text: str, **kwargs) -> None:
-    await update.effective_message.reply_text(
-        text, parse_mode=ParseMode.HTML, allow_sending_without_reply=True, **kwargs
-    )
-
-
 def _ago(seconds: float) -> str:
     return texts.format_duration(max(0.0, seconds))
+
+
+def _label(job: Job) -> str:
+    return texts.escape(style_label(job, as_typed=True))
 
 
 def _user(job: Job) -> str:
@@ -97,7 +96,7 @@ async def overview_html(d: BotDeps) -> str:
             started = _ago(now - job.started_at) if job.started_at else "?"
             cancel = " — stopping" if job.cancel_requested else ""
             lines.append(
-                f"Running: <b>#{job.id}</b> {texts.escape(styles_label(job))} for {_user(job)}"
+                f"Running: <b>#{job.id}</b> {_label(job)} for {_user(job)}"
                 f" — {_progress(job)}, started {started} ago{cancel}"
             )
     else:
@@ -157,14 +156,12 @@ async def jobs_html(d: BotDeps) -> str:
         return "📋 The queue is empty."
     lines = [f"📋 <b>Queue</b> ({len(running)} running, {len(positioned)} queued)"]
     for job in running:
-        label = texts.escape(styles_label(job))
+        label = _label(job)
         lines.append(f"🖌 <b>#{job.id}</b> {label} — {_user(job)} — {_progress(job)}")
     for position, job in positioned:
         place = f"#{position}" if position < 10**9 else "?"
         bumped = " ⬆️" if job.priority > 0 else ""
-        lines.append(
-            f"⏳ {place}: <b>#{job.id}</b> {texts.escape(styles_label(job))} — {_user(job)}{bumped}"
-        )
+        lines.append(f"⏳ {place}: <b>#{job.id}</b> {_label(job)} — {_user(job)}{bumped}")
     if len(queued) >= LIST_LIMIT:
         lines.append(f"(first {LIST_LIMIT} only)")
     return "\n".join(lines)
@@ -218,22 +215,22 @@ async def admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     d = deps(context)
     user = update.effective_user
     if not d.is_admin(user.id if user else None):
-        await _reply(update, texts.escape(REFUSAL))
+        await reply_html(update, texts.escape(REFUSAL))
         return
     args = [a for a in (context.args or []) if a]
     sub = args[0].lower() if args else ""
     if sub in ("", "status", "stats"):
         text = await overview_html(d)
-        await _reply(update, text, reply_markup=overview_keyboard(await d.store.is_paused()))
+        await reply_html(update, text, reply_markup=overview_keyboard(await d.store.is_paused()))
     elif sub in ("jobs", "queue", "list"):
-        await _reply(update, await jobs_html(d))
+        await reply_html(update, await jobs_html(d))
     elif sub in ("pause", "resume") and len(args) == 1:
-        await _reply(update, await _pause(d, sub == "pause"))
+        await reply_html(update, await _pause(d, sub == "pause"))
     elif sub in ("cancel", "bump", "ban", "unban"):
         target = _parse_id(args)
         if target is None:
             what = "USER_ID" if sub in ("ban", "unban") else "ID"
-            await _reply(update, f"Usage: <code>/admin {sub} {what}</code>")
+            await reply_html(update, f"Usage: <code>/admin {sub} {what}</code>")
             return
         if sub == "cancel":
             text = await _cancel(d, target)
@@ -241,9 +238,9 @@ async def admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             text = await _bump(d, target)
         else:
             text = await _ban(d, target, sub == "ban")
-        await _reply(update, text)
+        await reply_html(update, text)
     else:
-        await _reply(update, USAGE_HTML)
+        await reply_html(update, USAGE_HTML)
 
 
 async def admin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,0 +1,187 @@
+"""/styles: the paintings as albums of thumbnails (file_ids cached after the first send), and
+a keyboard that tells about each one. Callback data prefix: `gallery:`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
+
+from bot import texts
+from bot.context import BotDeps, deps
+from bot.replies import edit_html, reply_html
+from engine.images import encode_image
+from styles import Preset
+
+log = logging.getLogger(__name__)
+
+THUMB_SIDE = 320
+ALBUM_MAX = 10
+_GALLERY_CACHE = "user.gallery_cache"
+
+GALLERY_INTRO_HTML = (
+    "Tap a painting to read about it. To use one, send a photo captioned "
+    "<code>/style name</code>; blend them with <code>/style monet:0.7 udnie:0.3</code>."
+)
+GALLERY_CAPTION_HTML = "<b>{title}</b>\n{artist}, {year}\n<code>/style {name}</code>"
+GALLERY_DETAIL_HTML = (
+    "<b>{title}</b>\n{artist}, {year}\n<i>{blurb}</i>\n\n"
+    "Use it: <code>/style {name}</code>{aliases}"
+)
+GALLERY_EMPTY = "No paintings are installed yet — ask the admin to fetch the styles."
+GALLERY_UNKNOWN = "That painting isn't available any more."
+
+
+def register(application: Application) -> None:
+    only_new = filters.UpdateType.MESSAGE  # not edited messages: an edit must not re-run
+    application.add_handler(CommandHandler("styles", styles_command, filters=only_new))
+    application.add_handler(CallbackQueryHandler(gallery_button, pattern=r"^gallery:"))
+
+
+def album_chunks(items: Sequence, size: int = ALBUM_MAX) -> list[list]:
+    """Split into albums of at most `size`, as even as possible (never a lone item, unless
+    there is only one item in all)."""
+    items = list(items)
+    if not items:
+        return []
+    count = math.ceil(len(items) / size)
+    per = math.ceil(len(items) / count)
+    return [items[i : i + per] for i in range(0, len(items), per)]
+
+
+def make_thumbnail(path: Path, side: int = THUMB_SIDE) -> bytes:
+    """A JPEG of at most `side` px on the long edge (runs in a thread)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        image.draft("RGB", (side * 2, side * 2))  # JPEG: decode at a reduced scale, fast
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        image.thumbnail((side, side), Image.Resampling.LANCZOS)
+        return encode_image(image, "JPEG", quality=85)
+
+
+def _gallery_cache(context: ContextTypes.DEFAULT_TYPE) -> dict[str, dict]:
+    return context.application.bot_data.setdefault(_GALLERY_CACHE, {})
+
+
+async def _gallery_media(
+    context: ContextTypes.DEFAULT_TYPE, d: BotDeps, presets: Sequence[Preset], use_ids: bool
+) -> list[InputMediaPhoto]:
+    """Cached Telegram file_ids where we have them, else cached thumbnail bytes."""
+    cache = _gallery_cache(context)
+    media = []
+    for preset in presets:
+        path = d.catalogue.image_path(preset, d.settings.styles_dir)
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        entry = cache.get(preset.name)
+        if entry is None or entry["key"] != key:
+            entry = cache[preset.name] = {"key": key, "jpeg": None, "file_id": None}
+        caption = GALLERY_CAPTION_HTML.format(
+            title=texts.escape(preset.title),
+            artist=texts.escape(preset.artist),
+            year=texts.escape(preset.year),
+            name=texts.escape(preset.name),
+        )
+        if use_ids and entry["file_id"]:
+            photo = entry["file_id"]
+        else:
+            if entry["jpeg"] is None:
+                entry["jpeg"] = await asyncio.to_thread(make_thumbnail, path)
+            photo = entry["jpeg"]
+        media.append(
+            InputMediaPhoto(
+                photo, caption=caption, parse_mode=ParseMode.HTML, filename=f"{preset.name}.jpg"
+            )
+        )
+    return media
+
+
+def _remember_file_ids(
+    context: ContextTypes.DEFAULT_TYPE, presets: Sequence[Preset], sent: Sequence[Message]
+) -> None:
+    cache = _gallery_cache(context)
+    for preset, message in zip(presets, sent, strict=False):
+        if message.photo and preset.name in cache:
+            cache[preset.name]["file_id"] = message.photo[-1].file_id
+
+
+async def _send_album(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, d: BotDeps, presets: Sequence[Preset]
+) -> None:
+    chat_id = update.effective_chat.id
+    for use_ids in (True, False):
+        media = await _gallery_media(context, d, presets, use_ids)
+        try:
+            if len(media) == 1:
+                item = media[0]
+                sent = [
+                    await context.bot.send_photo(
+                        chat_id, item.media, caption=item.caption, parse_mode=ParseMode.HTML
+                    )
+                ]
+            else:
+                sent = list(await context.bot.send_media_group(chat_id, media))
+        except BadRequest:
+            used_ids = any(isinstance(m.media, str) for m in media)
+            if not (use_ids and used_ids):
+                raise
+            log.warning("cached gallery file_ids were refused; uploading the thumbnails again")
+            for preset in presets:
+                _gallery_cache(context).get(preset.name, {})["file_id"] = None
+            continue
+        _remember_file_ids(context, presets, sent)
+        return
+
+
+def gallery_keyboard(presets: Sequence[Preset]) -> InlineKeyboardMarkup:
+    buttons = [InlineKeyboardButton(p.name, callback_data=f"gallery:{p.name}") for p in presets]
+    return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
+
+
+async def styles_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    d = deps(context)
+    if update.effective_user and await d.store.is_banned(update.effective_user.id):
+        await reply_html(update, texts.escape(texts.BANNED))
+        return
+    presets = d.catalogue.available(d.settings.styles_dir)
+    if not presets:
+        await reply_html(update, texts.escape(GALLERY_EMPTY))
+        return
+    await context.bot.send_chat_action(update.effective_chat.id, "upload_photo")
+    for chunk in album_chunks(presets):
+        await _send_album(update, context, d, chunk)
+    await reply_html(update, GALLERY_INTRO_HTML, reply_markup=gallery_keyboard(presets))
+
+
+async def gallery_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    d = deps(context)
+    name = query.data.partition(":")[2]
+    available = d.catalogue.available(d.settings.styles_dir)
+    preset = next((p for p in available if p.name == name), None)
+    if preset is None:
+        await query.answer(GALLERY_UNKNOWN, show_alert=True)
+        return
+    await query.answer()
+    aliases = ""
+    if preset.aliases:
+        aliases = (
+            " (or " + ", ".join(f"<code>{texts.escape(a)}</code>" for a in preset.aliases) + ")"
+        )
+    text = GALLERY_DETAIL_HTML.format(
+        title=texts.escape(preset.title),
+        artist=texts.escape(preset.artist),
+        year=texts.escape(preset.year),
+        blurb=texts.escape(preset.blurb),
+        name=texts.escape(preset.name),
+        aliases=aliases,
+    )
+    await edit_html(query, text, gallery_keyboard(available))

@@ -1,0 +1,36 @@
+"""How jobs, styles and people are named in messages (plain text; callers escape for HTML)."""
+
+from __future__ import annotations
+
+from telegram import User
+
+from bot import texts
+from jobs import Job, StyleRef
+
+
+def display_name(user: User) -> str:
+    return f"@{user.username}" if user.username else user.full_name
+
+
+def preset_button_label(name: str) -> str:
+    return name.replace("-", " ").title().replace("Vii", "VII")
+
+
+def style_label(job_or_styles: Job | tuple[StyleRef, ...], *, as_typed: bool = False) -> str:
+    """'Monet', 'Monet 70% + Udnie 30%', 'your painting'; as_typed: the preset names as a user
+    types them in /style ('monet 70% + udnie 30%')."""
+    styles = job_or_styles.styles if isinstance(job_or_styles, Job) else job_or_styles
+    names = [_name(ref, as_typed) for ref in styles]
+    if len(styles) > 1:
+        total = sum(ref.weight for ref in styles) or 1.0
+        return " + ".join(
+            f"{name} {round(100 * ref.weight / total)}%"
+            for name, ref in zip(names, styles, strict=True)
+        )
+    return names[0] if names else "?"
+
+
+def _name(ref: StyleRef, as_typed: bool) -> str:
+    if ref.preset is None:
+        return texts.OWN_STYLE_NAME
+    return ref.preset if as_typed else preset_button_label(ref.preset)

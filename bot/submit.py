@@ -1,0 +1,276 @@
+"""From a request to a queued job: vet and download the images, respect bans and limits,
+enqueue once (a redelivered or edited request never makes a second job), answer with the
+place in line. Every style flow (caption, reply, keyboard, album) ends here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import CallbackQuery, Chat, Message, Update, User
+from telegram.constants import ChatType
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from bot import intake, texts
+from bot.context import BotDeps, deps
+from bot.labels import display_name
+from bot.replies import safe_reply
+from bot.requests import NotForMe, RequestError, StyleRequest, parse_style_command
+from jobs import Job, JobOptions, NewJob, StyleRef
+
+log = logging.getLogger(__name__)
+
+
+def requester(update: Update) -> tuple[User | None, Chat | None, Message | None]:
+    return update.effective_user, update.effective_chat, update.effective_message
+
+
+# ------------------------------------------------------------------------ responders
+
+
+@dataclass
+class Responder:
+    """Where answers to one request go: replies to the request message (default), or edits
+    of a keyboard message (callback flow)."""
+
+    bot: Any
+    chat_id: int
+    reply_id: int | None
+    query: CallbackQuery | None = None
+
+    async def say(self, text: str) -> Message | None:
+        """A refusal or hint."""
+        if self.query is not None:
+            with contextlib.suppress(TelegramError):
+                await self.query.answer(text[:200], show_alert=True)
+            return None
+        return await safe_reply(self.bot, self.chat_id, self.reply_id, text)
+
+    async def fail(self, text: str) -> None:
+        """A final error for this request (the keyboard message shows it in the callback flow)."""
+        if self.query is not None and self.query.message is not None:
+            with contextlib.suppress(TelegramError):
+                await self.query.answer()
+            with contextlib.suppress(TelegramError):
+                await self.bot.edit_message_text(
+                    text, chat_id=self.chat_id, message_id=self.query.message.message_id
+                )
+            return
+        await self.say(text)
+
+    async def queued(self, text: str) -> int | None:
+        """The queued message (it becomes the progress message); returns its id."""
+        if self.query is not None and self.query.message is not None:
+            with contextlib.suppress(TelegramError):
+                await self.query.answer()
+            try:
+                await self.bot.edit_message_text(
+                    text, chat_id=self.chat_id, message_id=self.query.message.message_id
+                )
+                return self.query.message.message_id
+            except BadRequest as exc:
+                log.info("could not edit the keyboard message: %s", exc)
+                self.query = None  # fall through: send a fresh message
+        message = await safe_reply(self.bot, self.chat_id, self.reply_id, text)
+        return message.message_id if message else None
+
+
+# ------------------------------------------------------------------------ submitting
+
+
+@dataclass
+class Submission:
+    user: User
+    chat: Chat
+    request_message_id: int
+    reply_to_message_id: int  # the content photo
+    content: intake.Attachment
+    request: StyleRequest
+    style_image: intake.Attachment | None = None
+    edited: bool = False
+
+
+def _locks(context: ContextTypes.DEFAULT_TYPE) -> dict[int, asyncio.Lock]:
+    return context.application.bot_data.setdefault("style_user_locks", {})
+
+
+async def _find_existing(d: BotDeps, sub: Submission) -> Job | None:
+    for job in await d.store.user_jobs(sub.user.id, active_only=False):
+        if job.chat_id == sub.chat.id and job.request_message_id == sub.request_message_id:
+            return job
+    return None
+
+
+async def _merged_options(d: BotDeps, user_id: int, request: StyleRequest) -> JobOptions:
+    saved = await d.store.get_user_settings(user_id)
+    size = request.size if request.size is not None else saved.size
+    if size is not None:
+        size = min(size, d.settings.max_image_size)
+    return JobOptions(
+        size=size,
+        iterations=request.iterations,
+        strength=request.strength if request.strength is not None else saved.strength,
+        preserve_colors=(
+            request.preserve_colors
+            if request.preserve_colors is not None
+            else saved.preserve_colors
+        ),
+        seed=request.seed,
+    )
+
+
+async def queued_text(d: BotDeps, job: Job, notes: list[str] | tuple[str, ...] = ()) -> str:
+    position = await d.store.queue_position(job.id)
+    eta = await d.store.eta_seconds(job.id)
+    paused = await d.store.is_paused()
+    eta_part = texts.QUEUED_ETA.format(eta=texts.format_eta(eta)) if eta else ""
+    if paused and position != 0:
+        head = texts.QUEUED_PAUSED.format(pos=position or 1)
+    elif position == 0:
+        head = texts.QUEUED_RUNNING.format(eta=eta_part)
+    elif position in (None, 1):
+        head = texts.QUEUED_NEXT.format(eta=eta_part)
+    else:
+        head = texts.QUEUED_POS.format(pos=position, eta=eta_part)
+    lines = [head, *notes]
+    waiting = await d.store.active_count(user_id=job.user_id)
+    if waiting > 1:
+        lines.append(texts.WAITING_NOTE.format(count=waiting))
+    return "\n".join(lines)
+
+
+async def submit(
+    context: ContextTypes.DEFAULT_TYPE, sub: Submission, responder: Responder
+) -> Job | None:
+    """Vet, download and enqueue one request; answer with the queued message."""
+    d = deps(context)
+    store = d.store
+    if await store.is_banned(sub.user.id):
+        await responder.say(texts.BANNED)
+        return None
+    existing = await _find_existing(d, sub)
+    if existing is not None:
+        # A redelivered update (restart) or an edit of a queued request: no second job.
+        if existing.progress_message_id is None and not sub.edited and existing.is_active:
+            message_id = await responder.queued(await queued_text(d, existing))
+            if message_id is not None:
+                await store.set_progress_message(existing.id, message_id)
+        return existing
+    lock = _locks(context).setdefault(sub.user.id, asyncio.Lock())
+    async with lock:
+        active = await store.active_count(user_id=sub.user.id)
+        limit = d.settings.max_active_jobs_per_user
+        if active >= limit:
+            await responder.say(texts.USER_LIMIT.format(count=active, limit=limit))
+            return None
+        if sub.chat.type != ChatType.PRIVATE:
+            in_chat = await store.active_count(chat_id=sub.chat.id)
+            chat_limit = d.settings.max_active_jobs_per_chat
+            if in_chat >= chat_limit:
+                await responder.say(texts.CHAT_LIMIT.format(count=in_chat, limit=chat_limit))
+                return None
+        options = await _merged_options(d, sub.user.id, sub.request)
+        staging = d.settings.data_dir / "staging"
+        fetch = dict(
+            max_bytes=d.settings.max_download_bytes,
+            max_pixels=d.settings.max_input_pixels,
+            max_side=d.settings.max_image_size,  # above this, the user hears of the downscale
+            paint_side=options.size or d.settings.max_image_size,
+        )
+        staged: list[intake.StagedImage] = []
+        try:
+            content = await intake.fetch_image(context.bot, sub.content, staging, **fetch)
+            staged.append(content)
+            style_staged = None
+            if sub.style_image is not None:
+                style_staged = await intake.fetch_image(
+                    context.bot, sub.style_image, staging, **fetch
+                )
+                staged.append(style_staged)
+        except intake.IntakeError as exc:
+            await asyncio.to_thread(intake.discard, *(s.path for s in staged))
+            await responder.fail(exc.user_message)
+            return None
+        content_name = "content" + content.suffix
+        files = {content_name: content.path}
+        if style_staged is not None:
+            style_name = "style-1" + style_staged.suffix
+            files[style_name] = style_staged.path
+            styles: tuple[StyleRef, ...] = (StyleRef(image=style_name, weight=1.0),)
+        else:
+            styles = tuple(StyleRef(preset=c.preset, weight=c.weight) for c in sub.request.styles)
+        new = NewJob(
+            user_id=sub.user.id,
+            user_name=display_name(sub.user),
+            chat_id=sub.chat.id,
+            chat_type=str(sub.chat.type),
+            request_message_id=sub.request_message_id,
+            reply_to_message_id=sub.reply_to_message_id,
+            content_name=content_name,
+            styles=styles,
+            options=options,
+        )
+        try:
+            job, created = await store.enqueue(new, files)
+        except BaseException:
+            await asyncio.to_thread(intake.discard, *(s.path for s in staged))
+            raise
+    if not created:
+        return job
+    log.info("job %d queued: user %d chat %d styles %s", job.id, sub.user.id, sub.chat.id, styles)
+    notes = list(sub.request.notes)
+    notes += [s.note for s in staged[:1] if s.note]
+    message_id = await responder.queued(await queued_text(d, job, notes))
+    if message_id is not None:
+        await store.set_progress_message(job.id, message_id)
+    return job
+
+
+# ------------------------------------------------------------------------ parsing a request
+
+
+async def parse_request(
+    context: ContextTypes.DEFAULT_TYPE, text: str, responder: Responder
+) -> StyleRequest | None:
+    d = deps(context)
+    try:
+        return parse_style_command(
+            text,
+            d.catalogue,
+            max_size=d.settings.max_image_size,
+            max_iterations=d.settings.max_iterations,
+            bot_username=context.bot.username,
+        )
+    except NotForMe:
+        return None
+    except RequestError as exc:
+        await responder.say(str(exc))
+        return None
+
+
+def responder_for(context: ContextTypes.DEFAULT_TYPE, message: Message) -> Responder:
+    return Responder(context.bot, message.chat_id, message.message_id)
+
+
+async def attachment_or_refuse(
+    message: Message | None, responder: Responder, max_bytes: int
+) -> intake.Attachment | None:
+    """The message's paintable attachment, or None after telling the user why not."""
+    kind = intake.unpaintable_kind(message)
+    if kind is not None:
+        await responder.say(texts.MEDIA_HINT.get(kind, texts.NEED_PHOTO))
+        return None
+    attachment = intake.attachment_of(message)
+    if attachment is None:
+        await responder.say(texts.NEED_PHOTO)
+        return None
+    try:
+        intake.check_document(attachment, max_bytes)
+    except intake.IntakeError as exc:
+        await responder.say(exc.user_message)
+        return None
+    return attachment
