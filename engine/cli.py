@@ -53,6 +53,17 @@ def resolve_style_path(name: str, styles_dir: Path) -> Path:
     raise UnknownStyleError(name, catalogue.suggest(name))
 
 
+def unknown_style_message(exc: UnknownStyleError) -> str:
+    """The error, plus where to look when no preset name is close (a guess is hint enough)."""
+    if exc.suggestions:
+        return str(exc)
+    presets = ", ".join(load_catalogue().names)
+    return (
+        f"{exc} Presets: {presets} (`python -m engine styles list` shows which are "
+        "installed), or give the path of an image file."
+    )
+
+
 def _build_parser(settings: EngineSettings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -135,7 +146,10 @@ def _stylize(args: argparse.Namespace, settings: EngineSettings) -> int:
             precision=args.precision,
             progress_every=max(1, args.progress_every),
         )
-    except (ImageError, UnknownStyleError, FileNotFoundError, ValueError) as exc:
+    except UnknownStyleError as exc:
+        print(f"error: {unknown_style_message(exc)}", file=sys.stderr)
+        return 2
+    except (ImageError, FileNotFoundError, ValueError) as exc:
         print(f"error: {getattr(exc, 'user_message', None) or exc}", file=sys.stderr)
         return 2
 
@@ -165,7 +179,10 @@ def _styles(args: argparse.Namespace, settings: EngineSettings) -> int:
         return 0
     try:
         report = fetch_styles(settings.styles_dir, args.source, args.names or None)
-    except (UnknownStyleError, StyleFetchError) as exc:
+    except UnknownStyleError as exc:
+        print(f"error: {unknown_style_message(exc)}", file=sys.stderr)
+        return 2
+    except StyleFetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

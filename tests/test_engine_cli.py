@@ -80,6 +80,20 @@ def test_stylize_with_an_unknown_style_suggests_close_names(tmp_path, styles_env
     assert not (tmp_path / "o.png").exists()
 
 
+def test_stylize_with_a_style_nothing_resembles_points_to_the_presets(tmp_path, styles_env):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(skimage.data.chelsea()).save(photo)
+    done = _engine("stylize", str(photo), "--style", "nosuchpainter", "-o",
+                   str(tmp_path / "o.png"), env=styles_env)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr  # one message: no traceback, no log noise
+    assert lines[0].startswith("error: Unknown style 'nosuchpainter'. Presets: starry-night, ")
+    assert "cubism" in lines[0] and "styles list" in lines[0]
+    assert "Did you mean" not in lines[0]
+
+
 def test_stylize_refuses_a_file_that_is_not_an_image(tmp_path, styles_env) -> None:
     bogus = tmp_path / "notes.jpg"
     bogus.write_text("this is not a picture")
