@@ -43,6 +43,7 @@ from bot.replies import reply_to
 from bot.submit import queued_text
 from engine.images import encode_image
 from jobs import Job, JobStatus
+from jobs.events import job_event
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +411,7 @@ class Notifier:
             log.info("chat %s is gone; job %d not delivered", job.chat_id, job.id)
         await self.store.mark_delivered(job.id)
         self._shown.pop(job.id, None)
-        log.info("job %d delivered (%s)", job.id, job.status)
+        job_event(log, "delivered", job, status=job.status, seconds=self.clock() - job.created_at)
 
     async def _final_edit(self, job: Job, text: str, *, send_if_missing: bool) -> None:
         """Show `text` on the progress message (best effort); if it can't be edited (gone,

@@ -6,7 +6,7 @@ The names are a contract with users' `.env` files and the Dockerfile: keep them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -42,6 +42,8 @@ class BotSettings(BaseSettings):
     # How many times a 429 (flood control) is retried by the rate limiter.
     rate_limit_retries: int = Field(3, ge=0, le=10, alias="RATE_LIMIT_RETRIES")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    # text for people, json (one object per line) for log shippers.
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -17,10 +17,11 @@ from telegram.ext import ContextTypes
 
 from bot import intake, texts
 from bot.context import BotDeps, deps
-from bot.labels import display_name
+from bot.labels import display_name, style_label
 from bot.replies import safe_reply
 from bot.requests import NotForMe, RequestError, StyleRequest, parse_style_command
 from jobs import Job, JobOptions, NewJob, StyleRef
+from jobs.events import job_event
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ async def submit(
             raise
     if not created:
         return job
-    log.info("job %d queued: user %d chat %d styles %s", job.id, sub.user.id, sub.chat.id, styles)
+    job_event(log, "queued", job, styles=style_label(job))
     notes = list(sub.request.notes)
     notes += [s.note for s in staged[:1] if s.note]
     message_id = await responder.queued(await queued_text(d, job, notes))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from engine.settings import EngineSettings
+from jobs.logs import setup_logging
 from styles import (
     StyleFetchError,
     UnknownStyleError,
@@ -190,11 +190,10 @@ def _styles(args: argparse.Namespace, settings: EngineSettings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = EngineSettings()
     args = _build_parser(settings).parse_args(argv)
+    if args.command in ("stylize", "styles"):  # the worker sets up its own (LOG_FORMAT)
+        setup_logging(settings.log_level, settings.log_format)
     if args.command == "stylize":
         return _stylize(args, settings)
     if args.command == "styles":

@@ -40,3 +40,5 @@ class EngineSettings(BaseSettings):
     max_attempts: int = Field(3, ge=1, alias="MAX_ATTEMPTS")
     poll_seconds: float = Field(0.5, gt=0, le=5, alias="POLL_SECONDS")
     retention_days: float = Field(7.0, ge=0, alias="RETENTION_DAYS")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")

@@ -37,6 +37,8 @@ from engine.images import ImageError, load_image, save_image
 from engine.settings import EngineSettings
 from engine.transfer import Cancelled, Progress, StylizeOptions, Stylizer
 from jobs import EngineInfo, EngineLeaseError, Job, JobOptions, JobStatus, JobStore, StyleRef
+from jobs.events import job_event
+from jobs.logs import setup_logging
 from styles import UnknownStyleError, defaults_for, load_catalogue
 
 log = logging.getLogger("engine.worker")
@@ -143,38 +145,49 @@ class JobRunner:
             options = plan_options(
                 job.options, self.settings, on_cpu=on_cpu, preset_defaults=self._defaults(job)
             )
-            size, iterations = options.size, options.iterations
-            log.info("job %s: painting %d px, %d iterations", job.id, size, iterations)
+            job_event(
+                log,
+                "started",
+                job,
+                wait_seconds=(job.started_at or job.created_at) - job.created_at,
+                attempt=job.attempts,
+                size=options.size,
+                iterations=options.iterations,
+                worker=self.worker_id,
+            )
             loop = asyncio.get_running_loop()
             image = await asyncio.to_thread(self._paint, job, options, loop)
         except Cancelled:
-            return await self._stopped(job)
+            return await self._stopped(job, time.monotonic() - started)
         except JobFailed as exc:
-            log.warning("job %s failed: %s", job.id, exc.user_message)
-            return await self._fail(job, exc.user_message)
+            return await self._fail(job, exc.user_message, time.monotonic() - started)
         except Exception:
             log.exception("job %s: unexpected error", job.id)
-            return await self._fail(job, GENERIC_ERROR)
+            return await self._fail(job, GENERIC_ERROR, time.monotonic() - started)
+        seconds = time.monotonic() - started
         if not await self.store.finish(job.id, RESULT_NAME, worker_id=self.worker_id):
             log.warning("job %s was taken from this worker; result discarded", job.id)
             return None
-        log.info("job %s done in %.1fs (%dx%d)", job.id, time.monotonic() - started, *image.size)
+        width, height = image.size
+        job_event(log, "done", job, seconds=seconds, width=width, height=height)
         return JobStatus.DONE
 
-    async def _stopped(self, job: Job) -> JobStatus | None:
+    async def _stopped(self, job: Job, seconds: float) -> JobStatus | None:
         if self.stopping.is_set():
             status = await self.store.requeue(job.id, count_attempt=False, worker_id=self.worker_id)
-            log.info("job %s: worker stopping, job is now %s", job.id, status)
+            job_event(log, "requeued", job, seconds=seconds, status=status)
             return status
         if not await self.store.mark_cancelled(job.id, worker_id=self.worker_id):
             log.warning("job %s was taken from this worker; stopped painting it", job.id)
             return None
-        log.info("job %s cancelled", job.id)
+        job_event(log, "cancelled", job, seconds=seconds)
         return JobStatus.CANCELLED
 
-    async def _fail(self, job: Job, message: str) -> JobStatus | None:
-        ok = await self.store.fail(job.id, message, worker_id=self.worker_id)
-        return JobStatus.FAILED if ok else None
+    async def _fail(self, job: Job, message: str, seconds: float) -> JobStatus | None:
+        if not await self.store.fail(job.id, message, worker_id=self.worker_id):
+            return None
+        job_event(log, "failed", job, level=logging.WARNING, seconds=seconds, error=message)
+        return JobStatus.FAILED
 
     # ---------------------------------------------------------------- in the thread
     def _paint(
@@ -266,6 +279,14 @@ class JobRunner:
                 preview = PREVIEW_NAME
             except Exception:
                 log.exception("job %s: could not write the preview", job.id)
+            job_event(
+                log,
+                "progress",
+                job,
+                iteration=progress.iteration,
+                total=progress.total,
+                seconds=progress.elapsed,
+            )
             report = self.store.report_progress(
                 job.id,
                 self.worker_id,
@@ -444,8 +465,6 @@ def main(argv: list[str] | None = None) -> int:
         "variables (see engine/settings.py), e.g. DEVICE=cuda:1 ENGINE_EXCLUSIVE=false.",
     )
     parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     settings = EngineSettings()
+    setup_logging(settings.log_level, settings.log_format)
     return asyncio.run(run_worker(settings))

@@ -160,7 +160,7 @@ async def test_two_workers_share_fifty_jobs_each_done_exactly_once(tmp_path):
             # each job was painted by exactly one worker, and both workers took part
             logs = [w.log() for w in workers]
             for job in finished:
-                assert sum(log.count(f"job {job.id} done in") for log in logs) == 1
+                assert sum(log.count(f"job {job.id} done:") for log in logs) == 1
             assert len({j.worker_id for j in finished}) == 2
             assert len(await store.engines()) == 2
     finally:
