@@ -23,7 +23,8 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_ROOT_USER_ACTION=ignore \
     DATA_DIR=/data \
     STYLES_DIR=/app/styles \
-    TORCH_HOME=/data/cache/torch
+    TORCH_HOME=/data/cache/torch \
+    METRICS_PORT=9464
 
 WORKDIR /app
 
@@ -58,5 +59,11 @@ RUN useradd --create-home --uid 10001 --user-group picasso \
     && chown picasso:picasso /data
 USER picasso
 VOLUME ["/data"]
+
+# /metrics (Prometheus) and /healthz; the health check asks /healthz: 200 while the bot gets
+# updates from Telegram and reaches its database.
+EXPOSE 9464
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "bot.healthcheck"]
 
 CMD ["python", "-m", "bot"]

@@ -2,8 +2,10 @@
 
 `build_application(settings)` is all `python -m bot` needs; `start_services` /
 `stop_services` (post_init / post_shutdown) open the job store, install `BotDeps`, start the
-notifier and (unless ENGINE_EXTERNAL=true) the engine subprocess. Tests that drive the app by
-hand (`initialize()` + `start()`) call them directly.
+notifier, /metrics + /healthz (METRICS_PORT) and (unless ENGINE_EXTERNAL=true) the engine
+subprocess. Tests that drive the app by hand (`initialize()` + `start()`) call them directly.
+Every Bot API request goes through `WatchedRequest`, which counts errors and flood waits and
+remembers when updates last arrived (for /healthz).
 """
 
 from __future__ import annotations
@@ -16,14 +18,23 @@ from collections.abc import Sequence
 
 from telegram import Update
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ContextTypes,
+    TypeHandler,
+)
 
 from bot import intake, texts
 from bot.context import BotDeps, install
 from bot.handlers import register_all, start_help
+from bot.metrics import BotMetrics
 from bot.notifier import Notifier
+from bot.ops_server import OpsServer
 from bot.settings import BotSettings
 from bot.supervisor import ENGINE_COMMAND, EngineSupervisor
+from bot.telemetry import TelegramWatch, WatchedRequest
 from jobs import JobStore
 from styles import load_catalogue
 
@@ -33,6 +44,9 @@ SETTINGS_KEY = "settings"
 NOTIFIER_KEY = "notifier"
 SUPERVISOR_KEY = "engine_supervisor"
 STORE_KEY = "job_store"
+METRICS_KEY = "metrics"
+WATCH_KEY = "telegram_watch"
+OPS_KEY = "ops_server"
 
 
 def build_application(
@@ -45,6 +59,8 @@ def build_application(
     then call `start_services`/`stop_services` themselves)."""
     if settings.telegram_token is None:
         raise ValueError("TELEGRAM_TOKEN is not set")
+    metrics = BotMetrics()
+    watch = TelegramWatch(metrics)
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_token.get_secret_value())
@@ -56,15 +72,25 @@ def build_application(
         # Per-user limits are guarded by a per-user lock in the style handlers.
         .concurrent_updates(16)
         # Uploads of results (a few MB) need more than the default 5 s.
-        .media_write_timeout(60)
-        .read_timeout(30)
-        .write_timeout(30)
+        .request(
+            WatchedRequest(
+                watch,
+                connection_pool_size=256,
+                media_write_timeout=60,
+                read_timeout=30,
+                write_timeout=30,
+            )
+        )
+        .get_updates_request(WatchedRequest(watch, connection_pool_size=1))
     )
     if with_services:
         builder = builder.post_init(start_services).post_shutdown(stop_services)
     app = builder.build()
     app.bot_data[SETTINGS_KEY] = settings
     app.bot_data["engine_command"] = tuple(engine_command)
+    app.bot_data[METRICS_KEY] = metrics
+    app.bot_data[WATCH_KEY] = watch
+    app.add_handler(TypeHandler(Update, _count_update), group=-1)  # before every handler
     register_all(app)
     app.add_error_handler(on_error)
     return app
@@ -73,6 +99,14 @@ def build_application(
 async def start_services(app: Application) -> None:
     """post_init: job store, dependencies, notifier, engine subprocess."""
     settings: BotSettings = app.bot_data[SETTINGS_KEY]
+    if settings.metrics_port is not None:
+        ops = OpsServer(
+            app.bot_data[METRICS_KEY],
+            app.bot_data[WATCH_KEY],
+            store=lambda: app.bot_data.get(STORE_KEY),
+        )
+        ops.start(settings.metrics_port, settings.metrics_listen)
+        app.bot_data[OPS_KEY] = ops
     store = await JobStore.open(settings.data_dir)
     catalogue = load_catalogue()
     deps = BotDeps(settings=settings, store=store, catalogue=catalogue)
@@ -121,17 +155,25 @@ def engine_environment(settings: BotSettings) -> dict[str, str]:
 
 
 async def stop_services(app: Application) -> None:
-    """post_shutdown: stop the notifier and the engine, close the store (each at most once)."""
+    """post_shutdown: stop the notifier, the engine and /metrics, close the store (each at
+    most once)."""
     notifier: Notifier | None = app.bot_data.pop(NOTIFIER_KEY, None)
     if notifier is not None:
         await notifier.stop()
     supervisor: EngineSupervisor | None = app.bot_data.pop(SUPERVISOR_KEY, None)
     if supervisor is not None:
         await supervisor.stop()
+    ops: OpsServer | None = app.bot_data.pop(OPS_KEY, None)
+    if ops is not None:
+        await ops.stop()
     store: JobStore | None = app.bot_data.pop(STORE_KEY, None)
     if store is not None:
         await store.close()
     log.info("Picasso Me stopped")
+
+
+async def _count_update(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    context.bot_data[METRICS_KEY].updates.inc()
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -44,6 +44,9 @@ class BotSettings(BaseSettings):
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     # text for people, json (one object per line) for log shippers.
     log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    # /metrics (Prometheus) and /healthz on this port; unset = off. 0 = any free port.
+    metrics_port: int | None = Field(None, ge=0, le=65535, alias="METRICS_PORT")
+    metrics_listen: str = Field("0.0.0.0", alias="METRICS_LISTEN")
 
     @field_validator("admin_ids", mode="before")
     @classmethod

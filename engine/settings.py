@@ -42,3 +42,6 @@ class EngineSettings(BaseSettings):
     retention_days: float = Field(7.0, ge=0, alias="RETENTION_DAYS")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    # This painter's own metrics (device, memory, speed) at /metrics; unset = off.
+    worker_metrics_port: int | None = Field(None, ge=0, le=65535, alias="WORKER_METRICS_PORT")
+    metrics_listen: str = Field("0.0.0.0", alias="METRICS_LISTEN")

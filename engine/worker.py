@@ -34,6 +34,7 @@ import torch
 from PIL import Image
 
 from engine.images import ImageError, load_image, save_image
+from engine.metrics import WorkerMetrics
 from engine.settings import EngineSettings
 from engine.transfer import Cancelled, Progress, StylizeOptions, Stylizer
 from jobs import EngineInfo, EngineLeaseError, Job, JobOptions, JobStatus, JobStore, StyleRef
@@ -118,12 +119,18 @@ class JobRunner:
     """Paints one job at a time in a thread, bridging progress back to the event loop."""
 
     def __init__(
-        self, store: JobStore, stylizer: Stylizer, settings: EngineSettings, worker_id: str
+        self,
+        store: JobStore,
+        stylizer: Stylizer,
+        settings: EngineSettings,
+        worker_id: str,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.store = store
         self.stylizer = stylizer
         self.settings = settings
         self.worker_id = worker_id
+        self.metrics = metrics or WorkerMetrics()
         self.stopping = threading.Event()  # set by a signal: give the job back and exit
         self.cancelled = threading.Event()  # the current job's cancel was requested
         self.catalogue = load_catalogue()
@@ -270,6 +277,7 @@ class JobRunner:
             the heartbeat; write the preview and report every PROGRESS_EVERY iterations."""
             if self.stopping.is_set() or self.cancelled.is_set():
                 return True
+            self.metrics.progress(progress.iteration, progress.elapsed)
             if progress.iteration % every and not progress.final:
                 return False
             preview = None
@@ -335,6 +343,7 @@ class Worker:
         self.stopping = threading.Event()
         self.runner: JobRunner | None = None
         self.current_job: int | None = None
+        self.metrics = WorkerMetrics()
         self.exit_code = 0
 
     def request_stop(self, reason: str = "signal") -> None:
@@ -355,7 +364,12 @@ class Worker:
             )
             self.info.device, self.info.gpu_memory_mb = describe_device(stylizer)
             await self.store.register_engine(self.info, exclusive=exclusive)
-            self.runner = JobRunner(self.store, stylizer, self.settings, self.worker_id)
+            self.metrics.painter(self.worker_id, stylizer.device, self.info.device)
+            if self.settings.worker_metrics_port is not None:
+                self.metrics.serve(self.settings.worker_metrics_port, self.settings.metrics_listen)
+            self.runner = JobRunner(
+                self.store, stylizer, self.settings, self.worker_id, self.metrics
+            )
             if self.stopping.is_set():
                 self.runner.stopping.set()
             log.info("worker %s ready on %s", self.worker_id, self.info.device)
@@ -364,6 +378,7 @@ class Worker:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            self.metrics.close()
             await self.store.unregister_engine(self.worker_id)
             log.info("worker %s stopped", self.worker_id)
 
@@ -394,12 +409,16 @@ class Worker:
     async def _run(self, job: Job) -> None:
         assert self.runner is not None
         self.current_job = job.id
+        self.metrics.job_started()
+        status: JobStatus | None = None
         try:
-            await self.runner.run(job)
+            status = await self.runner.run(job)
         except Exception:  # recording the outcome failed (database trouble)
             log.exception("job %s: could not record the outcome", job.id)
         finally:
             self.current_job = None
+            requeued = status is JobStatus.QUEUED
+            self.metrics.job_ended("requeued" if requeued else status and status.value)
         with contextlib.suppress(Exception):
             await self.store.heartbeat(self.worker_id, None)
 

@@ -14,13 +14,14 @@ from jobs.base import Clock
 from jobs.db import Database
 from jobs.engines import EngineRegistry
 from jobs.lifecycle import JobLifecycle
+from jobs.monitoring import JobMonitoring
 from jobs.queries import JobQueries
 from jobs.users import UsersAndControl
 
 DB_NAME = "picasso.db"
 
 
-class JobStore(JobLifecycle, JobQueries, EngineRegistry, UsersAndControl):
+class JobStore(JobLifecycle, JobQueries, EngineRegistry, UsersAndControl, JobMonitoring):
     """All operations of jobs/api_spec.md; see the mixins for each group."""
 
     def __init__(self, db: Database, data_dir: Path, *, clock: Clock, stale_after: float) -> None:

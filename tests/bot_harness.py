@@ -30,6 +30,9 @@ Helpers
   fails if a handler raised (``build_application`` installs an error handler collecting them
   in ``app.bot_data[HANDLER_ERRORS]``; ``running(..., allow_errors=True)`` to opt out).
 - ``make_png_styles(dir, names)``: writes small PNGs for style presets into a STYLES_DIR.
+- ``free_port()``: a free TCP port on 127.0.0.1 (webhook and metrics servers of a subprocess).
+- ``http_get(port, path)`` -> (status, body); ``metric_samples(text)``: a Prometheus scrape as
+  {(sample name, sorted label pairs): value}.
 
 Typical in-process test::
 
@@ -48,6 +51,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
@@ -134,6 +138,33 @@ async def running(
     errors = app.bot_data.get(HANDLER_ERRORS) or []
     if errors and not allow_errors:
         raise AssertionError(f"handlers raised: {errors!r}") from errors[0]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for servers a test starts in a subprocess)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def http_get(port: int | str, path: str) -> tuple[int, str]:
+    """GET http://127.0.0.1:<port><path>: (status, body)."""
+    import aiohttp
+
+    url = f"http://127.0.0.1:{port}{path}"
+    async with aiohttp.ClientSession() as session, session.get(url) as answer:
+        return answer.status, await answer.text()
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
+    """{(sample name, sorted (label, value) pairs): value} of a Prometheus exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
 
 
 def make_png_styles(styles_dir: Path, names: Iterable[str], size: tuple[int, int] = (400, 300)):

@@ -1,0 +1,37 @@
+"""Is the bot well? It receives updates and reaches the database; otherwise, why not.
+
+Receiving updates means a successful getUpdates within POLL_GRACE (a long poll lasts 10 s, so
+a healthy bot answers several times in that window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.telemetry import TelegramWatch
+from jobs import JobStore
+from jobs.logs import RedactFilter
+
+POLL_GRACE = 60.0  # seconds without a successful getUpdates before the bot counts as deaf
+DB_TIMEOUT = 5.0
+
+_redact = RedactFilter()  # database URLs in error messages lose their password
+
+
+async def problems(watch: TelegramWatch, store: JobStore | None) -> list[str]:
+    """What is wrong, in words for an operator; empty when healthy."""
+    found: list[str] = []
+    age = watch.poll_age()
+    if age is None:
+        found.append("no successful getUpdates yet")
+    elif age > POLL_GRACE:
+        found.append(f"no successful getUpdates for {age:.0f} s")
+    if store is None:
+        found.append("the job store is not open")
+    else:
+        try:
+            await asyncio.wait_for(store.ping(), DB_TIMEOUT)
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            found.append(f"the database is unreachable: {_redact.redact(reason)}")
+    return found
