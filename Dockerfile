@@ -61,7 +61,8 @@ USER picasso
 VOLUME ["/data"]
 
 # /metrics (Prometheus) and /healthz; the health check asks /healthz: 200 while the bot gets
-# updates from Telegram and reaches its database.
+# updates from Telegram and reaches its database. A webhook (WEBHOOK_URL) listens on
+# WEBHOOK_PORT, 8443 by default: publish it (-p 8443:8443) behind your TLS proxy.
 EXPOSE 9464
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python", "-m", "bot.healthcheck"]

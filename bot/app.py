@@ -104,6 +104,8 @@ async def start_services(app: Application) -> None:
             app.bot_data[METRICS_KEY],
             app.bot_data[WATCH_KEY],
             store=lambda: app.bot_data.get(STORE_KEY),
+            receiving=lambda: app.updater is not None and app.updater.running,
+            webhook=settings.webhook_url is not None,
         )
         ops.start(settings.metrics_port, settings.metrics_listen)
         app.bot_data[OPS_KEY] = ops

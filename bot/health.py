@@ -1,7 +1,9 @@
 """Is the bot well? It receives updates and reaches the database; otherwise, why not.
 
-Receiving updates means a successful getUpdates within POLL_GRACE (a long poll lasts 10 s, so
-a healthy bot answers several times in that window).
+Receiving updates means, with long polling, a successful getUpdates within POLL_GRACE (a long
+poll lasts 10 s, so a healthy bot answers several times in that window); with a webhook, its
+server runs and setWebhook succeeded (Telegram then pushes updates; a quiet chat is not an
+illness).
 """
 
 from __future__ import annotations
@@ -18,14 +20,22 @@ DB_TIMEOUT = 5.0
 _redact = RedactFilter()  # database URLs in error messages lose their password
 
 
-async def problems(watch: TelegramWatch, store: JobStore | None) -> list[str]:
+async def problems(
+    watch: TelegramWatch, store: JobStore | None, *, webhook: bool, updater_running: bool
+) -> list[str]:
     """What is wrong, in words for an operator; empty when healthy."""
     found: list[str] = []
-    age = watch.poll_age()
-    if age is None:
-        found.append("no successful getUpdates yet")
-    elif age > POLL_GRACE:
-        found.append(f"no successful getUpdates for {age:.0f} s")
+    if webhook:
+        if not updater_running:
+            found.append("the webhook server is not running")
+        if not watch.webhook_set:
+            found.append("setWebhook has not succeeded")
+    else:
+        age = watch.poll_age()
+        if age is None:
+            found.append("no successful getUpdates yet")
+        elif age > POLL_GRACE:
+            found.append(f"no successful getUpdates for {age:.0f} s")
     if store is None:
         found.append("the job store is not open")
     else:

@@ -51,7 +51,12 @@ class _MetricsHandler(_Handler):
 
 class _HealthHandler(_Handler):
     async def get(self) -> None:
-        found = await problems(self.ops.watch, self.ops.store())
+        found = await problems(
+            self.ops.watch,
+            self.ops.store(),
+            webhook=self.ops.webhook,
+            updater_running=self.ops.receiving(),
+        )
         body = "".join(f"{line}\n" for line in found) if found else "ok\n"
         self.reply(503 if found else 200, body, "text/plain; charset=utf-8")
 
@@ -70,10 +75,14 @@ class OpsServer:
         watch: TelegramWatch,
         *,
         store: StoreGetter,
+        receiving: Callable[[], bool],
+        webhook: bool,
     ) -> None:
         self.metrics = metrics
         self.watch = watch
         self.store = store
+        self.receiving = receiving  # the updater (polling loop or webhook server) runs
+        self.webhook = webhook
         self.port: int | None = None
         self._server: HTTPServer | None = None
 

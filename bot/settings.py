@@ -5,11 +5,14 @@ The names are a contract with users' `.env` files and the Dockerfile: keep them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class BotSettings(BaseSettings):
@@ -44,9 +47,24 @@ class BotSettings(BaseSettings):
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     # text for people, json (one object per line) for log shippers.
     log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    # Webhook instead of long polling when WEBHOOK_URL is set (the public https URL; the bot
+    # serves its path on WEBHOOK_LISTEN:WEBHOOK_PORT, behind a reverse proxy keeping the path).
+    webhook_url: AnyHttpUrl | None = Field(None, alias="WEBHOOK_URL")
+    webhook_listen: str = Field("0.0.0.0", alias="WEBHOOK_LISTEN")
+    webhook_port: int = Field(8443, ge=1, le=65535, alias="WEBHOOK_PORT")
+    # Telegram sends it in a header with every update; unset = a random one for each start.
+    webhook_secret: SecretStr | None = Field(None, alias="WEBHOOK_SECRET")
     # /metrics (Prometheus) and /healthz on this port; unset = off. 0 = any free port.
     metrics_port: int | None = Field(None, ge=0, le=65535, alias="METRICS_PORT")
     metrics_listen: str = Field("0.0.0.0", alias="METRICS_LISTEN")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """Telegram takes 1-256 characters: letters, digits, _ and -."""
+        if value is not None and not WEBHOOK_SECRET_RE.fullmatch(value.get_secret_value()):
+            raise ValueError("use 1 to 256 characters: letters, digits, _ and - only")
+        return value
 
     @field_validator("admin_ids", mode="before")
     @classmethod

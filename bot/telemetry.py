@@ -3,7 +3,7 @@
 `WatchedRequest` is python-telegram-bot's own HTTPXRequest with every answer reported to a
 `TelegramWatch`: failed requests (by method and status) and 429 flood waits are counted
 (each retry of the rate limiter is a request of its own), and the last successful
-getUpdates is remembered for the health check.
+getUpdates / setWebhook are remembered for the health check.
 """
 
 from __future__ import annotations
@@ -24,11 +24,14 @@ class TelegramWatch:
         self.metrics = metrics
         self.clock = clock
         self.last_poll: float | None = None  # monotonic time of the last successful getUpdates
+        self.webhook_set = False  # setWebhook succeeded (and no deleteWebhook since)
 
     def answered(self, endpoint: str, status: int, payload: bytes) -> None:
         if 200 <= status < 300:
             if endpoint == "getUpdates":
                 self.last_poll = self.clock()
+            elif endpoint in ("setWebhook", "deleteWebhook"):
+                self.webhook_set = endpoint == "setWebhook"
             return
         self.metrics.api_errors.labels(endpoint, str(status)).inc()
         if status == 429:

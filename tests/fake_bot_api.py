@@ -9,6 +9,10 @@ What it emulates (enough of the Bot API for this project; see ``_HANDLERS``):
 - ``getMe``, ``deleteWebhook``, ``getUpdates`` with real semantics: ``offset`` confirms and drops
   every update below it; long polling waits up to ``timeout`` seconds for an update,
   ``timeout=0`` answers at once.
+- ``setWebhook``: from then on pushed updates are POSTed to the bot's URL with the secret-token
+  header, retried until it answers 2xx, and ``getUpdates`` answers 409 (as Telegram does) until
+  ``deleteWebhook``; ``fake.webhook`` (tests/fake_webhook.py) records the deliveries and can
+  POST an update by hand (``await fake.webhook.post(update, secret=...)``).
 - ``getFile`` (file paths like ``photos/F0001.jpg`` that never exist locally, 400 "file is too
   big" over 20 MB) and ``GET /file/bot<token>/<path>`` serving the registered bytes.
 - ``send*`` (message, photo, document, video, animation, sticker, audio, voice, mediaGroup),
@@ -42,6 +46,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from tests.fake_webhook import WebhookPusher
 
 DEFAULT_TOKEN = "123456:TEST-token_for-the-fake-api"
 BOT_ID = 123456
@@ -252,7 +258,7 @@ class FakeBotAPI:
         self.deleted: set[tuple[int, int]] = set()
         self.chats: dict[int, dict] = {}
         self.commands: dict[str, list] = {}
-        self.webhook_url = ""
+        self.webhook = WebhookPusher(self)
         self._updates: list[dict] = []
         self._update_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
@@ -279,8 +285,13 @@ class FakeBotAPI:
         self.port = sockets[0].getsockname()[1]
         return self
 
+    @property
+    def webhook_url(self) -> str:
+        return self.webhook.url
+
     async def stop(self) -> None:
         self._closing = True
+        await self.webhook.close()
         await self._notify()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -884,6 +895,12 @@ class FakeBotAPI:
 
     # ------------------------------------------------------------------ methods
     async def _get_updates(self, params: dict) -> list[dict]:
+        if self.webhook.url:
+            raise FakeApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         offset = params.get("offset")
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
@@ -1110,14 +1127,17 @@ async def _get_me(fake: FakeBotAPI, params: dict, files: dict) -> dict:
 
 
 async def _delete_webhook(fake: FakeBotAPI, params: dict, files: dict) -> bool:
-    fake.webhook_url = ""
+    await fake.webhook.delete()
     if params.get("drop_pending_updates"):
         fake._updates.clear()
     return True
 
 
 async def _set_webhook(fake: FakeBotAPI, params: dict, files: dict) -> bool:
-    fake.webhook_url = params.get("url", "")
+    if params.get("drop_pending_updates"):
+        fake._updates.clear()
+    fake.webhook.set(params.get("url", ""), params.get("secret_token"))
+    await fake._notify()
     return True
 
 

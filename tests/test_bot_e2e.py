@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from jobs import JobStatus, JobStore
+from tests.bot_harness import free_port, http_get, metric_samples
 from tests.fake_bot_api import DEFAULT_USER_ID, Call, FakeBotAPI, make_user
 from tests.style_support import copy_styles, decode, photo
 
@@ -294,4 +295,61 @@ async def test_flood_from_one_user_does_not_starve_another(spawn_bot, fake_api, 
         assert started[1].user_id == BOB["id"], [(j.id, j.user_id) for j in started]
     finally:
         await store.close()
+    assert await proc.stop(timeout=60) == 0
+
+
+async def test_painted_over_a_webhook_once_and_counted(spawn_bot, fake_api, e2e_env):
+    """Updates pushed by HTTP POST as Telegram does; a redelivered update is not painted
+    twice; /metrics, /healthz and the painter's own metrics are scraped after the job."""
+    hook_port = free_port()
+    env = {
+        **e2e_env,
+        "WEBHOOK_URL": f"http://127.0.0.1:{hook_port}/telegram",
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "WEBHOOK_PORT": str(hook_port),
+        "WEBHOOK_SECRET": "e2e-secret",
+        "METRICS_PORT": str(free_port()),
+        "METRICS_LISTEN": "127.0.0.1",
+        "WORKER_METRICS_PORT": str(free_port()),
+    }
+    proc = await start(spawn_bot, env)
+    update = fake_api.photo_update(photo(96, 64), "/style monet", user=ALICE)
+    photo_id = update["message"]["message_id"]
+    fake_api.push(update)
+    await wait_call(
+        fake_api, lambda c: c.method == "sendMessage" and replies_to(c, photo_id), 20, proc=proc
+    )
+    assert await fake_api.webhook.post(update) == 200  # Telegram delivers it again
+    result = await wait_call(fake_api, is_result, proc=proc)
+    assert replies_to(result, photo_id)
+    assert max(decode(result.file_bytes("photo")).size) == 64
+
+    store = await JobStore.open(Path(env["DATA_DIR"]))
+    try:
+        jobs = await store.list_jobs()
+        assert [(j.status, j.delivered_at is not None) for j in jobs] == [(JobStatus.DONE, True)]
+    finally:
+        await store.close()
+    status, text = await http_get(env["METRICS_PORT"], "/metrics")
+    assert status == 200
+    bot = metric_samples(text)
+    assert bot[("picasso_jobs_total", (("status", "done"),))] == 1
+    assert bot[("picasso_job_seconds_count", ())] == 1
+    assert bot[("picasso_wait_seconds_count", ())] == 1
+    assert bot[("picasso_queue_depth", ())] == 0
+    assert bot[("picasso_painters_up", ())] == 1
+    assert bot[("picasso_telegram_updates_total", ())] == 2
+    assert await http_get(env["METRICS_PORT"], "/healthz") == (200, "ok\n")
+    status, text = await http_get(env["WORKER_METRICS_PORT"], "/metrics")
+    assert status == 200
+    painter = metric_samples(text)
+    assert painter[("picasso_worker_jobs_total", (("status", "done"),))] == 1
+    assert painter[("picasso_worker_iterations_total", ())] >= 200
+    assert painter[("picasso_worker_iterations_per_second", ())] > 0
+    assert painter[("picasso_worker_busy", ())] == 0
+    assert [k for k in painter if k[0] == "picasso_worker_info"][0][1][0] == ("device", "cpu")
+    assert painter[("process_resident_memory_bytes", ())] > 0
+
+    await asyncio.sleep(2)  # a second result would come within a few polls
+    assert len([c for c in fake_api.calls() if c.ok and is_result(c)]) == 1
     assert await proc.stop(timeout=60) == 0
