@@ -47,6 +47,7 @@ STORE_KEY = "job_store"
 METRICS_KEY = "metrics"
 WATCH_KEY = "telegram_watch"
 OPS_KEY = "ops_server"
+BOT_SECRETS = frozenset({"TELEGRAM_TOKEN", "WEBHOOK_SECRET"})  # never passed to the engine
 
 
 def build_application(
@@ -148,9 +149,9 @@ async def _set_commands(app: Application) -> None:
 
 
 def engine_environment(settings: BotSettings) -> dict[str, str]:
-    """The engine's environment: ours, without the bot token (the engine never needs it),
-    and with the bot's DATA_DIR / STYLES_DIR (which may have come from `.env`)."""
-    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_TOKEN"}
+    """The engine's environment: ours, without the bot's secrets (the engine never needs
+    them), and with the bot's DATA_DIR / STYLES_DIR (which may have come from `.env`)."""
+    env = {k: v for k, v in os.environ.items() if k not in BOT_SECRETS}
     env["DATA_DIR"] = str(settings.data_dir)
     env["STYLES_DIR"] = str(settings.styles_dir)
     return env

@@ -365,8 +365,7 @@ class Worker:
             self.info.device, self.info.gpu_memory_mb = describe_device(stylizer)
             await self.store.register_engine(self.info, exclusive=exclusive)
             self.metrics.painter(self.worker_id, stylizer.device, self.info.device)
-            if self.settings.worker_metrics_port is not None:
-                self.metrics.serve(self.settings.worker_metrics_port, self.settings.metrics_listen)
+            self._serve_metrics()
             self.runner = JobRunner(
                 self.store, stylizer, self.settings, self.worker_id, self.metrics
             )
@@ -381,6 +380,16 @@ class Worker:
             self.metrics.close()
             await self.store.unregister_engine(self.worker_id)
             log.info("worker %s stopped", self.worker_id)
+
+    def _serve_metrics(self) -> None:
+        """WORKER_METRICS_PORT, if set; a port in use costs the metrics, never the painting."""
+        port = self.settings.worker_metrics_port
+        if port is None:
+            return
+        try:
+            self.metrics.serve(port, self.settings.metrics_listen)
+        except OSError as exc:
+            log.error("painter metrics not served on port %d: %s", port, exc)
 
     async def _loop(self) -> None:
         settings = self.settings

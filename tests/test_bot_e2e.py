@@ -328,6 +328,9 @@ async def test_painted_over_a_webhook_once_and_counted(spawn_bot, fake_api, e2e_
     try:
         jobs = await store.list_jobs()
         assert [(j.status, j.delivered_at is not None) for j in jobs] == [(JobStatus.DONE, True)]
+        [engine] = await store.engines()
+        environ = await asyncio.to_thread(read_environ, engine.pid)
+        assert b"e2e-secret" not in environ and env["TELEGRAM_TOKEN"].encode() not in environ
     finally:
         await store.close()
     status, text = await http_get(env["METRICS_PORT"], "/metrics")

@@ -4,16 +4,18 @@ and the bot's /metrics and /healthz served on METRICS_PORT against the fake Bot 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
 
 from bot.metrics import BotMetrics
-from jobs import EngineInfo, JobStore
+from jobs import EngineInfo, JobOptions, JobStatus, JobStore
 from jobs.liveness import this_host
 from jobs.testing import FakeClock, enqueue
 from tests.bot_harness import http_get, metric_samples
 from tests.style_support import FakeEngine, make_settings, photo, style_bot
+from tests.test_worker_harness import WorkerProcess, add_job, wait_status
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -141,3 +143,21 @@ async def test_the_bot_serves_metrics_and_health_while_polling(fake_api, tmp_pat
         assert status == 503 and "the database is unreachable" in body
         status, _ = await http_get(port, "/metrics")
         assert status == 503
+
+
+@pytest.mark.timeout(200)
+async def test_a_painter_whose_metrics_port_is_taken_still_paints(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data = tmp_path / "data"
+        async with await JobStore.open(data) as store:
+            job = await add_job(store, tmp_path / "staging", options=JobOptions(iterations=2))
+            worker = WorkerProcess(data, WORKER_METRICS_PORT=str(port), METRICS_LISTEN="127.0.0.1")
+            try:
+                done = await wait_status(store, job.id, {JobStatus.DONE, JobStatus.FAILED})
+            finally:
+                worker.stop()
+    assert done.status is JobStatus.DONE, done.error
+    assert f"painter metrics not served on port {port}" in worker.log()
