@@ -30,19 +30,14 @@ from jobs.testing import new_job  # noqa: E402
 TARGET_CYCLES = 500  # claim+complete per second, from the issue
 
 
-def stage_files(staging: Path, count: int) -> list[Path]:
-    staging.mkdir(parents=True, exist_ok=True)
-    files = [staging / f"{i}.jpg" for i in range(count)]
-    for path in files:
-        path.write_bytes(b"x" * 2048)
-    return files
+PHOTO = b"x" * 2048  # not an image: a job the worker fails fast
+RESULT = b"r" * 2048
 
 
-async def enqueue_many(store: JobStore, staging: Path, count: int, users: int) -> float:
-    files = await asyncio.to_thread(stage_files, staging, count)
+async def enqueue_many(store: JobStore, count: int, users: int) -> float:
     start = time.perf_counter()
-    for i, path in enumerate(files):
-        await store.enqueue(new_job(i % users), {"content.jpg": path})
+    for i in range(count):
+        await store.enqueue(new_job(i % users), {"content.jpg": PHOTO})
     return time.perf_counter() - start
 
 
@@ -52,10 +47,8 @@ async def claim_complete(store: JobStore, count: int, *, progress: int = 0) -> f
         job = await store.claim("bench")
         assert job is not None
         for i in range(progress):
-            await store.report_progress(
-                job.id, "bench", iteration=i, total=progress, loss=1.0, preview_name=None
-            )
-        await store.finish(job.id, "result.png", worker_id="bench")
+            await store.report_progress(job.id, "bench", iteration=i, total=progress, loss=1.0)
+        await store.finish(job.id, RESULT, worker_id="bench")
     return time.perf_counter() - start
 
 
@@ -78,7 +71,7 @@ CLAIMER = textwrap.dedent(
             sys.stdin.readline()
             done = 0
             while done < count and (job := await store.claim(worker_id)) is not None:
-                await store.finish(job.id, "result.png", worker_id=worker_id)
+                await store.finish(job.id, b"r" * 2048, worker_id=worker_id)
                 done += 1
         print(done, flush=True)
 
@@ -139,18 +132,17 @@ def idle_worker_cost(root: Path, seconds: float) -> tuple[float, float]:
         before, t0 = cpu_seconds(proc.pid), time.monotonic()
         time.sleep(seconds)
         used, elapsed = cpu_seconds(proc.pid) - before, time.monotonic() - t0
-        wake = asyncio.run(_wake_up_latency(data, root / "staging-idle"))
+        wake = asyncio.run(_wake_up_latency(data))
         return used / elapsed * 60, wake
     finally:
         proc.terminate()
         proc.wait(timeout=60)
 
 
-async def _wake_up_latency(data: Path, staging: Path) -> float:
+async def _wake_up_latency(data: Path) -> float:
     """Enqueue one job into the idle worker's queue; seconds until it is claimed."""
-    (content,) = await asyncio.to_thread(stage_files, staging, 1)  # not an image: fails fast
     async with await JobStore.open(data) as store:
-        job, _ = await store.enqueue(new_job(1), {"content.jpg": content})
+        job, _ = await store.enqueue(new_job(1), {"content.jpg": PHOTO})
         start = time.perf_counter()
         while (await store.get(job.id)).started_at is None:  # noqa: ASYNC110 (polling the db)
             await asyncio.sleep(0.01)
@@ -160,8 +152,8 @@ async def _wake_up_latency(data: Path, staging: Path) -> float:
 async def table_benchmarks(root: Path, jobs: int) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     async with await JobStore.open(root / "a") as store:
-        seconds = await enqueue_many(store, root / "staging-a", jobs, users=50)
-        rows.append(("enqueue (with moving a 2 KiB file)", f"{jobs / seconds:,.0f}/s", ""))
+        seconds = await enqueue_many(store, jobs, users=50)
+        rows.append(("enqueue (with a 2 KiB photo)", f"{jobs / seconds:,.0f}/s", ""))
         seconds = await claim_complete(store, jobs)
         rate = jobs / seconds
         verdict = "OK" if rate >= TARGET_CYCLES else "BELOW TARGET"
@@ -172,7 +164,7 @@ async def table_benchmarks(root: Path, jobs: int) -> list[tuple[str, str, str]]:
                 f"target ≥ {TARGET_CYCLES}: {verdict}",
             )
         )
-        await enqueue_many(store, root / "staging-b", jobs, users=50)
+        await enqueue_many(store, jobs, users=50)
         cycles = jobs // 4
         seconds = await claim_complete(store, cycles, progress=5)
         rows.append(
@@ -194,7 +186,7 @@ async def table_benchmarks(root: Path, jobs: int) -> list[tuple[str, str, str]]:
         per_call = await timed(lambda: store.claim("bench"), 500)
         rows.append(("claim() on an empty queue (idle poll)", f"{per_call * 1e6:.0f} µs", ""))
     async with await JobStore.open(root / "b") as store:
-        await enqueue_many(store, root / "staging-c", jobs, users=50)
+        await enqueue_many(store, jobs, users=50)
     seconds, done = two_process_cycles(root / "b", jobs)
     rows.append(
         (

@@ -10,7 +10,6 @@ remembers when updates last arrived (for /healthz).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -26,7 +25,7 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot import intake, texts
+from bot import texts
 from bot.context import BotDeps, install
 from bot.handlers import register_all, start_help
 from bot.metrics import BotMetrics
@@ -115,10 +114,6 @@ async def start_services(app: Application) -> None:
     deps = BotDeps(settings=settings, store=store, catalogue=catalogue)
     install(app, deps)
     app.bot_data[STORE_KEY] = store
-    staging = settings.data_dir / "staging"
-    removed = await asyncio.to_thread(intake.clean_staging, staging)
-    if removed:
-        log.info("removed %d stale staged files", removed)
     notifier = Notifier(app.bot, deps)
     notifier.start()
     app.bot_data[NOTIFIER_KEY] = notifier

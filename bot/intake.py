@@ -1,17 +1,15 @@
-"""Fetch a user's photo or image file from Telegram into the staging folder and vet it.
+"""Fetch a user's photo or image file from Telegram and vet it, in memory.
 
 Telegram's getFile only serves files up to 20 MB, so the size is checked (from the message,
-then from getFile) before anything is downloaded. The bytes are written and the image probed
-in worker threads (`asyncio.to_thread`): nothing here blocks the event loop.
+then from getFile) before anything is downloaded. The image is probed and test-decoded in a
+worker thread (`asyncio.to_thread`): nothing here blocks the event loop. The vetted bytes go
+straight into the job table with the job (no staging folder to clean up after a crash).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +62,11 @@ class Attachment:
 
 
 @dataclass(frozen=True)
-class StagedImage:
-    path: Path
+class VettedImage:
+    data: bytes
     width: int
     height: int
-    suffix: str  # ".jpg", ".png", … — use it for the name inside the job dir
+    suffix: str  # ".jpg", ".png", … — use it for the job file's name
     note: str | None = None  # e.g. "Your image is 6000×4000; I'll paint it at 2048 px."
 
 
@@ -139,17 +137,16 @@ def check_document(attachment: Attachment, max_bytes: int) -> None:
 async def fetch_image(
     bot: Bot,
     attachment: Attachment,
-    staging_dir: Path,
     *,
     max_bytes: int,
     max_pixels: int,
     max_side: int,
     paint_side: int | None = None,
-) -> StagedImage:
-    """Download `attachment` into `staging_dir` and check it is a paintable image.
+) -> VettedImage:
+    """Download `attachment` and check it is a paintable image.
 
-    Raises `IntakeError` with a user-readable message; the staged file is removed on failure.
-    An image longer than `max_side` gets a note that it is painted at most `paint_side` px.
+    Raises `IntakeError` with a user-readable message. An image longer than `max_side` gets a
+    note that it is painted at most `paint_side` px.
     """
     check_document(attachment, max_bytes)
     try:
@@ -172,34 +169,25 @@ async def fetch_image(
         log.warning("download of %s failed: %s", attachment.file_unique_id, exc)
         raise IntakeError(texts.DOWNLOAD_FAILED) from exc
     check_size(len(data), max_bytes)
-
-    await asyncio.to_thread(staging_dir.mkdir, parents=True, exist_ok=True)
-    part = staging_dir / f"{uuid.uuid4().hex}.part"
-    await asyncio.to_thread(part.write_bytes, bytes(data))
-    del data
-    try:
-        staged = await asyncio.to_thread(
-            _vet,
-            part,
-            max_pixels=max_pixels,
-            max_side=max_side,
-            paint_side=paint_side or max_side,
-        )
-    except BaseException:
-        await asyncio.to_thread(_unlink, part)
-        raise
-    return staged
+    return await asyncio.to_thread(
+        _vet,
+        bytes(data),
+        name=attachment.file_unique_id,
+        max_pixels=max_pixels,
+        max_side=max_side,
+        paint_side=paint_side or max_side,
+    )
 
 
-def _vet(part: Path, *, max_pixels: int, max_side: int, paint_side: int) -> StagedImage:
-    """(thread) Probe the downloaded file, decode it once; rename it with the right suffix."""
+def _vet(data: bytes, *, name: str, max_pixels: int, max_side: int, paint_side: int) -> VettedImage:
+    """(thread) Probe the downloaded image, decode it once (small), tell its type."""
     try:
         # Header first (cheap refusals without decoding), with our own limits below.
-        width, height = probe_image(part, max_pixels=max_pixels, max_aspect=1e9)
+        width, height = probe_image(data, max_pixels=max_pixels, max_aspect=1e9)
     except ImageError as exc:
         raise IntakeError(getattr(exc, "user_message", None) or texts.BAD_IMAGE) from exc
     except Exception as exc:  # a decoder crash on garbage must not reach the handler
-        log.info("probe failed on %s: %r", part.name, exc)
+        log.info("probe failed on %s: %r", name, exc)
         raise IntakeError(texts.BAD_IMAGE) from exc
     if min(width, height) < MIN_SIDE:
         raise IntakeError(texts.IMAGE_TOO_SMALL.format(width=width, height=height, min=MIN_SIDE))
@@ -209,53 +197,23 @@ def _vet(part: Path, *, max_pixels: int, max_side: int, paint_side: int) -> Stag
         )
     try:
         # The header can be fine while the data is cut off: decode (small) to be sure.
-        load_image(part, max_side=VERIFY_SIDE, max_pixels=max_pixels, max_aspect=1e9)
+        load_image(data, max_side=VERIFY_SIDE, max_pixels=max_pixels, max_aspect=1e9)
     except ImageError as exc:
         raise IntakeError(getattr(exc, "user_message", None) or texts.BAD_IMAGE) from exc
     except Exception as exc:
-        log.info("decode failed on %s: %r", part.name, exc)
+        log.info("decode failed on %s: %r", name, exc)
         raise IntakeError(texts.BAD_IMAGE) from exc
     note = None
     if max(width, height) > max_side:
         note = texts.IMAGE_DOWNSCALED.format(width=width, height=height, size=paint_side)
-    suffix = _suffix_of(part)
-    final = part.with_suffix(suffix)
-    part.replace(final)
-    return StagedImage(path=final, width=width, height=height, suffix=suffix, note=note)
+    return VettedImage(data, width=width, height=height, suffix=_suffix_of(data), note=note)
 
 
-def _suffix_of(path: Path) -> str:
-    with path.open("rb") as fh:
-        head = fh.read(16)
+def _suffix_of(data: bytes) -> str:
+    head = data[:16]
     for magic, suffix in _MAGIC_SUFFIX:
         if head.startswith(magic):
             return suffix
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return ".webp"
     return ".img"
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
-
-
-def discard(*paths: Path | None) -> None:
-    """(thread) Remove staged files that were not handed to the job store."""
-    for path in paths:
-        if path is not None:
-            _unlink(path)
-
-
-def clean_staging(staging_dir: Path, older_than: float = 3600.0) -> int:
-    """(thread) Remove staged files left behind by a crash; returns how many."""
-    removed = 0
-    cutoff = time.time() - older_than
-    if not staging_dir.is_dir():
-        return 0
-    for path in staging_dir.iterdir():
-        with contextlib.suppress(OSError):
-            if path.is_file() and path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-    return removed

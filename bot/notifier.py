@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import time
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from telegram import InputMediaPhoto, Message
@@ -42,7 +42,7 @@ from bot.labels import style_label
 from bot.replies import reply_to
 from bot.submit import queued_text
 from engine.images import encode_image
-from jobs import Job, JobStatus
+from jobs import RESULT_NAME, Job, JobStatus
 from jobs.events import job_event
 
 log = logging.getLogger(__name__)
@@ -129,11 +129,11 @@ def credit_html(job: Job) -> str:
     return mention_html(job.user_id, name)
 
 
-def _photo_rendition(path: Path) -> tuple[bytes, int, int]:
+def _photo_rendition(result: bytes) -> tuple[bytes, int, int]:
     """(thread) A JPEG of the result that sendPhoto accepts, and the result's size."""
     from PIL import Image
 
-    with Image.open(path) as img:
+    with Image.open(io.BytesIO(result)) as img:
         width, height = img.size
         rgb = img.convert("RGB")
     if width + height > PHOTO_MAX_SIDES:
@@ -144,13 +144,6 @@ def _photo_rendition(path: Path) -> tuple[bytes, int, int]:
         if len(data) <= PHOTO_MAX_BYTES:
             break
     return data, width, height
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
 
 
 class Notifier:
@@ -337,7 +330,7 @@ class Notifier:
     async def _preview_bytes(self, job: Job) -> bytes | None:
         if not job.preview_name:
             return None
-        return await asyncio.to_thread(_read, self.store.job_dir(job.id) / job.preview_name)
+        return await self.store.read_file(job.id, job.preview_name)
 
     async def _show(self, job: Job, shown: _Shown, caption: str, preview: bytes | None) -> None:
         """Put `caption` (and the preview) on the job's progress message."""
@@ -459,9 +452,11 @@ class Notifier:
 
     async def _deliver_done(self, job: Job) -> None:
         duration = texts.format_duration(duration_of(job))
-        path = self.store.job_dir(job.id) / (job.result_name or "result.png")
+        result = await self.store.read_file(job.id, job.result_name or RESULT_NAME)
         try:
-            photo, width, height = await asyncio.to_thread(_photo_rendition, path)
+            if result is None:
+                raise ValueError("the result file is missing")
+            photo, width, height = await asyncio.to_thread(_photo_rendition, result)
         except (OSError, ValueError) as exc:
             log.error("result of job %d unreadable: %s", job.id, exc)
             failed = texts.FAILED.format(error=texts.FAILED_FALLBACK)
@@ -491,10 +486,9 @@ class Notifier:
                 raise
             # e.g. PHOTO_INVALID_DIMENSIONS: the file always goes as a document.
             log.warning("sendPhoto failed for job %d (%s); sending a document", job.id, exc)
-            data = await asyncio.to_thread(path.read_bytes)
             await self.bot.send_document(
                 job.chat_id,
-                data,
+                result,
                 filename=f"picasso-{job.id}.png",
                 caption=caption,
                 parse_mode=ParseMode.HTML,

@@ -175,32 +175,25 @@ async def submit(
                 await responder.say(texts.CHAT_LIMIT.format(count=in_chat, limit=chat_limit))
                 return None
         options = await _merged_options(d, sub.user.id, sub.request)
-        staging = d.settings.data_dir / "staging"
         fetch = dict(
             max_bytes=d.settings.max_download_bytes,
             max_pixels=d.settings.max_input_pixels,
             max_side=d.settings.max_image_size,  # above this, the user hears of the downscale
             paint_side=options.size or d.settings.max_image_size,
         )
-        staged: list[intake.StagedImage] = []
         try:
-            content = await intake.fetch_image(context.bot, sub.content, staging, **fetch)
-            staged.append(content)
-            style_staged = None
+            content = await intake.fetch_image(context.bot, sub.content, **fetch)
+            own_style = None
             if sub.style_image is not None:
-                style_staged = await intake.fetch_image(
-                    context.bot, sub.style_image, staging, **fetch
-                )
-                staged.append(style_staged)
+                own_style = await intake.fetch_image(context.bot, sub.style_image, **fetch)
         except intake.IntakeError as exc:
-            await asyncio.to_thread(intake.discard, *(s.path for s in staged))
             await responder.fail(exc.user_message)
             return None
         content_name = "content" + content.suffix
-        files = {content_name: content.path}
-        if style_staged is not None:
-            style_name = "style-1" + style_staged.suffix
-            files[style_name] = style_staged.path
+        files = {content_name: content.data}
+        if own_style is not None:
+            style_name = "style-1" + own_style.suffix
+            files[style_name] = own_style.data
             styles: tuple[StyleRef, ...] = (StyleRef(image=style_name, weight=1.0),)
         else:
             styles = tuple(StyleRef(preset=c.preset, weight=c.weight) for c in sub.request.styles)
@@ -215,16 +208,12 @@ async def submit(
             styles=styles,
             options=options,
         )
-        try:
-            job, created = await store.enqueue(new, files)
-        except BaseException:
-            await asyncio.to_thread(intake.discard, *(s.path for s in staged))
-            raise
+        job, created = await store.enqueue(new, files)
     if not created:
         return job
     job_event(log, "queued", job, styles=style_label(job))
     notes = list(sub.request.notes)
-    notes += [s.note for s in staged[:1] if s.note]
+    notes += [content.note] if content.note else []
     message_id = await responder.queued(await queued_text(d, job, notes))
     if message_id is not None:
         await store.set_progress_message(job.id, message_id)

@@ -28,12 +28,12 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 from PIL import Image
 
-from engine.images import ImageError, load_image, save_image
+from engine.images import ImageError, encode_image, load_image
 from engine.metrics import WorkerMetrics
 from engine.settings import EngineSettings
 from engine.transfer import Cancelled, Progress, StylizeOptions, Stylizer
@@ -44,8 +44,6 @@ from styles import UnknownStyleError, defaults_for, load_catalogue
 
 log = logging.getLogger("engine.worker")
 
-RESULT_NAME = "result.png"
-PREVIEW_NAME = "preview.jpg"
 PREVIEW_SIDE = 320
 CLEANUP_EVERY = 3600.0
 OOM_SHRINK = 0.7
@@ -115,6 +113,14 @@ def plan_options(
     )
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """A job's files, read from the job table: the photo and uploaded paintings by name."""
+
+    content: bytes
+    uploads: Mapping[str, bytes]
+
+
 class JobRunner:
     """Paints one job at a time in a thread, bridging progress back to the event loop."""
 
@@ -152,6 +158,7 @@ class JobRunner:
             options = plan_options(
                 job.options, self.settings, on_cpu=on_cpu, preset_defaults=self._defaults(job)
             )
+            inputs = await self._inputs(job)
             job_event(
                 log,
                 "started",
@@ -163,7 +170,7 @@ class JobRunner:
                 worker=self.worker_id,
             )
             loop = asyncio.get_running_loop()
-            image = await asyncio.to_thread(self._paint, job, options, loop)
+            result, image_size = await asyncio.to_thread(self._paint, job, inputs, options, loop)
         except Cancelled:
             return await self._stopped(job, time.monotonic() - started)
         except JobFailed as exc:
@@ -172,12 +179,31 @@ class JobRunner:
             log.exception("job %s: unexpected error", job.id)
             return await self._fail(job, GENERIC_ERROR, time.monotonic() - started)
         seconds = time.monotonic() - started
-        if not await self.store.finish(job.id, RESULT_NAME, worker_id=self.worker_id):
+        if not await self.store.finish(job.id, result, worker_id=self.worker_id):
             log.warning("job %s was taken from this worker; result discarded", job.id)
             return None
-        width, height = image.size
+        width, height = image_size
         job_event(log, "done", job, seconds=seconds, width=width, height=height)
         return JobStatus.DONE
+
+    async def _inputs(self, job: Job) -> _Inputs:
+        """The job's photo and uploaded paintings, from the job table (before painting starts,
+        so the painting thread never waits on the database for them)."""
+        content = await self.store.read_file(job.id, job.content_name)
+        if content is None:
+            raise JobFailed(
+                "The photo for this job is missing on the server; please send it again."
+            )
+        uploads: dict[str, bytes] = {}
+        for ref in job.styles:
+            if ref.image is not None:
+                data = await self.store.read_file(job.id, ref.image)
+                if data is None:
+                    raise JobFailed(
+                        "Your style picture is missing on the server; please send it again."
+                    )
+                uploads[ref.image] = data
+        return _Inputs(content, uploads)
 
     async def _stopped(self, job: Job, seconds: float) -> JobStatus | None:
         if self.stopping.is_set():
@@ -198,15 +224,18 @@ class JobRunner:
 
     # ---------------------------------------------------------------- in the thread
     def _paint(
-        self, job: Job, options: StylizeOptions, loop: asyncio.AbstractEventLoop
-    ) -> Image.Image:
-        job_dir = self.store.job_dir(job.id)
-        content = self._load_content(job_dir / job.content_name, options.size)
-        styles = [(self._load_style(job_dir, ref, options.size), ref.weight) for ref in job.styles]
-        on_progress = self._progress_callback(job, job_dir, loop)
+        self,
+        job: Job,
+        inputs: _Inputs,
+        options: StylizeOptions,
+        loop: asyncio.AbstractEventLoop,
+    ) -> tuple[bytes, tuple[int, int]]:
+        """(thread) Decode, paint, encode: the result as PNG bytes and its size."""
+        content = self._load_content(inputs.content, options.size)
+        styles = [(self._load_style(inputs, ref, options.size), ref.weight) for ref in job.styles]
+        on_progress = self._progress_callback(job, loop)
         image = self._stylize(job, content, styles, options, on_progress)
-        save_image(image, job_dir / RESULT_NAME)
-        return image
+        return encode_image(image, "PNG"), image.size
 
     def _stylize(self, job: Job, content, styles, options: StylizeOptions, on_progress):
         """CUDA out of memory: free the cache and retry once at OOM_SHRINK x the size."""
@@ -227,28 +256,21 @@ class JobRunner:
         torch.cuda.empty_cache()
         raise JobFailed(oom_message(smaller.size))
 
-    def _load_content(self, path: Path, size: int) -> Image.Image:
-        if not path.is_file():
-            raise JobFailed(
-                "The photo for this job is missing on the server; please send it again."
-            )
+    def _load_content(self, data: bytes, size: int) -> Image.Image:
         try:
-            return load_image(path, max_side=size, max_pixels=self.settings.max_input_pixels)
+            return load_image(data, max_side=size, max_pixels=self.settings.max_input_pixels)
         except ImageError as exc:
             raise JobFailed(exc.user_message) from exc
 
-    def _load_style(self, job_dir: Path, ref: StyleRef, size: int) -> Image.Image:
+    def _load_style(self, inputs: _Inputs, ref: StyleRef, size: int) -> Image.Image:
         # Twice the output size leaves room for a style_scale > 1 without upscaling paintings.
         max_side = 2 * size
         if ref.image is not None:
-            path = job_dir / ref.image
-            if not path.is_file():
-                raise JobFailed(
-                    "Your style picture is missing on the server; please send it again."
-                )
             try:
                 return load_image(
-                    path, max_side=max_side, max_pixels=self.settings.max_input_pixels
+                    inputs.uploads[ref.image],
+                    max_side=max_side,
+                    max_pixels=self.settings.max_input_pixels,
                 )
             except ImageError as exc:
                 raise JobFailed(f"About your style picture: {exc.user_message}") from exc
@@ -269,7 +291,7 @@ class JobRunner:
                 "the admin should run `make styles`."
             ) from exc
 
-    def _progress_callback(self, job: Job, job_dir: Path, loop: asyncio.AbstractEventLoop):
+    def _progress_callback(self, job: Job, loop: asyncio.AbstractEventLoop):
         every = self.settings.progress_every
 
         def on_progress(progress: Progress) -> bool:
@@ -282,11 +304,9 @@ class JobRunner:
                 return False
             preview = None
             try:
-                preview_image = progress.preview(max_side=PREVIEW_SIDE)
-                save_image(preview_image, job_dir / PREVIEW_NAME, quality=80)
-                preview = PREVIEW_NAME
+                preview = encode_image(progress.preview(max_side=PREVIEW_SIDE), "JPEG", quality=80)
             except Exception:
-                log.exception("job %s: could not write the preview", job.id)
+                log.exception("job %s: could not make the preview", job.id)
             job_event(
                 log,
                 "progress",
@@ -301,7 +321,7 @@ class JobRunner:
                 iteration=progress.iteration,
                 total=progress.total,
                 loss=_finite(progress.loss),
-                preview_name=preview,
+                preview=preview,
                 eta_seconds=_finite(progress.eta),
             )
             try:

@@ -3,6 +3,7 @@
 Imports neither torch nor telegram, so both sides (and tests) load it cheaply.
 """
 
+from jobs.files import PREVIEW_NAME, RESULT_NAME
 from jobs.models import (
     ACTIVE,
     FINISHED,
@@ -28,6 +29,8 @@ __all__ = [
     "JobStatus",
     "JobStore",
     "NewJob",
+    "PREVIEW_NAME",
+    "RESULT_NAME",
     "Stats",
     "StyleRef",
     "UserSettings",

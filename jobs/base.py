@@ -1,9 +1,8 @@
-"""State shared by the JobStore mixins: the database, the clock and where files live."""
+"""State shared by the JobStore mixins: the database and the clock."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from jobs.db import Database
 
@@ -19,13 +18,9 @@ REQUEUE_SET = (
 class StoreBase:
     """Attributes every part of JobStore relies on (set by JobStore.open)."""
 
-    data_dir: Path
     stale_after: float
     _db: Database
     _clock: Clock
 
     def _now(self) -> float:
         return self._clock()
-
-    def job_dir(self, job_id: int) -> Path:
-        return self.data_dir / "jobs" / str(int(job_id))

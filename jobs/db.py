@@ -17,7 +17,7 @@ from typing import Any
 
 import aiosqlite
 
-from jobs.schema import configure, migrate
+from jobs.schema import configure, ensure_incremental_vacuum, migrate
 
 Params = Iterable[Any]
 
@@ -65,6 +65,7 @@ class Database:
             conn.row_factory = sqlite3.Row
             await configure(conn, busy_timeout_ms)
             await migrate(conn)
+            await ensure_incremental_vacuum(conn)
         except BaseException:
             await conn.close()
             raise
@@ -93,6 +94,15 @@ class Database:
         # sqlite may have ended the transaction already (e.g. after SQLITE_FULL)
         with contextlib.suppress(sqlite3.Error):
             await self._conn.execute("ROLLBACK")
+
+    async def reclaim_space(self) -> None:
+        """After deleting job files: hand the freed pages back to the file system, and fold the
+        WAL into the main file so the database really shrinks (best effort while readers are
+        active; the next checkpoint finishes it)."""
+        async with self._lock:
+            # executescript steps the pragma to the end (execute() would free one page)
+            await self._conn.executescript("PRAGMA incremental_vacuum")
+            await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         async with self._lock:

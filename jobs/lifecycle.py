@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from collections.abc import Mapping
-from pathlib import Path
 
-from jobs.base import REQUEUE_SET, StoreBase
+from jobs.base import REQUEUE_SET
 from jobs.fair import CLAIM_SQL
+from jobs.files import PREVIEW_NAME, RESULT_NAME, JobFiles
 from jobs.models import (
     Job,
     JobStatus,
@@ -25,14 +23,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
-class JobLifecycle(StoreBase):
+class JobLifecycle(JobFiles):
     # ---------------------------------------------------------------- bot side
-    async def enqueue(self, new: NewJob, files: Mapping[str, Path]) -> tuple[Job, bool]:
-        """Create a job and move its staged files into jobs/<id>/; (job, created).
+    async def enqueue(self, new: NewJob, files: Mapping[str, bytes]) -> tuple[Job, bool]:
+        """Create a job with its files ({name: bytes}); returns (job, created).
 
         Idempotent on (chat_id, request_message_id): a redelivered update gets the existing
-        job and `created=False`, and its staged files are deleted. Files are moved inside
-        the transaction, so a worker never claims a job whose files are not there yet.
+        job and `created=False`. The files are written in the same transaction as the row, so
+        a painter never claims a job whose files are not there yet.
         """
         for name in files:
             check_file_name(name)
@@ -45,36 +43,27 @@ class JobLifecycle(StoreBase):
                 "SELECT * FROM jobs WHERE chat_id = ? AND request_message_id = ?",
                 (new.chat_id, new.request_message_id),
             )
-            if row is None:
-                job_id = await tx.insert(
-                    _INSERT,
-                    (
-                        new.user_id,
-                        new.user_name,
-                        new.chat_id,
-                        new.chat_type,
-                        new.request_message_id,
-                        new.reply_to_message_id,
-                        new.content_name,
-                        styles_to_json(new.styles),
-                        options_to_json(new.options),
-                        self._now(),
-                    ),
-                )
-                await asyncio.to_thread(self._move_in, job_id, files)
-                row = await tx.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
-                assert row is not None
-                return Job.from_row(row), True
-        await asyncio.to_thread(_remove_files, files.values())
-        return Job.from_row(row), False
-
-    def _move_in(self, job_id: int, files: Mapping[str, Path]) -> None:
-        target = self.job_dir(job_id)
-        if target.exists():  # left by an enqueue that rolled back after its id was used
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        for name, src in files.items():
-            shutil.move(src, target / name)
+            if row is not None:
+                return Job.from_row(row), False
+            job_id = await tx.insert(
+                _INSERT,
+                (
+                    new.user_id,
+                    new.user_name,
+                    new.chat_id,
+                    new.chat_type,
+                    new.request_message_id,
+                    new.reply_to_message_id,
+                    new.content_name,
+                    styles_to_json(new.styles),
+                    options_to_json(new.options),
+                    self._now(),
+                ),
+            )
+            await self._put_files(tx, job_id, files)
+            row = await tx.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+            assert row is not None
+            return Job.from_row(row), True
 
     async def set_progress_message(self, job_id: int, message_id: int) -> None:
         await self._db.run(
@@ -163,37 +152,56 @@ class JobLifecycle(StoreBase):
         iteration: int,
         total: int | None,
         loss: float | None,
-        preview_name: str | None,
+        preview: bytes | None = None,
         eta_seconds: float | None = None,
     ) -> bool:
-        """Record progress (`eta_seconds`: the engine's estimate of the time left); True means
-        stop: a cancel was requested, or the job is no longer this worker's (it was recovered
-        as stale and may be running elsewhere)."""
+        """Record progress and the latest preview (a JPEG; `eta_seconds`: the engine's estimate
+        of the time left); True means stop: a cancel was requested, or the job is no longer
+        this worker's (it was recovered as stale and may be running elsewhere)."""
         now = self._now()
         eta_at = now + eta_seconds if eta_seconds is not None else None
-        rows = await self._db.all(
-            """
-            UPDATE jobs SET iteration = ?, total_iterations = ?, loss = ?,
-                preview_name = COALESCE(?, preview_name), progress_at = ?, eta_at = ?
-            WHERE id = ? AND status = 'running' AND worker_id = ?
-            RETURNING cancel_requested
-            """,
-            (iteration, total, loss, preview_name, now, eta_at, job_id, worker_id),
-        )
-        return not rows or bool(rows[0]["cancel_requested"])
+        preview_name = PREVIEW_NAME if preview is not None else None
+        async with self._db.transaction() as tx:
+            row = await tx.one(
+                """
+                UPDATE jobs SET iteration = ?, total_iterations = ?, loss = ?,
+                    preview_name = COALESCE(?, preview_name), progress_at = ?, eta_at = ?
+                WHERE id = ? AND status = 'running' AND worker_id = ?
+                RETURNING cancel_requested
+                """,
+                (iteration, total, loss, preview_name, now, eta_at, job_id, worker_id),
+            )
+            if row is None:
+                return True
+            if preview is not None:
+                await self._put_files(tx, job_id, {PREVIEW_NAME: preview})
+            return bool(row["cancel_requested"])
 
-    async def finish(self, job_id: int, result_name: str, *, worker_id: str | None = None) -> bool:
-        """Running -> done. With worker_id, only if this worker still owns the job.
-        Returns whether the job was changed."""
-        check_file_name(result_name)
-        return await self._end(
-            job_id,
-            "status = 'done', result_name = ?, error = NULL, iteration = "
-            "COALESCE(total_iterations, iteration)",
-            (result_name,),
-            worker_id,
-            running_only=True,
-        )
+    async def finish(
+        self,
+        job_id: int,
+        result: bytes,
+        *,
+        worker_id: str | None = None,
+        extra_files: Mapping[str, bytes] | None = None,
+    ) -> bool:
+        """Running -> done, storing the result (a PNG) and any extra files in the same
+        transaction. With worker_id, only if this worker still owns the job. Returns whether
+        the job was changed (nothing is stored otherwise)."""
+        async with self._db.transaction() as tx:
+            owner, params = _owner(worker_id)
+            changed = await tx.run(
+                f"""
+                UPDATE jobs SET status = 'done', result_name = ?, error = NULL,
+                    iteration = COALESCE(total_iterations, iteration), finished_at = ?
+                WHERE id = ? AND status = 'running'{owner}
+                """,
+                (RESULT_NAME, self._now(), job_id, *params),
+            )
+            if not changed:
+                return False
+            await self._put_files(tx, job_id, {**(extra_files or {}), RESULT_NAME: result})
+            return True
 
     async def fail(self, job_id: int, error: str, *, worker_id: str | None = None) -> bool:
         """Active -> failed; `error` is shown to the user verbatim."""
@@ -203,21 +211,13 @@ class JobLifecycle(StoreBase):
         return await self._end(job_id, "status = 'cancelled'", (), worker_id)
 
     async def _end(
-        self,
-        job_id: int,
-        assignments: str,
-        params: tuple,
-        worker_id: str | None,
-        *,
-        running_only: bool = False,
+        self, job_id: int, assignments: str, params: tuple, worker_id: str | None
     ) -> bool:
-        where = "status = 'running'" if running_only else "status IN ('queued', 'running')"
-        if worker_id is not None:
-            where += " AND worker_id = ?"
-        owner = (worker_id,) if worker_id is not None else ()
+        owner, owner_params = _owner(worker_id)
         changed = await self._db.run(
-            f"UPDATE jobs SET {assignments}, finished_at = ? WHERE id = ? AND {where}",
-            (*params, self._now(), job_id, *owner),
+            f"UPDATE jobs SET {assignments}, finished_at = ? "
+            f"WHERE id = ? AND status IN ('queued', 'running'){owner}",
+            (*params, self._now(), job_id, *owner_params),
         )
         return changed > 0
 
@@ -228,12 +228,11 @@ class JobLifecycle(StoreBase):
         A job whose cancel was requested meanwhile is cancelled instead. Returns the new
         status, None if the job was not running (or not this worker's)."""
         now = self._now()
-        owner_sql = " AND worker_id = ?" if worker_id is not None else ""
-        owner = (worker_id,) if worker_id is not None else ()
+        owner, owner_params = _owner(worker_id)
         async with self._db.transaction() as tx:
             row = await tx.one(
-                f"SELECT cancel_requested FROM jobs WHERE id = ? AND status = 'running'{owner_sql}",
-                (job_id, *owner),
+                f"SELECT cancel_requested FROM jobs WHERE id = ? AND status = 'running'{owner}",
+                (job_id, *owner_params),
             )
             if row is None:
                 return None
@@ -252,7 +251,7 @@ class JobLifecycle(StoreBase):
 
     async def cleanup(self, older_than: float) -> int:
         """Delete the files of jobs finished and delivered more than `older_than` seconds
-        ago (rows stay, for stats); returns how many jobs' files were removed."""
+        ago (rows stay, for stats) and give the space back; returns how many jobs' files went."""
         cutoff = self._now() - older_than
         rows = await self._db.all(
             # finished_at is only set on finished jobs; this walks the partial jobs_files_kept.
@@ -263,18 +262,12 @@ class JobLifecycle(StoreBase):
             (cutoff,),
         )
         ids = [row["id"] for row in rows]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            for job_id in chunk:
-                await asyncio.to_thread(shutil.rmtree, self.job_dir(job_id), ignore_errors=True)
-            marks = ", ".join("?" * len(chunk))
-            await self._db.run(
-                f"UPDATE jobs SET files_deleted_at = ? WHERE id IN ({marks})",
-                (self._now(), *chunk),
-            )
+        await self._delete_files(ids)
         return len(ids)
 
 
-def _remove_files(paths) -> None:
-    for path in paths:
-        Path(path).unlink(missing_ok=True)
+def _owner(worker_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """The SQL condition (and its parameter) "only while this worker owns the job"."""
+    if worker_id is None:
+        return "", ()
+    return " AND worker_id = ?", (worker_id,)

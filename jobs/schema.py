@@ -97,10 +97,29 @@ _V3 = [
 # is badly off; the engine weights each remaining iteration by its scale's pixels.
 _V4 = ["ALTER TABLE jobs ADD COLUMN eta_at REAL"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# 5: job files move from DATA_DIR/jobs/<id>/ into the database, so that a painter on another
+# host needs nothing but the database (jobs/files.py; old folders are imported on open).
+_V5 = [
+    """
+    CREATE TABLE job_files (
+        job_id     INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        name       TEXT    NOT NULL,
+        data       BLOB    NOT NULL,
+        size       INTEGER NOT NULL,
+        created_at REAL    NOT NULL,
+        PRIMARY KEY (job_id, name)
+    )
+    """,
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 LATEST = len(MIGRATIONS)
 
 PRAGMAS = (
+    # Deleted job files must give their pages back to the file system (cleanup runs
+    # `PRAGMA incremental_vacuum`). Takes effect when a new database gets its first table; an
+    # older database is converted once by `ensure_incremental_vacuum`.
+    "PRAGMA auto_vacuum = INCREMENTAL",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
@@ -112,6 +131,18 @@ async def configure(db: aiosqlite.Connection, busy_timeout_ms: int = 10_000) -> 
     await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     for pragma in PRAGMAS:
         await db.execute(pragma)
+
+
+INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
+
+
+async def ensure_incremental_vacuum(db: aiosqlite.Connection) -> None:
+    """Convert a database made before migration 5 (auto_vacuum off) once; VACUUM cannot run
+    inside a transaction and rewrites the file, which is cheap while files still lived on disk."""
+    rows = await db.execute_fetchall("PRAGMA auto_vacuum")
+    if int(next(iter(rows))[0]) != INCREMENTAL:
+        await db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        await db.execute("VACUUM")
 
 
 async def user_version(db: aiosqlite.Connection) -> int:

@@ -1,10 +1,9 @@
 """Test helpers for code that uses the job table (jobs, worker and bot tests): a hand-moved
-clock and factories for jobs with staged files. Imported only by tests."""
+clock and factories for jobs with their files. Imported only by tests."""
 
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 from jobs import Job, JobOptions, JobStore, NewJob, StyleRef
 
@@ -26,12 +25,7 @@ class FakeClock:
         return self.now
 
 
-def stage(tmp: Path, name: str = "content.jpg", data: bytes = b"not really a jpeg") -> Path:
-    """A staged upload, as the bot would leave it before enqueueing."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    path = tmp / f"staged-{next(_message_ids)}-{name}"
-    path.write_bytes(data)
-    return path
+PLACEHOLDER = b"not really a jpeg"  # the job table stores bytes; it never decodes them
 
 
 def new_job(
@@ -57,13 +51,13 @@ def new_job(
     )
 
 
-async def enqueue(store: JobStore, tmp: Path, user_id: int = 1, **kwargs) -> Job:
-    """Enqueue a job with a staged content file (and staged files for uploaded styles)."""
+async def enqueue(store: JobStore, user_id: int = 1, **kwargs) -> Job:
+    """Enqueue a job with placeholder bytes for its photo (and for uploaded styles)."""
     job = new_job(user_id, **kwargs)
-    files = {"content.jpg": stage(tmp)}
+    files = {"content.jpg": PLACEHOLDER}
     for style in job.styles:
         if style.image:
-            files[style.image] = stage(tmp, style.image)
+            files[style.image] = PLACEHOLDER
     created_job, created = await store.enqueue(job, files)
     assert created
     return created_job

@@ -119,19 +119,15 @@ class FakeEngine:
         return job
 
     async def progress(self, job: Job, iteration: int, total: int = 300, preview=True) -> bool:
-        name = None
-        if preview:
-            name = "preview.jpg"
-            data = photo(64, 48, color=(iteration % 256, 100, 200))
-            (self.store.job_dir(job.id) / name).write_bytes(data)
+        data = photo(64, 48, color=(iteration % 256, 100, 200)) if preview else None
         return await self.store.report_progress(
-            job.id, self.worker_id, iteration=iteration, total=total, loss=1.0, preview_name=name
+            job.id, self.worker_id, iteration=iteration, total=total, loss=1.0, preview=data
         )
 
     async def finish(self, job: Job, size: tuple[int, int] = (96, 64)) -> None:
-        img = Image.new("RGB", size, (30, 160, 90))
-        img.save(self.store.job_dir(job.id) / "result.png")
-        assert await self.store.finish(job.id, "result.png")
+        result = io.BytesIO()
+        Image.new("RGB", size, (30, 160, 90)).save(result, "PNG")
+        assert await self.store.finish(job.id, result.getvalue())
 
     async def fail(self, job: Job, error: str) -> None:
         assert await self.store.fail(job.id, error)

@@ -11,7 +11,7 @@ import pytest
 from bot.handlers import register_all
 from jobs import EngineInfo, JobStatus, JobStore, NewJob, StyleRef
 from jobs.liveness import this_host
-from jobs.testing import enqueue, stage
+from jobs.testing import PLACEHOLDER, enqueue
 from tests.bot_harness import ADMIN_ID
 from tests.fake_bot_api import BOT_USERNAME, FakeBotAPI, make_chat, make_user
 
@@ -45,12 +45,12 @@ async def snapshot(store: JobStore, job_ids, user_ids) -> tuple:
 @pytest.fixture
 async def populated(job_store: JobStore, tmp_path):
     """Bob's job runs; Carol's two jobs and Dave's one wait."""
-    running = await enqueue(job_store, tmp_path / "s", user_id=2)
+    running = await enqueue(job_store, user_id=2)
     assert (await job_store.claim("w1")).id == running.id
     queued = [
-        await enqueue(job_store, tmp_path / "s", user_id=3),
-        await enqueue(job_store, tmp_path / "s", user_id=3),
-        await enqueue(job_store, tmp_path / "s", user_id=4),
+        await enqueue(job_store, user_id=3),
+        await enqueue(job_store, user_id=3),
+        await enqueue(job_store, user_id=4),
     ]
     return running, queued
 
@@ -109,12 +109,10 @@ async def test_overview(app, fake_api, job_store, populated, tmp_path):
         )
     )
     await job_store.heartbeat("w1", running.id)
-    await job_store.report_progress(
-        running.id, "w1", iteration=200, total=500, loss=12345.6, preview_name=None
-    )
+    await job_store.report_progress(running.id, "w1", iteration=200, total=500, loss=12345.6)
     # One done and one failed in the last 24 hours.
-    done = await enqueue(job_store, tmp_path / "s", user_id=7)
-    failed = await enqueue(job_store, tmp_path / "s", user_id=8)
+    done = await enqueue(job_store, user_id=7)
+    failed = await enqueue(job_store, user_id=8)
     await job_store.bump(done.id)
     await job_store.bump(failed.id)
 
@@ -130,7 +128,7 @@ async def test_overview(app, fake_api, job_store, populated, tmp_path):
     assert [d for _, d in call.buttons()] == ["admin:refresh", "admin:pause", "admin:jobs"]
 
     # Finish the running job and fail the bumped one; Refresh shows it.
-    await job_store.finish(running.id, "result.png")
+    await job_store.finish(running.id, PLACEHOLDER)
     await job_store.fail(failed.id, "boom")
     answer, mark = await press(fake_api, call, "admin:refresh")
     edit = await fake_api.wait_for("editMessageText", since=mark)
@@ -230,7 +228,7 @@ async def test_jobs_list_escapes_user_names(app, fake_api, job_store, populated,
         content_name="content.jpg",
         styles=(StyleRef(preset="udnie"),),
     )
-    eve, _ = await job_store.enqueue(new, {"content.jpg": stage(tmp_path / "s")})
+    eve, _ = await job_store.enqueue(new, {"content.jpg": PLACEHOLDER})
     await job_store.bump(eve.id)
     call = await say(fake_api, "/admin jobs")
     assert call.ok

@@ -11,7 +11,7 @@ from PIL import Image
 from bot.handlers import register_all
 from bot.handlers.gallery import album_chunks
 from jobs import JobOptions, JobStatus, StyleRef
-from jobs.testing import enqueue
+from jobs.testing import PLACEHOLDER, enqueue
 from tests.fake_bot_api import BOT_USERNAME, FakeBotAPI, make_chat, make_user
 
 pytestmark = pytest.mark.timeout(60)
@@ -174,12 +174,11 @@ async def test_styles_without_images(app, fake_api: FakeBotAPI, styles_dir):
 
 
 async def test_queue_shows_places_and_progress(app, fake_api, job_store, tmp_path):
-    other = await enqueue(job_store, tmp_path / "s", user_id=BOB["id"])
+    other = await enqueue(job_store, user_id=BOB["id"])
     await job_store.claim("w1")  # Bob's job runs
-    first = await enqueue(job_store, tmp_path / "s", user_id=ALICE["id"])
+    first = await enqueue(job_store, user_id=ALICE["id"])
     second = await enqueue(
         job_store,
-        tmp_path / "s",
         user_id=ALICE["id"],
         styles=(StyleRef(preset="monet", weight=0.7), StyleRef(preset="udnie", weight=0.3)),
     )
@@ -195,16 +194,14 @@ async def test_queue_shows_places_and_progress(app, fake_api, job_store, tmp_pat
     await job_store.mark_cancelled(other.id)
     running = await job_store.claim("w1")
     assert running.id == first.id
-    await job_store.report_progress(
-        first.id, "w1", iteration=100, total=500, loss=1.5, preview_name=None
-    )
+    await job_store.report_progress(first.id, "w1", iteration=100, total=500, loss=1.5)
     text = (await say(fake_api, "/queue")).params["text"]
     assert f"#{first.id}</b> · monet · 🖌 painting now, step 100/500" in text
     assert f"#{second.id}</b> · monet 70% + udnie 30% · ⏳ #1 in line" in text
 
     # With a finished job as history, places come with an ETA.
-    await job_store.finish(first.id, "result.png")
-    third = await enqueue(job_store, tmp_path / "s", user_id=ALICE["id"])
+    await job_store.finish(first.id, PLACEHOLDER)
+    third = await enqueue(job_store, user_id=ALICE["id"])
     assert (await job_store.claim("w1")).id == second.id
     text = (await say(fake_api, "/queue")).params["text"]
     assert "left" in text.split("\n")[1]  # the running one
@@ -214,8 +211,8 @@ async def test_queue_shows_places_and_progress(app, fake_api, job_store, tmp_pat
 async def test_queue_in_a_group_and_when_empty(app, fake_api, job_store, tmp_path):
     text = (await say(fake_api, "/queue")).params["text"]
     assert "no pictures in the works" in text
-    await enqueue(job_store, tmp_path / "s", user_id=BOB["id"], chat_id=GROUP["id"])
-    await enqueue(job_store, tmp_path / "s", user_id=BOB["id"])
+    await enqueue(job_store, user_id=BOB["id"], chat_id=GROUP["id"])
+    await enqueue(job_store, user_id=BOB["id"])
     text = (await say(fake_api, f"/queue@{BOT_USERNAME}", chat=GROUP)).params["text"]
     assert "no pictures in the works" in text
     assert "This group has 1 in the works; 2 in line overall." in text
@@ -228,7 +225,7 @@ async def test_queue_in_a_group_and_when_empty(app, fake_api, job_store, tmp_pat
 
 
 async def test_cancel_a_single_queued_job(app, fake_api, job_store, tmp_path):
-    job = await enqueue(job_store, tmp_path / "s", user_id=ALICE["id"])
+    job = await enqueue(job_store, user_id=ALICE["id"])
     text = (await say(fake_api, "/cancel")).params["text"]
     assert text == f"Cancelled #{job.id}."
     assert (await job_store.get(job.id)).status is JobStatus.CANCELLED
@@ -236,20 +233,18 @@ async def test_cancel_a_single_queued_job(app, fake_api, job_store, tmp_path):
 
 
 async def test_cancel_a_running_job(app, fake_api, job_store, tmp_path):
-    job = await enqueue(job_store, tmp_path / "s", user_id=ALICE["id"])
+    job = await enqueue(job_store, user_id=ALICE["id"])
     await job_store.claim("w1")
     text = (await say(fake_api, f"/cancel {job.id}")).params["text"]
     assert text.startswith(f"Stopping #{job.id}")
     stored = await job_store.get(job.id)
     assert stored.status is JobStatus.RUNNING and stored.cancel_requested
     # The worker sees the request at its next progress report.
-    assert await job_store.report_progress(
-        job.id, "w1", iteration=1, total=10, loss=None, preview_name=None
-    )
+    assert await job_store.report_progress(job.id, "w1", iteration=1, total=10, loss=None)
 
 
 async def test_cancel_by_id_refuses_other_peoples_jobs(app, fake_api, job_store, tmp_path):
-    bobs = await enqueue(job_store, tmp_path / "s", user_id=BOB["id"])
+    bobs = await enqueue(job_store, user_id=BOB["id"])
     for text in (f"/cancel {bobs.id}", f"/cancel #{bobs.id}", "/cancel 99999"):
         answer = (await say(fake_api, text)).params["text"]
         assert "can't find an active picture" in answer
@@ -259,9 +254,9 @@ async def test_cancel_by_id_refuses_other_peoples_jobs(app, fake_api, job_store,
 
 
 async def test_cancel_with_several_jobs_lists_buttons(app, fake_api, job_store, tmp_path):
-    first = await enqueue(job_store, tmp_path / "s", user_id=ALICE["id"])
-    second = await enqueue(job_store, tmp_path / "s", user_id=ALICE["id"])
-    third = await enqueue(job_store, tmp_path / "s", user_id=ALICE["id"])
+    first = await enqueue(job_store, user_id=ALICE["id"])
+    second = await enqueue(job_store, user_id=ALICE["id"])
+    third = await enqueue(job_store, user_id=ALICE["id"])
     await job_store.claim("w1")  # the first runs
     menu = await say(fake_api, "/cancel", chat=GROUP)
     assert "3 pictures" in menu.params["text"]
@@ -363,8 +358,6 @@ async def test_settings_buttons(app, fake_api, job_store):
 
 async def test_job_options_are_untouched_by_settings(app, fake_api, job_store, tmp_path):
     # /settings changes defaults for new pictures only; queued jobs keep their options.
-    job = await enqueue(
-        job_store, tmp_path / "s", user_id=ALICE["id"], options=JobOptions(size=512)
-    )
+    job = await enqueue(job_store, user_id=ALICE["id"], options=JobOptions(size=512))
     await say(fake_api, "/settings size=1024")
     assert (await job_store.get(job.id)).options.size == 512

@@ -32,7 +32,6 @@ class Rig:
         self.bot = bot
         self.engine = FakeEngine(deps.store)
         self.notifier = Notifier(bot, deps, poll_seconds=0.05)
-        self._ids = iter(range(100, 10_000))
 
     async def job(self, *, chat: str = "private", user_name: str = "@alice", queued=True):
         """A queued job whose user photo and "Queued" message exist in the fake chat."""
@@ -41,9 +40,6 @@ class Rig:
         else:
             update = self.fake.photo_update(photo(), chat=chat)
         message = update["message"]
-        staged = self.deps.settings.data_dir / f"staged-{next(self._ids)}.jpg"
-        staged.parent.mkdir(parents=True, exist_ok=True)
-        staged.write_bytes(photo())
         job, created = await self.store.enqueue(
             NewJob(
                 user_id=DEFAULT_USER_ID,
@@ -55,7 +51,7 @@ class Rig:
                 content_name="content.jpg",
                 styles=(StyleRef(preset="monet"),),
             ),
-            {"content.jpg": staged},
+            {"content.jpg": photo()},
         )
         assert created
         if queued:

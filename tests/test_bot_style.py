@@ -58,7 +58,8 @@ def settings(fake_api, tmp_path):
 
 async def test_captioned_photo_is_queued_with_position(fake_api, settings):
     async with style_bot(fake_api, settings) as deps:
-        update = fake_api.photo_update(photo(), "/style monet", user=ALICE)
+        sent = photo()
+        update = fake_api.photo_update(sent, "/style monet", user=ALICE)
         started = asyncio.get_running_loop().time()
         call = await answer_to(fake_api, update)
         assert asyncio.get_running_loop().time() - started < 1.5
@@ -68,8 +69,8 @@ async def test_captioned_photo_is_queued_with_position(fake_api, settings):
         assert job.chat_type == "private" and job.user_name == "@alice"
         assert job.request_message_id == job.reply_to_message_id == update["message"]["message_id"]
         assert job.progress_message_id == call.result["message_id"]
-        assert (deps.store.job_dir(job.id) / job.content_name).is_file()
         assert job.content_name == "content.jpg"
+        assert await deps.store.read_file(job.id, job.content_name) == sent
 
         second = fake_api.photo_update(photo(), "/style udnie", user=ALICE)
         call = await answer_to(fake_api, second)
@@ -191,8 +192,7 @@ async def test_own_style_by_replying_with_the_painting(fake_api, settings):
         [job] = await jobs_of(deps.store, ALICE["id"])
         assert job.styles == (StyleRef(image="style-1.jpg"),)
         assert job.reply_to_message_id == content["message"]["message_id"]
-        job_dir = deps.store.job_dir(job.id)
-        assert (job_dir / "content.jpg").is_file() and (job_dir / "style-1.jpg").is_file()
+        assert await deps.store.file_names(job.id) == ["content.jpg", "style-1.jpg"]
 
 
 async def test_own_style_album_of_two(fake_api, settings):
@@ -278,7 +278,6 @@ async def test_truncated_image(fake_api, settings):
         call = await answer_to(fake_api, update)
         assert "damaged or cut off" in call.text
         assert await jobs_of(deps.store, ALICE["id"]) == []
-        assert not list((deps.settings.data_dir / "staging").iterdir())
 
 
 async def test_thin_and_huge_images(fake_api, tmp_path):
@@ -424,12 +423,13 @@ async def test_full_resolution_button_sends_the_png(fake_api, settings):
         fake_api.push(fake_api.callback_update(result.to_dict(), f"png:{job.id}"))
         doc = await fake_api.wait_for("sendDocument", since=mark)
         data = doc.file_bytes("document")
-        assert data == (deps.store.job_dir(job.id) / "result.png").read_bytes()
+        assert data == await deps.store.read_file(job.id, "result.png")
         assert doc.files["document"].filename == f"picasso-{job.id}.png"
         assert (doc.params.get("reply_parameters") or {}).get("message_id") == result.message_id
 
-        # Expired files: a clear alert, nothing sent.
-        (deps.store.job_dir(job.id) / "result.png").unlink()
+        # Expired files (retention cleanup): a clear alert, nothing sent.
+        await deps.store.mark_delivered(job.id)
+        assert await deps.store.cleanup(older_than=-60) == 1
         mark = fake_api.mark()
         fake_api.push(fake_api.callback_update(result.to_dict(), f"png:{job.id}"))
         alert = await fake_api.wait_for("answerCallbackQuery", since=mark)

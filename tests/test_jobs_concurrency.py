@@ -16,6 +16,7 @@ CLAIMER = textwrap.dedent(
     import asyncio, json, sys
     from pathlib import Path
     from jobs import JobStore
+    from jobs.testing import PLACEHOLDER
 
     async def main(data_dir, worker_id):
         claimed = []
@@ -24,9 +25,8 @@ CLAIMER = textwrap.dedent(
             sys.stdin.readline()  # start together, so the claims really race
             while (job := await store.claim(worker_id)) is not None:
                 claimed.append(job.id)
-                await store.report_progress(job.id, worker_id, iteration=1, total=1,
-                                            loss=0.0, preview_name=None)
-                assert await store.finish(job.id, "result.png", worker_id=worker_id)
+                await store.report_progress(job.id, worker_id, iteration=1, total=1, loss=0.0)
+                assert await store.finish(job.id, PLACEHOLDER, worker_id=worker_id)
         print(json.dumps(claimed))
 
     asyncio.run(main(sys.argv[1], sys.argv[2]))
@@ -37,7 +37,7 @@ CLAIMER = textwrap.dedent(
 async def test_processes_claim_each_job_exactly_once(tmp_path):
     data = tmp_path / "data"
     async with await JobStore.open(data) as store:
-        jobs = [await enqueue(store, tmp_path / "in", user_id=i % 7) for i in range(120)]
+        jobs = [await enqueue(store, user_id=i % 7) for i in range(120)]
     procs = [
         await asyncio.create_subprocess_exec(
             *(sys.executable, "-c", CLAIMER, str(data), f"w{n}"),
@@ -60,7 +60,7 @@ async def test_processes_claim_each_job_exactly_once(tmp_path):
 
 async def test_coroutines_sharing_one_store_do_not_mix_transactions(tmp_path):
     async with await JobStore.open(tmp_path / "data") as store:
-        await asyncio.gather(*(enqueue(store, tmp_path / "in", user_id=i) for i in range(30)))
+        await asyncio.gather(*(enqueue(store, user_id=i) for i in range(30)))
         claims = await asyncio.gather(*(store.claim(f"w{i}") for i in range(40)))
         ids = [job.id for job in claims if job is not None]
         assert len(ids) == 30 and len(set(ids)) == 30

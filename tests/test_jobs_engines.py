@@ -10,7 +10,7 @@ import pytest
 
 from jobs import EngineInfo, EngineLeaseError, JobStatus, JobStore
 from jobs.liveness import pid_alive, this_host
-from jobs.testing import enqueue
+from jobs.testing import PLACEHOLDER, enqueue
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ async def test_register_again_updates_own_row(store, clock):
 
 async def test_claim_and_heartbeat_record_the_current_job(store, tmp_path):
     await store.register_engine(engine("me", os.getpid()))
-    job = await enqueue(store, tmp_path)
+    job = await enqueue(store)
     await store.claim("me")
     assert (await store.engines())[0].current_job == job.id
     await store.heartbeat("me", current_job=None)
@@ -112,7 +112,7 @@ async def test_claim_and_heartbeat_record_the_current_job(store, tmp_path):
 
 
 async def test_recover_stale_requeues_then_gives_up(store, tmp_path, clock):
-    job = await enqueue(store, tmp_path)
+    job = await enqueue(store)
     for attempt in (1, 2, 3):
         crashed = f"crashed-{attempt}"
         await store.register_engine(engine(crashed, dead_pid()), exclusive=False)
@@ -132,8 +132,8 @@ async def test_recover_stale_requeues_then_gives_up(store, tmp_path, clock):
 async def test_recover_stale_leaves_live_workers_alone(store, tmp_path, clock):
     await store.register_engine(engine("alive", os.getpid()), exclusive=False)
     await store.register_engine(engine("remote", 1, host="elsewhere"), exclusive=False)
-    a = await enqueue(store, tmp_path, user_id=1)
-    b = await enqueue(store, tmp_path, user_id=2)
+    a = await enqueue(store, user_id=1)
+    b = await enqueue(store, user_id=2)
     await store.claim("alive")
     await store.claim("remote")
     assert await store.recover_stale(stale_after=30, max_attempts=3) == []
@@ -145,8 +145,8 @@ async def test_recover_stale_leaves_live_workers_alone(store, tmp_path, clock):
 
 
 async def test_recover_stale_without_engine_row_and_with_cancel(store, tmp_path):
-    a = await enqueue(store, tmp_path, user_id=1)
-    b = await enqueue(store, tmp_path, user_id=2)
+    a = await enqueue(store, user_id=1)
+    b = await enqueue(store, user_id=2)
     await store.claim("ghost")  # never registered: treated as gone
     await store.claim("ghost")
     await store.cancel(b.id)
@@ -158,10 +158,10 @@ async def test_recover_stale_without_engine_row_and_with_cancel(store, tmp_path)
 async def test_eta_counts_live_engines_as_lanes(store, tmp_path, clock):
     for name in ("gpu0", "gpu1"):
         await store.register_engine(engine(name, os.getpid()), exclusive=False)
-    done = await enqueue(store, tmp_path, user_id=9)
+    done = await enqueue(store, user_id=9)
     await store.claim("gpu0")
     clock.advance(10)
-    await store.finish(done.id, "result.png")
-    queued = [await enqueue(store, tmp_path, user_id=u) for u in (1, 2, 3)]
+    await store.finish(done.id, PLACEHOLDER)
+    queued = [await enqueue(store, user_id=u) for u in (1, 2, 3)]
     etas = [await store.eta_seconds(j.id) for j in queued]
     assert etas == pytest.approx([10, 10, 20])

@@ -8,12 +8,12 @@ import pytest
 
 from jobs import JobStatus
 from jobs.eta import queued_finish, running_remaining
-from jobs.testing import enqueue
+from jobs.testing import PLACEHOLDER, enqueue
 
 
 async def add(store, tmp_path, clock, user_id: int):
     clock.advance(1)
-    return await enqueue(store, tmp_path, user_id=user_id)
+    return await enqueue(store, user_id=user_id)
 
 
 async def drain(store, clock) -> list[int]:
@@ -22,7 +22,7 @@ async def drain(store, clock) -> list[int]:
     while (job := await store.claim("w")) is not None:
         order.append(job.id)
         clock.advance(1)
-        await store.finish(job.id, "result.png")
+        await store.finish(job.id, PLACEHOLDER)
     return order
 
 
@@ -39,7 +39,7 @@ async def test_round_robin_across_users(store, tmp_path, clock):
 async def test_a_user_served_earlier_waits_for_a_newcomer(store, tmp_path, clock):
     first = await add(store, tmp_path, clock, 1)
     await store.claim("w")
-    await store.finish(first.id, "result.png")
+    await store.finish(first.id, PLACEHOLDER)
     again = await add(store, tmp_path, clock, 1)
     newcomer = await add(store, tmp_path, clock, 2)  # arrived later, never served
     assert await store.queue_order() == [newcomer.id, again.id]
@@ -74,7 +74,7 @@ async def test_simulated_positions_match_real_claims(store, tmp_path, clock, see
         job = await add(store, tmp_path, clock, rng.randint(1, 5))
         if rng.random() < 0.5:
             await store.claim("w")
-            await store.finish(job.id, "result.png")
+            await store.finish(job.id, PLACEHOLDER)
     jobs = [await add(store, tmp_path, clock, rng.randint(1, 6)) for _ in range(25)]
     for job in rng.sample(jobs, 3):
         if rng.random() < 0.7:
@@ -91,7 +91,7 @@ async def test_eta_from_average_durations(store, tmp_path, clock):
         job = await add(store, tmp_path, clock, 9)
         await store.claim("w")
         clock.advance(duration)
-        await store.finish(job.id, "result.png")
+        await store.finish(job.id, PLACEHOLDER)
     running = await add(store, tmp_path, clock, 1)
     queued = [await add(store, tmp_path, clock, user) for user in (2, 3)]
     assert await store.eta_seconds(running.id) == pytest.approx(15)  # queued, first in line
@@ -103,12 +103,10 @@ async def test_eta_from_average_durations(store, tmp_path, clock):
     assert await store.eta_seconds(queued[0].id) == pytest.approx(10 + 15)
     assert await store.eta_seconds(queued[1].id) == pytest.approx(10 + 15 + 15)
     # progress gives the running job its own pace: 5 s for 50 of 100 iterations
-    await store.report_progress(running.id, "w", iteration=50, total=100, loss=1, preview_name=None)
+    await store.report_progress(running.id, "w", iteration=50, total=100, loss=1)
     assert await store.eta_seconds(running.id) == pytest.approx(5)
     # ... and the engine's own estimate, when it gives one, wins over the straight line
-    await store.report_progress(
-        running.id, "w", iteration=60, total=100, loss=1, preview_name=None, eta_seconds=42
-    )
+    await store.report_progress(running.id, "w", iteration=60, total=100, loss=1, eta_seconds=42)
     assert await store.eta_seconds(running.id) == pytest.approx(42)
 
 

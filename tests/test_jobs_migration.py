@@ -16,6 +16,7 @@ async def make_v1_db(path) -> None:
     """A database as the first release left it: schema 1 and some rows."""
     async with aiosqlite.connect(path, isolation_level=None) as db:
         await configure(db)
+        await db.execute("PRAGMA auto_vacuum = NONE")  # as versions before migration 5 made it
         assert await migrate(db, target=1) == 1
         await db.execute(
             """
@@ -48,12 +49,42 @@ def tables(path) -> set[str]:
         con.close()
 
 
-def version(path) -> int:
+def pragma(path, name: str) -> int:
     con = sqlite3.connect(path)
     try:
-        return con.execute("PRAGMA user_version").fetchone()[0]
+        return con.execute(f"PRAGMA {name}").fetchone()[0]
     finally:
         con.close()
+
+
+def version(path) -> int:
+    return pragma(path, "user_version")
+
+
+async def test_upgrade_moves_job_folders_into_the_database(tmp_path):
+    """Versions before migration 5 kept job files in DATA_DIR/jobs/<id>/: nothing is lost."""
+    data = tmp_path / "data"
+    data.mkdir()
+    await make_v1_db(data / "picasso.db")  # job 1 queued, job 2 done
+    for job_id, files in {
+        1: {"content.jpg": b"photo 1"},
+        2: {"content.jpg": b"photo 2", "style-0.png": b"own style", "result.png": b"R" * 300_000},
+    }.items():
+        folder = data / "jobs" / str(job_id)
+        folder.mkdir(parents=True)
+        for name, content in files.items():
+            (folder / name).write_bytes(content)
+    (data / "jobs" / "99").mkdir()  # a folder whose job row is gone: dropped
+    (data / "jobs" / "99" / "content.jpg").write_bytes(b"orphan")
+
+    async with await JobStore.open(data) as store:
+        assert await store.read_file(1, "content.jpg") == b"photo 1"
+        assert await store.file_names(2) == ["content.jpg", "result.png", "style-0.png"]
+        assert await store.read_file(2, "result.png") == b"R" * 300_000
+        assert await store.file_names(99) == []
+    assert not (data / "jobs").exists()
+    async with await JobStore.open(data) as store:  # a second open imports nothing twice
+        assert await store.file_names(1) == ["content.jpg"]
 
 
 async def test_upgrade_from_version_1_keeps_rows_and_adds_schema(tmp_path):
@@ -75,6 +106,7 @@ async def test_upgrade_from_version_1_keeps_rows_and_adds_schema(tmp_path):
         assert done.status is JobStatus.DONE and done.attempts == 1
         assert done.styles == (StyleRef(image="style-0.png", weight=2),)
         assert [e.worker_id for e in await store.engines()] == ["old"]
+        assert pragma(db_path, "auto_vacuum") == 2  # converted once: cleanup can shrink it
         # the new schema works on old data
         assert await store.set_user_settings(7, size=512) == UserSettings(size=512)
         assert (await store.claim("w")).id == queued.id

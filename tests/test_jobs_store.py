@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import pytest
 
 from jobs import JobOptions, JobStatus, JobStore, NewJob, StyleRef, UserSettings
-from jobs.testing import enqueue, new_job, stage
+from jobs.testing import PLACEHOLDER, enqueue, new_job
 
 
-async def test_open_sets_up_db_and_dirs(tmp_path):
-    async with await JobStore.open(tmp_path / "data") as store:
+async def test_open_sets_up_the_database(tmp_path):
+    async with await JobStore.open(tmp_path / "data"):
         assert (tmp_path / "data" / "picasso.db").is_file()
-        assert (tmp_path / "data" / "jobs").is_dir()
-        assert store.job_dir(7) == tmp_path / "data" / "jobs" / "7"
+    assert list((tmp_path / "data").glob("jobs")) == []  # job files live in the database
     con = sqlite3.connect(tmp_path / "data" / "picasso.db")
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental: cleanup shrinks it
     con.close()
 
 
-async def test_enqueue_moves_files_and_round_trips_fields(store, tmp_path):
+async def test_enqueue_stores_files_and_round_trips_fields(store):
     styles = (StyleRef(preset="monet", weight=2.0), StyleRef(image="style-0.png", weight=0.5))
     options = JobOptions(size=256, iterations=50, strength=1.5, preserve_colors=True, seed=3)
     new = NewJob(
@@ -34,12 +35,12 @@ async def test_enqueue_moves_files_and_round_trips_fields(store, tmp_path):
         styles=styles,
         options=options,
     )
-    content, style = stage(tmp_path / "in", data=b"C"), stage(tmp_path / "in", data=b"S")
-    job, created = await store.enqueue(new, {"content.jpg": content, "style-0.png": style})
+    job, created = await store.enqueue(new, {"content.jpg": b"C", "style-0.png": bytearray(b"S")})
     assert created
-    assert not content.exists() and not style.exists()
-    assert (store.job_dir(job.id) / "content.jpg").read_bytes() == b"C"
-    assert (store.job_dir(job.id) / "style-0.png").read_bytes() == b"S"
+    assert await store.read_file(job.id, "content.jpg") == b"C"
+    assert await store.read_file(job.id, "style-0.png") == b"S"
+    assert await store.file_names(job.id) == ["content.jpg", "style-0.png"]
+    assert await store.read_file(job.id, "result.png") is None
     got = await store.get(job.id)
     assert got == job
     assert (got.user_id, got.user_name, got.chat_id, got.chat_type) == (
@@ -55,29 +56,27 @@ async def test_enqueue_moves_files_and_round_trips_fields(store, tmp_path):
     assert got.started_at is None and got.finished_at is None and got.delivered_at is None
 
 
-async def test_enqueue_is_idempotent_on_chat_and_request_message(store, tmp_path):
+async def test_enqueue_is_idempotent_on_chat_and_request_message(store):
     new = new_job(5, message_id=77)
-    first, created = await store.enqueue(new, {"content.jpg": stage(tmp_path / "in")})
+    first, created = await store.enqueue(new, {"content.jpg": b"first copy"})
     assert created
-    again = stage(tmp_path / "in", data=b"second copy")
-    second, created = await store.enqueue(new, {"content.jpg": again})
+    second, created = await store.enqueue(new, {"content.jpg": b"second copy"})
     assert not created and second.id == first.id
-    assert not again.exists()  # staged files of the duplicate are deleted
-    assert (store.job_dir(first.id) / "content.jpg").read_bytes() != b"second copy"
+    assert await store.read_file(first.id, "content.jpg") == b"first copy"
     assert await store.active_count(user_id=5) == 1
     # the same message id in another chat is another request
     other, created = await store.enqueue(
-        new_job(5, chat_id=-9, message_id=77), {"content.jpg": stage(tmp_path / "in")}
+        new_job(5, chat_id=-9, message_id=77), {"content.jpg": PLACEHOLDER}
     )
     assert created and other.id != first.id
 
 
-async def test_enqueue_refuses_missing_or_unsafe_files(store, tmp_path):
+async def test_enqueue_refuses_missing_or_unsafe_files(store):
     new = new_job(styles=(StyleRef(image="style-0.png"),))
     with pytest.raises(ValueError, match="style-0.png"):
-        await store.enqueue(new, {"content.jpg": stage(tmp_path)})
+        await store.enqueue(new, {"content.jpg": PLACEHOLDER})
     with pytest.raises(ValueError, match="plain file name"):
-        await store.enqueue(new_job(), {"content.jpg": stage(tmp_path), "../x": stage(tmp_path)})
+        await store.enqueue(new_job(), {"content.jpg": PLACEHOLDER, "../x": PLACEHOLDER})
     with pytest.raises(ValueError):
         StyleRef()
     with pytest.raises(ValueError):
@@ -86,29 +85,37 @@ async def test_enqueue_refuses_missing_or_unsafe_files(store, tmp_path):
 
 
 async def test_claim_progress_finish_deliver(store, tmp_path, clock):
-    job = await enqueue(store, tmp_path)
+    job = await enqueue(store)
     assert (await store.claim("w1")).id == job.id  # no engines row needed to claim
     got = await store.get(job.id)
     assert got.status is JobStatus.RUNNING and got.worker_id == "w1" and got.attempts == 1
     assert await store.queue_position(job.id) == 0
     clock.advance(2)
     stop = await store.report_progress(
-        job.id, "w1", iteration=10, total=20, loss=3.5, preview_name="preview.jpg"
+        job.id, "w1", iteration=10, total=20, loss=3.5, preview=b"JPEG 1"
     )
     assert stop is False
+    assert await store.report_progress(job.id, "w1", iteration=15, total=20, loss=3.0) is False
+    assert await store.read_file(job.id, "preview.jpg") == b"JPEG 1"  # the last one sent
     changed = await store.changed_since(clock.now - 1)
     assert [j.id for j in changed] == [job.id]
-    assert changed[0].iteration == 10 and changed[0].loss == 3.5
+    assert changed[0].iteration == 15 and changed[0].loss == 3.0
     assert changed[0].preview_name == "preview.jpg" and changed[0].total_iterations == 20
-    # another worker cannot report or finish it
+    # another worker cannot report, write files or finish it
     assert await store.report_progress(
-        job.id, "w2", iteration=1, total=20, loss=1.0, preview_name=None
+        job.id, "w2", iteration=1, total=20, loss=1.0, preview=b"not mine"
     )
-    assert not await store.finish(job.id, "result.png", worker_id="w2")
+    assert not await store.write_file(job.id, "preview.jpg", b"not mine", worker_id="w2")
+    assert not await store.finish(job.id, b"PNG w2", worker_id="w2", extra_files={"x": b"w2"})
+    assert await store.read_file(job.id, "preview.jpg") == b"JPEG 1"
+    assert await store.file_names(job.id) == ["content.jpg", "preview.jpg"]
     clock.advance(3)
-    assert await store.finish(job.id, "result.png", worker_id="w1")
+    assert await store.finish(job.id, b"PNG w1", worker_id="w1", extra_files={"frames": b"F"})
     done = await store.get(job.id)
     assert done.status is JobStatus.DONE and done.result_name == "result.png"
+    assert await store.read_file(job.id, done.result_name) == b"PNG w1"
+    assert await store.read_file(job.id, "frames") == b"F"
+    assert not await store.finish(job.id, b"again", worker_id="w1")  # done is done
     assert done.finished_at == clock.now and done.iteration == 20 and not done.is_active
     assert [j.id for j in await store.undelivered()] == [job.id]
     clock.advance(1)
@@ -120,7 +127,7 @@ async def test_claim_progress_finish_deliver(store, tmp_path, clock):
 
 
 async def test_fail_keeps_user_message(store, tmp_path):
-    job = await enqueue(store, tmp_path)
+    job = await enqueue(store)
     await store.claim("w")
     assert await store.fail(job.id, "That file is not a picture.")
     got = await store.get(job.id)
@@ -129,17 +136,15 @@ async def test_fail_keeps_user_message(store, tmp_path):
 
 
 async def test_cancel_queued_and_running(store, tmp_path):
-    queued = await enqueue(store, tmp_path, user_id=1)
-    running = await enqueue(store, tmp_path, user_id=2)
+    queued = await enqueue(store, user_id=1)
+    running = await enqueue(store, user_id=2)
     assert (await store.claim("w")).id == queued.id  # oldest first
     queued, running = running, queued
     assert await store.cancel(queued.id) is JobStatus.CANCELLED
     assert (await store.get(queued.id)).status is JobStatus.CANCELLED
     assert await store.cancel(running.id) is JobStatus.RUNNING
     assert (await store.get(running.id)).cancel_requested
-    stop = await store.report_progress(
-        running.id, "w", iteration=1, total=5, loss=1, preview_name=None
-    )
+    stop = await store.report_progress(running.id, "w", iteration=1, total=5, loss=1)
     assert stop is True
     assert await store.mark_cancelled(running.id, worker_id="w")
     assert (await store.get(running.id)).status is JobStatus.CANCELLED
@@ -149,7 +154,7 @@ async def test_cancel_queued_and_running(store, tmp_path):
 
 
 async def test_requeue_gives_back_the_attempt_unless_counted(store, tmp_path):
-    job = await enqueue(store, tmp_path)
+    job = await enqueue(store)
     await store.claim("w")
     assert await store.requeue(job.id, count_attempt=False) is JobStatus.QUEUED
     got = await store.get(job.id)
@@ -166,9 +171,9 @@ async def test_requeue_gives_back_the_attempt_unless_counted(store, tmp_path):
 
 
 async def test_counts_listing_and_stats(store, tmp_path, clock):
-    a1 = await enqueue(store, tmp_path, user_id=1, chat_id=-5)
-    await enqueue(store, tmp_path, user_id=1, chat_id=1)
-    b1 = await enqueue(store, tmp_path, user_id=2, chat_id=-5)
+    a1 = await enqueue(store, user_id=1, chat_id=-5)
+    await enqueue(store, user_id=1, chat_id=1)
+    b1 = await enqueue(store, user_id=2, chat_id=-5)
     assert await store.active_count() == 3
     assert await store.active_count(user_id=1) == 2
     assert await store.active_count(chat_id=-5) == 2
@@ -177,7 +182,7 @@ async def test_counts_listing_and_stats(store, tmp_path, clock):
     claimed = await store.claim("w")
     assert claimed.id == a1.id
     clock.advance(10)
-    await store.finish(a1.id, "result.png")
+    await store.finish(a1.id, PLACEHOLDER)
     await store.cancel(b1.id)
     stats = await store.stats(since)
     assert (stats.done, stats.failed, stats.cancelled, stats.queued, stats.running) == (
@@ -197,7 +202,7 @@ async def test_counts_listing_and_stats(store, tmp_path, clock):
 
 
 async def test_progress_message_and_delivery_flags(store, tmp_path):
-    job = await enqueue(store, tmp_path)
+    job = await enqueue(store)
     await store.set_progress_message(job.id, 555)
     assert (await store.get(job.id)).progress_message_id == 555
     assert await store.undelivered() == []  # active jobs are not "undelivered"
@@ -222,7 +227,7 @@ async def test_user_settings_and_bans(store):
 
 
 async def test_pause_stops_claims(store, tmp_path):
-    job = await enqueue(store, tmp_path)
+    job = await enqueue(store)
     assert not await store.is_paused()
     await store.set_paused(True)
     assert await store.is_paused()
@@ -232,29 +237,30 @@ async def test_pause_stops_claims(store, tmp_path):
 
 
 async def test_cleanup_removes_files_of_old_delivered_jobs(store, tmp_path, clock):
-    old = await enqueue(store, tmp_path)
-    undelivered = await enqueue(store, tmp_path)
-    recent = await enqueue(store, tmp_path)
+    old = await enqueue(store)
+    undelivered = await enqueue(store)
+    recent = await enqueue(store)
     for job in (old, undelivered):
         await store.claim("w")
-        await store.finish(job.id, "result.png")
+        await store.finish(job.id, PLACEHOLDER)
     await store.mark_delivered(old.id)
     clock.advance(3600)
     await store.claim("w")
-    await store.finish(recent.id, "result.png")
+    await store.finish(recent.id, PLACEHOLDER)
     await store.mark_delivered(recent.id)
     clock.advance(60)
     assert await store.cleanup(older_than=600) == 1
-    assert not store.job_dir(old.id).exists()
-    assert store.job_dir(undelivered.id).exists() and store.job_dir(recent.id).exists()
+    assert await store.file_names(old.id) == []
+    assert await store.file_names(undelivered.id) == ["content.jpg", "result.png"]
+    assert await store.file_names(recent.id) == ["content.jpg", "result.png"]
     assert (await store.get(old.id)).files_deleted_at == clock.now
     assert await store.cleanup(older_than=600) == 0  # done once
     assert await store.get(old.id) is not None  # rows stay for stats
 
 
 async def test_options_json_ignores_unknown_keys(store, tmp_path):
-    job = await enqueue(store, tmp_path, options=JobOptions(size=300))
-    con = sqlite3.connect(store.data_dir / "picasso.db")
+    job = await enqueue(store, options=JobOptions(size=300))
+    con = sqlite3.connect(tmp_path / "data" / "picasso.db")
     with con:
         con.execute(
             "UPDATE jobs SET options = ?, styles = ? WHERE id = ?",
@@ -267,3 +273,25 @@ async def test_options_json_ignores_unknown_keys(store, tmp_path):
     con.close()
     got = await store.get(job.id)
     assert got.options == JobOptions(size=300) and got.styles == (StyleRef(preset="monet"),)
+
+
+def _database_bytes(data_dir) -> int:
+    return sum(p.stat().st_size for p in data_dir.glob("picasso.db*"))
+
+
+async def test_big_results_round_trip_and_cleanup_gives_the_space_back(store, tmp_path, clock):
+    """Results at MAX_IMAGE_SIZE are several MB of PNG; retention must really free the disk."""
+    results = [os.urandom(6 * 2**20) for _ in range(3)]  # incompressible, like a big PNG
+    jobs = [await enqueue(store, user) for user in (1, 2, 3)]
+    for job, result in zip(jobs, results, strict=True):
+        assert (await store.claim("w")).id == job.id
+        assert await store.finish(job.id, result, worker_id="w")
+        await store.mark_delivered(job.id)
+    for job, result in zip(jobs, results, strict=True):
+        assert await store.read_file(job.id, "result.png") == result
+    before = _database_bytes(tmp_path / "data")
+    assert before > 18 * 2**20
+    clock.advance(86400)
+    assert await store.cleanup(older_than=3600) == 3
+    after = _database_bytes(tmp_path / "data")
+    assert after < 2 * 2**20, (before, after)

@@ -35,7 +35,7 @@ def lines(stream: io.StringIO) -> list[dict]:
 
 
 async def test_a_job_event_is_one_json_object_with_ids_and_durations(job_store, tmp_path):
-    job = await enqueue(job_store, tmp_path / "staging", user_id=77, chat_id=-100)
+    job = await enqueue(job_store, user_id=77, chat_id=-100)
     logger, stream = json_logger()
     job_event(logger, "started", job, wait_seconds=1.23456, attempt=1)
     [entry] = lines(stream)
@@ -78,7 +78,7 @@ def test_text_lines_hide_database_passwords_too():
 async def test_the_worker_logs_each_job_event_as_json(tmp_path):
     data = tmp_path / "data"
     async with await JobStore.open(data) as store:
-        job = await add_job(store, tmp_path / "staging", 55, options=JobOptions(iterations=2))
+        job = await add_job(store, 55, options=JobOptions(iterations=2))
         worker = WorkerProcess(data, LOG_FORMAT="json")
         try:
             done = await wait_status(store, job.id, {JobStatus.DONE, JobStatus.FAILED})

@@ -12,7 +12,7 @@ import pytest
 from bot.metrics import BotMetrics
 from jobs import EngineInfo, JobOptions, JobStatus, JobStore
 from jobs.liveness import this_host
-from jobs.testing import FakeClock, enqueue
+from jobs.testing import PLACEHOLDER, FakeClock, enqueue
 from tests.bot_harness import http_get, metric_samples
 from tests.style_support import FakeEngine, make_settings, photo, style_bot
 from tests.test_worker_harness import WorkerProcess, add_job, wait_status
@@ -26,22 +26,21 @@ async def a_busy_install(tmp_path: Path) -> tuple[JobStore, FakeClock]:
     a live painter and a silent one."""
     clock = FakeClock()
     store = await JobStore.open(tmp_path / "data", clock=clock, stale_after=60)
-    staging = tmp_path / "staging"
-    done = await enqueue(store, staging, user_id=1)
-    failed = await enqueue(store, staging, user_id=2)
-    cancelled = await enqueue(store, staging, user_id=3)
+    done = await enqueue(store, user_id=1)
+    failed = await enqueue(store, user_id=2)
+    cancelled = await enqueue(store, user_id=3)
     live = EngineInfo("live", os.getpid(), this_host(), "cpu", None)
     await store.register_engine(live, exclusive=False)
     await store.register_engine(EngineInfo("gone", 1, "elsewhere", "cuda:1", None), exclusive=False)
     clock.advance(10)
     assert (await store.claim("live")).id == done.id
     clock.advance(40)
-    assert await store.finish(done.id, "result.png")
+    assert await store.finish(done.id, PLACEHOLDER)
     assert (await store.claim("live")).id == failed.id
     clock.advance(2)
     assert await store.fail(failed.id, "broken photo")
     await store.cancel(cancelled.id)
-    await enqueue(store, staging, user_id=4)
+    await enqueue(store, user_id=4)
     clock.advance(30)
     await store.heartbeat("live", None)
     return store, clock
@@ -153,7 +152,7 @@ async def test_a_painter_whose_metrics_port_is_taken_still_paints(tmp_path):
         port = taken.getsockname()[1]
         data = tmp_path / "data"
         async with await JobStore.open(data) as store:
-            job = await add_job(store, tmp_path / "staging", options=JobOptions(iterations=2))
+            job = await add_job(store, options=JobOptions(iterations=2))
             worker = WorkerProcess(data, WORKER_METRICS_PORT=str(port), METRICS_LISTEN="127.0.0.1")
             try:
                 done = await wait_status(store, job.id, {JobStatus.DONE, JobStatus.FAILED})

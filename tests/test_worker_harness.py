@@ -7,6 +7,7 @@ tmp DATA_DIR; tests poll the database with deadlines instead of sleeping fixed t
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import subprocess
@@ -119,8 +120,8 @@ async def wait_progress(store: JobStore, job_id: int, iteration: int = 1) -> Job
     return await eventually(check, DEADLINE, f"job {job_id} to reach iteration {iteration}")
 
 
-def picture(path: Path, seed: int, size: tuple[int, int] = (80, 60)) -> Path:
-    """A small structured RGB picture (gradients, stripes and noise), saved as PNG/JPEG."""
+def picture(seed: int, size: tuple[int, int] = (80, 60)) -> bytes:
+    """A small structured RGB picture (gradients, stripes and noise), as PNG bytes."""
     rng = np.random.default_rng(seed)
     width, height = size
     y, x = np.mgrid[0:height, 0:width]
@@ -130,14 +131,13 @@ def picture(path: Path, seed: int, size: tuple[int, int] = (80, 60)) -> Path:
         for phase in rng.uniform(0, 6.28, 3)
     ]
     pixels = np.stack(channels, axis=-1) + rng.normal(0, 20, (height, width, 3))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path)
-    return path
+    out = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(out, "PNG")
+    return out.getvalue()
 
 
 async def add_job(
     store: JobStore,
-    staging: Path,
     user_id: int = 1,
     *,
     seed: int = 0,
@@ -147,15 +147,12 @@ async def add_job(
     content: bytes | None = None,
     message_id: int | None = None,
 ) -> Job:
-    """Enqueue a job as the bot would: staged content plus uploaded style-N.png files."""
+    """Enqueue a job as the bot would: the photo plus uploaded style-N.png files."""
     styles = tuple(StyleRef(image=f"style-{i}.png", weight=1.0 + i) for i in range(uploaded_styles))
     styles += tuple(StyleRef(preset=name) for name in presets)
-    files = {"content.jpg": picture(staging / f"c{seed}-{time.monotonic_ns()}.png", seed)}
-    if content is not None:
-        files["content.jpg"].write_bytes(content)
+    files = {"content.jpg": picture(seed) if content is None else content}
     for i in range(uploaded_styles):
-        style_path = staging / f"s{seed}-{i}-{time.monotonic_ns()}.png"
-        files[f"style-{i}.png"] = picture(style_path, 1000 + seed + i, (64, 64))
+        files[f"style-{i}.png"] = picture(1000 + seed + i, (64, 64))
     job, _ = await store.enqueue(
         new_job(user_id, styles=styles, options=options, message_id=message_id), files
     )
@@ -166,16 +163,16 @@ async def add_job(
 async def test_a_worker_paints_a_job_then_stops_cleanly(tmp_path):
     data = tmp_path / "data"
     async with await JobStore.open(data) as store:
-        job = await add_job(store, tmp_path / "staging", options=JobOptions(iterations=4))
+        job = await add_job(store, options=JobOptions(iterations=4))
         worker = WorkerProcess(data)
         try:
             done = await wait_status(store, job.id, {JobStatus.DONE, JobStatus.FAILED})
             assert done.status is JobStatus.DONE, done.error
             assert done.attempts == 1 and done.iteration == done.total_iterations == 4
             assert done.result_name == "result.png" and done.preview_name == "preview.jpg"
-            result = Image.open(store.job_dir(job.id) / "result.png")
+            result = Image.open(io.BytesIO(await store.read_file(job.id, "result.png")))
             assert result.format == "PNG" and result.size == (64, 48)  # IMAGE_SIZE=64, 4:3
-            preview = Image.open(store.job_dir(job.id) / "preview.jpg")
+            preview = Image.open(io.BytesIO(await store.read_file(job.id, "preview.jpg")))
             assert preview.format == "JPEG" and max(preview.size) <= 320
             (engine,) = await store.engines()
             assert engine.pid == worker.pid and engine.device == "cpu" and engine.exclusive

@@ -45,42 +45,36 @@ async def store(worker):
     assert worker.proc.poll() is None, f"the worker died:\n{worker.log()}"
 
 
-@pytest.fixture
-def staging(tmp_path):
-    return tmp_path / "staging"
-
-
-async def test_cancel_a_queued_job(store, staging):
+async def test_cancel_a_queued_job(store):
     await store.set_paused(True)
-    doomed = await add_job(store, staging, next(_users))
+    doomed = await add_job(store, next(_users))
     assert await store.cancel(doomed.id) is JobStatus.CANCELLED
-    after = await add_job(store, staging, next(_users))
+    after = await add_job(store, next(_users))
     await store.set_paused(False)
     done = await wait_status(store, after.id, FINISHED)
     assert done.status is JobStatus.DONE
     cancelled = await store.get(doomed.id)
     assert cancelled.status is JobStatus.CANCELLED and cancelled.started_at is None
-    assert not (store.job_dir(doomed.id) / "result.png").exists()
+    assert "result.png" not in await store.file_names(doomed.id)
 
 
-async def test_cancel_a_running_job_and_carry_on(store, staging):
-    long = await add_job(store, staging, next(_users), options=JobOptions(iterations=5000))
+async def test_cancel_a_running_job_and_carry_on(store):
+    long = await add_job(store, next(_users), options=JobOptions(iterations=5000))
     await wait_progress(store, long.id, iteration=2)
     assert await store.cancel(long.id) is JobStatus.RUNNING
     cancelled = await wait_status(store, long.id, FINISHED, within=30)
     assert cancelled.status is JobStatus.CANCELLED and cancelled.iteration < 5000
-    assert not (store.job_dir(long.id) / "result.png").exists()
-    assert (store.job_dir(long.id) / "preview.jpg").is_file()
-    after = await add_job(store, staging, next(_users))
+    assert await store.file_names(long.id) == ["content.jpg", "preview.jpg", "style-0.png"]
+    after = await add_job(store, next(_users))
     assert (await wait_status(store, after.id, FINISHED)).status is JobStatus.DONE
 
 
-async def test_fair_order_across_users(store, staging):
+async def test_fair_order_across_users(store):
     await store.set_paused(True)
     a, b, c = next(_users), next(_users), next(_users)
-    a1, a2, a3 = [await add_job(store, staging, a, seed=i) for i in range(3)]
-    b1 = await add_job(store, staging, b)
-    c1 = await add_job(store, staging, c)
+    a1, a2, a3 = [await add_job(store, a, seed=i) for i in range(3)]
+    b1 = await add_job(store, b)
+    c1 = await add_job(store, c)
     assert [await store.queue_position(j.id) for j in (a1, b1, c1, a2, a3)] == [1, 2, 3, 4, 5]
     await store.set_paused(False)
     for job in (a1, a2, a3, b1, c1):
@@ -89,27 +83,23 @@ async def test_fair_order_across_users(store, staging):
     assert [j.id for j in ran] == [a1.id, b1.id, c1.id, a2.id, a3.id]
 
 
-async def test_a_redelivered_request_is_painted_once(store, staging):
+async def test_a_redelivered_request_is_painted_once(store, worker):
     user = next(_users)
-    first = await add_job(store, staging, user, message_id=990_001)
-    again = await add_job(store, staging, user, message_id=990_001)
+    first = await add_job(store, user, message_id=990_001)
+    again = await add_job(store, user, message_id=990_001)
     assert again.id == first.id
     assert (await wait_status(store, first.id, FINISHED)).status is JobStatus.DONE
     assert len(await store.user_jobs(user, active_only=False)) == 1
-    assert worker_log(store).count(f"job {first.id} started:") == 1
+    assert worker.log().count(f"job {first.id} started:") == 1
 
 
-def worker_log(store: JobStore) -> str:
-    return (store.data_dir.parent / "worker.log").read_text()
-
-
-async def test_bad_jobs_fail_clearly_and_the_worker_goes_on(store, staging):
+async def test_bad_jobs_fail_clearly_and_the_worker_goes_on(store):
     user = next(_users)
-    damaged = await add_job(store, staging, user, content=b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
-    not_image = await add_job(store, staging, user, content=b"hello, I am text")
-    missing = await add_job(store, staging, user, uploaded_styles=0, presets=("starry-night",))
-    unknown = await add_job(store, staging, user, uploaded_styles=0, presets=("no-such-thing",))
-    good = await add_job(store, staging, user)
+    damaged = await add_job(store, user, content=b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    not_image = await add_job(store, user, content=b"hello, I am text")
+    missing = await add_job(store, user, uploaded_styles=0, presets=("starry-night",))
+    unknown = await add_job(store, user, uploaded_styles=0, presets=("no-such-thing",))
+    good = await add_job(store, user)
     results = {job.id: await wait_status(store, job.id, FINISHED) for job in
                (damaged, not_image, missing, unknown, good)}  # fmt: skip
     assert results[damaged.id].error == CorruptImageError.user_message
@@ -125,13 +115,13 @@ async def test_bad_jobs_fail_clearly_and_the_worker_goes_on(store, staging):
     assert results[good.id].status is JobStatus.DONE
 
 
-async def test_a_real_preset_blended_with_an_upload(store, staging):
+async def test_a_real_preset_blended_with_an_upload(store):
     job = await add_job(
-        store, staging, next(_users), presets=("monet",), options=JobOptions(size=48, seed=7)
+        store, next(_users), presets=("monet",), options=JobOptions(size=48, seed=7)
     )
     done = await wait_status(store, job.id, FINISHED)
     assert done.status is JobStatus.DONE, done.error
-    assert (store.job_dir(job.id) / "result.png").is_file()
+    assert "result.png" in await store.file_names(job.id)
 
 
 async def test_the_worker_heartbeats_while_idle(store):

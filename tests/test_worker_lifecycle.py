@@ -24,7 +24,7 @@ LONG = JobOptions(iterations=120)  # seconds on a CPU: long enough to interrupt
 async def test_sigkill_mid_job_then_restart_completes_it_with_the_attempt_counted(tmp_path):
     data = tmp_path / "data"
     async with await JobStore.open(data) as store:
-        job = await add_job(store, tmp_path / "staging", options=LONG)
+        job = await add_job(store, options=LONG)
         first = WorkerProcess(data, "first")
         try:
             running = await wait_progress(store, job.id, iteration=2)
@@ -47,7 +47,7 @@ async def test_sigkill_mid_job_then_restart_completes_it_with_the_attempt_counte
 async def test_sigterm_requeues_without_counting_and_exits_0(tmp_path):
     data = tmp_path / "data"
     async with await JobStore.open(data) as store:
-        job = await add_job(store, tmp_path / "staging", options=LONG)
+        job = await add_job(store, options=LONG)
         worker = WorkerProcess(data, "first")
         try:
             await wait_progress(store, job.id, iteration=2)
@@ -70,7 +70,7 @@ async def test_sigterm_requeues_without_counting_and_exits_0(tmp_path):
 async def test_crashing_too_often_fails_the_job_with_a_clear_message(tmp_path):
     data = tmp_path / "data"
     async with await JobStore.open(data) as store:
-        job = await add_job(store, tmp_path / "staging", options=LONG)
+        job = await add_job(store, options=LONG)
         worker = WorkerProcess(data, "first", MAX_ATTEMPTS="1")
         try:
             await wait_progress(store, job.id, iteration=1)
@@ -108,9 +108,9 @@ async def test_a_second_exclusive_worker_is_refused_with_a_clear_message(tmp_pat
 
 async def test_worker_upgrades_a_version_1_database_and_runs_its_jobs(tmp_path):
     data = tmp_path / "data"
-    (data / "jobs" / "1").mkdir(parents=True)
-    picture(data / "jobs" / "1" / "content.jpg", 1)
-    picture(data / "jobs" / "1" / "style-0.png", 2, (64, 64))
+    (data / "jobs" / "1").mkdir(parents=True)  # where versions before migration 5 kept files
+    (data / "jobs" / "1" / "content.jpg").write_bytes(picture(1))
+    (data / "jobs" / "1" / "style-0.png").write_bytes(picture(2, (64, 64)))
     async with aiosqlite.connect(data / "picasso.db", isolation_level=None) as db:
         await configure(db)
         await migrate(db, target=1)
@@ -145,9 +145,7 @@ async def test_two_workers_share_fifty_jobs_each_done_exactly_once(tmp_path):
             jobs = []
             for n in range(50):
                 options = JobOptions(size=32 + 8 * (n % 5), iterations=2 + n % 4)
-                jobs.append(
-                    await add_job(store, tmp_path / "staging", n % 6, seed=n, options=options)
-                )
+                jobs.append(await add_job(store, n % 6, seed=n, options=options))
 
             async def all_finished():
                 return await store.active_count() == 0
@@ -156,7 +154,8 @@ async def test_two_workers_share_fifty_jobs_each_done_exactly_once(tmp_path):
             finished = [await store.get(j.id) for j in jobs]
             assert {j.status for j in finished} == {JobStatus.DONE}, [j.error for j in finished]
             assert {j.attempts for j in finished} == {1}
-            assert all((store.job_dir(j.id) / "result.png").is_file() for j in finished)
+            for j in finished:
+                assert "result.png" in await store.file_names(j.id)
             # each job was painted by exactly one worker, and both workers took part
             logs = [w.log() for w in workers]
             for job in finished:

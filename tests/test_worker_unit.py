@@ -6,6 +6,8 @@ worker-process tests.
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 from PIL import Image
@@ -67,7 +69,7 @@ async def store(tmp_path):
 
 
 async def claimed(store, tmp_path, **kwargs):
-    job = await add_job(store, tmp_path / "staging", **kwargs)
+    job = await add_job(store, **kwargs)
     assert (await store.claim("w")).id == job.id
     return job
 
@@ -106,8 +108,8 @@ async def test_progress_is_reported_every_progress_every_iterations(store, tmp_p
     assert stylizer.progress_every == 1  # stop checks every iteration ...
     done = await store.get(job.id)
     assert done.iteration == 5 and done.loss == 95.0  # ... db reports at 2, 4 and the end
-    assert Image.open(store.job_dir(job.id) / "preview.jpg").size == (320, 320)
-    assert Image.open(store.job_dir(job.id) / "result.png").size == (64, 48)
+    assert Image.open(io.BytesIO(await store.read_file(job.id, "preview.jpg"))).size == (320, 320)
+    assert Image.open(io.BytesIO(await store.read_file(job.id, "result.png"))).size == (64, 48)
 
 
 async def test_out_of_memory_retries_once_smaller(store, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 
@@ -37,17 +36,16 @@ async def on_png_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     job_id = int(query.data.split(":", 1)[1])
     job = await d.store.get(job_id)
     message = query.message
-    path = None
+    data = None
     mine = isinstance(message, Message) and job is not None and message.chat.id == job.chat_id
     if mine and job is not None and job.result_name:
-        path = d.store.job_dir(job.id) / job.result_name
-    if path is None or not await asyncio.to_thread(path.is_file):
+        data = await d.store.read_file(job.id, job.result_name)
+    if data is None:
         with contextlib.suppress(TelegramError):
             await query.answer(texts.FULL_RES_GONE, show_alert=True)
         return
     with contextlib.suppress(TelegramError):
         await query.answer(texts.FULL_RES_SENDING)
-    data = await asyncio.to_thread(path.read_bytes)
     assert isinstance(message, Message) and job is not None
     filename = f"picasso-{job.id}.png"
     try:
