@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +31,8 @@ class EngineSettings(BaseSettings):
     cpu_iterations: int = Field(300, ge=1, le=10000, alias="CPU_ITERATIONS")
     strength: float = Field(1.0, gt=0, le=10, alias="STRENGTH")
     progress_every: int = Field(100, ge=1, alias="PROGRESS_EVERY")
+    # Frames kept of each painting as it forms, for the result's timelapse (0 = none).
+    timelapse_frames: int = Field(48, ge=0, le=120, alias="TIMELAPSE_FRAMES")
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", alias="PRECISION")
     max_input_pixels: int = Field(60_000_000, ge=1, alias="MAX_INPUT_PIXELS")
     engine_exclusive: bool = Field(True, alias="ENGINE_EXCLUSIVE")
@@ -45,3 +47,10 @@ class EngineSettings(BaseSettings):
     # This painter's own metrics (device, memory, speed) at /metrics; unset = off.
     worker_metrics_port: int | None = Field(None, ge=0, le=65535, alias="WORKER_METRICS_PORT")
     metrics_listen: str = Field("0.0.0.0", alias="METRICS_LISTEN")
+
+    @field_validator("timelapse_frames")
+    @classmethod
+    def _photo_and_painting_at_least(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("a timelapse needs at least 2 frames (or 0 for none)")
+        return value

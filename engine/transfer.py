@@ -25,6 +25,7 @@ from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from engine.color import keep_colors
 from engine.losses import LossWeights, Targets, make_targets, style_transfer_loss
+from engine.timelapse import FrameRecorder
 from engine.vgg import LAYER_NAMES, FeatureExtractor, build_vgg19
 
 MIN_SCALE_SIDE = 64
@@ -159,7 +160,8 @@ def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 
 class _Tracker:
-    """Counts iterations over all scales, fires the callback, estimates the time left.
+    """Counts iterations over all scales, fires the callback, keeps the timelapse frames,
+    estimates the time left.
 
     The ETA weights each remaining iteration by its scale's pixel count, since that
     is what an iteration costs; a plain linear ETA would be far too pessimistic
@@ -175,6 +177,7 @@ class _Tracker:
         self.total = sum(n for _, n in plan)
         self.every = every
         self.callback = callback
+        self.film: _Film | None = None
         self.started = time.perf_counter()
         self.iteration = 0
         self._costs = [w * h for (w, h), n in plan for _ in range(n)]
@@ -191,11 +194,17 @@ class _Tracker:
         return self.elapsed() * (self._cost_total - self._cost_done) / self._cost_done
 
     def step(
-        self, loss: float, size: tuple[int, int], render: Callable[[int], Image.Image]
+        self,
+        loss: float,
+        size: tuple[int, int],
+        render: Callable[[int], Image.Image],
+        frame: Callable[[], Image.Image],
     ) -> None:
         self._cost_done += self._costs[self.iteration]
         self.iteration += 1
         self.loss = loss
+        if self.film is not None and self.film.recorder.wants(self.iteration):
+            self.film.recorder.add(frame())
         if self.iteration % self.every == 0 and self.iteration < self.total:
             self.report(size, render, final=False)
 
@@ -247,8 +256,12 @@ class Stylizer:
         styles: Sequence[tuple[Image.Image, float]],
         options: StylizeOptions | None = None,
         on_progress: ProgressCallback | None = None,
+        frames: FrameRecorder | None = None,
     ) -> Image.Image:
-        """Repaint `content` in the blended style of `styles` ((painting, weight) pairs)."""
+        """Repaint `content` in the blended style of `styles` ((painting, weight) pairs).
+
+        With `frames`, the picture is also kept as it forms: the photo, frames spread over the
+        iterations (and so over the scales), then the painting, all at one size."""
         options = options or StylizeOptions()
         if not styles:
             raise ValueError("At least one style image is needed.")
@@ -258,6 +271,10 @@ class Stylizer:
         out_size = fit_size(content.size, options.size)
         plan = self._plan(out_size, options)
         tracker = _Tracker(plan, options.progress_every, on_progress)
+        if frames is not None:
+            frames.start(tracker.total)
+            tracker.film = _Film(frames, self._film_photo(content, out_size, frames.side), options)
+            frames.add(tracker.film.photo_image)
         generator = torch.Generator().manual_seed(options.seed if options.seed is not None else 0)
         if options.seed is None:
             generator.seed()
@@ -275,6 +292,8 @@ class Stylizer:
             image = self._optimise(image, photo_t, targets, iterations, tracker, options, weights)
         assert image is not None
         final = self._finish(image, photo_t, options)
+        if tracker.film is not None:
+            tracker.film.recorder.add(_resized(final, tracker.film.size))
         tracker.report(out_size, lambda side: _thumbnail(final, side), final=True)
         return final
 
@@ -288,6 +307,14 @@ class Stylizer:
             style_layers=base.style_layers,
             content_layers=base.content_layers,
         )
+
+    def _film_photo(
+        self, content: Image.Image, out_size: tuple[int, int], side: int
+    ) -> tuple[Image.Image, torch.Tensor]:
+        """The photo at the timelapse's frame size (the output's, at most `side` long)."""
+        size = fit_size(out_size, min(side, max(out_size)))
+        photo = _resized(content.convert("RGB"), size)
+        return photo, _to_tensor(photo, self.device)
 
     @staticmethod
     def _plan(
@@ -364,6 +391,11 @@ class Stylizer:
             with torch.no_grad():
                 return _thumbnail(self._finish(pixels.detach(), photo, options), side)
 
+        def frame() -> Image.Image:
+            assert tracker.film is not None
+            with torch.no_grad():
+                return tracker.film.frame(pixels.detach(), photo, self._finish)
+
         def closure() -> torch.Tensor:
             optimizer.zero_grad(set_to_none=True)
             # The loss sees the image as it will be delivered (clamped to [0, 1]); a gentle
@@ -376,7 +408,7 @@ class Stylizer:
             (parts.total + overshoot).backward()
             if pixels.grad is not None and not pixels.grad.is_contiguous():
                 pixels.grad = pixels.grad.contiguous()  # L-BFGS views it flat
-            tracker.step(parts.total.item(), size, render)
+            tracker.step(parts.total.item(), size, render, frame)
             return parts.total
 
         for _ in range(iterations):
@@ -394,6 +426,36 @@ class Stylizer:
             image = keep_colors(image, photo)
         pixels = image[0].float().mul(255).round_().to(torch.uint8).cpu()
         return to_pil_image(pixels)
+
+
+class _Film:
+    """The timelapse's view of the picture: the photo at frame size plus the change painted so
+    far, resized to it. At a coarse scale that shows the photo's own detail under the paint
+    (a plain upscale would be a blur), the same picture the next scale starts from."""
+
+    def __init__(
+        self,
+        recorder: FrameRecorder,
+        photo: tuple[Image.Image, torch.Tensor],
+        options: StylizeOptions,
+    ) -> None:
+        self.recorder = recorder
+        self.photo_image, self.photo = photo
+        self.size = self.photo_image.size
+        self.options = options
+
+    def frame(
+        self,
+        pixels: torch.Tensor,
+        photo_at_scale: torch.Tensor,
+        finish: Callable[[torch.Tensor, torch.Tensor, StylizeOptions], Image.Image],
+    ) -> Image.Image:
+        change = pixels.clamp(0.0, 1.0) - photo_at_scale
+        if change.shape[-2:] != self.photo.shape[-2:]:
+            change = F.interpolate(
+                change, size=self.photo.shape[-2:], mode="bicubic", antialias=True
+            )
+        return finish(self.photo + change, self.photo, self.options)
 
 
 def _carry_up(

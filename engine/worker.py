@@ -35,7 +35,9 @@ from PIL import Image
 
 from engine.images import ImageError, encode_image, load_image
 from engine.metrics import WorkerMetrics
+from engine.painted import PAINTED_NAME, Painted
 from engine.settings import EngineSettings
+from engine.timelapse import FRAMES_NAME, FrameRecorder
 from engine.transfer import Cancelled, Progress, StylizeOptions, Stylizer
 from jobs import EngineInfo, EngineLeaseError, Job, JobOptions, JobStatus, JobStore, StyleRef
 from jobs.events import job_event
@@ -121,6 +123,15 @@ class _Inputs:
     uploads: Mapping[str, bytes]
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """A painted job: the result (PNG), its size, and the files that go with it."""
+
+    result: bytes
+    size: tuple[int, int]
+    extra_files: dict[str, bytes]
+
+
 class JobRunner:
     """Paints one job at a time in a thread, bridging progress back to the event loop."""
 
@@ -170,7 +181,7 @@ class JobRunner:
                 worker=self.worker_id,
             )
             loop = asyncio.get_running_loop()
-            result, image_size = await asyncio.to_thread(self._paint, job, inputs, options, loop)
+            outcome = await asyncio.to_thread(self._paint, job, inputs, options, loop)
         except Cancelled:
             return await self._stopped(job, time.monotonic() - started)
         except JobFailed as exc:
@@ -179,10 +190,13 @@ class JobRunner:
             log.exception("job %s: unexpected error", job.id)
             return await self._fail(job, GENERIC_ERROR, time.monotonic() - started)
         seconds = time.monotonic() - started
-        if not await self.store.finish(job.id, result, worker_id=self.worker_id):
+        finished = await self.store.finish(
+            job.id, outcome.result, worker_id=self.worker_id, extra_files=outcome.extra_files
+        )
+        if not finished:
             log.warning("job %s was taken from this worker; result discarded", job.id)
             return None
-        width, height = image_size
+        width, height = outcome.size
         job_event(log, "done", job, seconds=seconds, width=width, height=height)
         return JobStatus.DONE
 
@@ -229,18 +243,42 @@ class JobRunner:
         inputs: _Inputs,
         options: StylizeOptions,
         loop: asyncio.AbstractEventLoop,
-    ) -> tuple[bytes, tuple[int, int]]:
-        """(thread) Decode, paint, encode: the result as PNG bytes and its size."""
+    ) -> _Outcome:
+        """(thread) Decode, paint, encode: the result as PNG, with the timelapse frames and
+        the record of what was used."""
         content = self._load_content(inputs.content, options.size)
         styles = [(self._load_style(inputs, ref, options.size), ref.weight) for ref in job.styles]
         on_progress = self._progress_callback(job, loop)
-        image = self._stylize(job, content, styles, options, on_progress)
-        return encode_image(image, "PNG"), image.size
+        frames = (
+            FrameRecorder(self.settings.timelapse_frames)
+            if self.settings.timelapse_frames
+            else None
+        )
+        image = self._stylize(job, content, styles, options, on_progress, frames)
+        painted = Painted(
+            strength=options.strength,
+            style_scale=options.style_scale,
+            preserve_colors=options.preserve_colors,
+            size=max(image.size),
+            iterations=options.iterations,
+        )
+        extra = {PAINTED_NAME: painted.to_json()}
+        if frames is not None:
+            extra[FRAMES_NAME] = frames.pack()
+        return _Outcome(encode_image(image, "PNG"), image.size, extra)
 
-    def _stylize(self, job: Job, content, styles, options: StylizeOptions, on_progress):
+    def _stylize(
+        self,
+        job: Job,
+        content,
+        styles,
+        options: StylizeOptions,
+        on_progress,
+        frames: FrameRecorder | None,
+    ):
         """CUDA out of memory: free the cache and retry once at OOM_SHRINK x the size."""
         try:
-            return self.stylizer.stylize(content, styles, options, on_progress)
+            return self.stylizer.stylize(content, styles, options, on_progress, frames)
         except torch.cuda.OutOfMemoryError:
             pass  # retry outside the handler, so the traceback's tensors can be freed
         torch.cuda.empty_cache()
@@ -250,7 +288,7 @@ class JobRunner:
             *(job.id, options.size, smaller.size),
         )
         try:
-            return self.stylizer.stylize(content, styles, smaller, on_progress)
+            return self.stylizer.stylize(content, styles, smaller, on_progress, frames)
         except torch.cuda.OutOfMemoryError:
             pass
         torch.cuda.empty_cache()

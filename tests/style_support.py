@@ -3,7 +3,7 @@
 - `make_settings(fake, tmp_path, **env)`: BotSettings pointing at the fake Bot API (no `.env`).
 - `style_bot(fake, settings)`: the real application from `bot.app.build_application`, polling
   the fake, with the job store / deps / notifier started by `bot.app.start_services`.
-- `photo(w, h)`, `truncated_jpeg()`: image bytes.
+- `photo(w, h)`, `truncated_jpeg()`: image bytes; `decode`, `decode_video`, `difference`.
 - `copy_styles(dir)`: preset paintings from the shared folder into a STYLES_DIR.
 - `FakeEngine`: moves jobs through the store like the engine worker would (claim, progress with
   a preview, finish with a result.png), for notifier tests without torch.
@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from bot.settings import BotSettings
@@ -88,6 +89,22 @@ def decode(data: bytes) -> Image.Image:
         return img.copy()
 
 
+def difference(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute difference of two pictures (b resized to a's size), 0 … 1."""
+    a, b = a.convert("RGB"), b.convert("RGB").resize(a.size)
+    return float(np.abs(np.asarray(a, float) - np.asarray(b, float)).mean() / 255)
+
+
+def decode_video(data: bytes) -> list[Image.Image]:
+    """The frames of an animation the bot sent: H.264, no sound."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert not container.streams.audio
+        return [frame.to_image() for frame in container.decode(video=0)]
+
+
 def copy_styles(styles_dir: Path, names: Iterable[str] = ("monet", "udnie")) -> list[Path]:
     """Copy preset paintings from the shared folder (PICASSO_SHARED_STYLES)."""
     names = list(names)
@@ -124,10 +141,15 @@ class FakeEngine:
             job.id, self.worker_id, iteration=iteration, total=total, loss=1.0, preview=data
         )
 
-    async def finish(self, job: Job, size: tuple[int, int] = (96, 64)) -> None:
+    async def finish(
+        self,
+        job: Job,
+        size: tuple[int, int] = (96, 64),
+        extra_files: dict[str, bytes] | None = None,
+    ) -> None:
         result = io.BytesIO()
         Image.new("RGB", size, (30, 160, 90)).save(result, "PNG")
-        assert await self.store.finish(job.id, result.getvalue())
+        assert await self.store.finish(job.id, result.getvalue(), extra_files=extra_files)
 
     async def fail(self, job: Job, error: str) -> None:
         assert await self.store.fail(job.id, error)

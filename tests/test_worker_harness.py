@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from engine.settings import EngineSettings
+from engine.timelapse import FRAMES_NAME, unpack
 from jobs import Job, JobOptions, JobStatus, JobStore, StyleRef
 from jobs.testing import new_job
 from tests.waiting import eventually
@@ -174,6 +175,8 @@ async def test_a_worker_paints_a_job_then_stops_cleanly(tmp_path):
             assert result.format == "PNG" and result.size == (64, 48)  # IMAGE_SIZE=64, 4:3
             preview = Image.open(io.BytesIO(await store.read_file(job.id, "preview.jpg")))
             assert preview.format == "JPEG" and max(preview.size) <= 320
+            frames = unpack(await store.read_file(job.id, FRAMES_NAME))
+            assert len(frames) == 5 and frames[-1].size == (64, 48)  # photo, 3 steps, painting
             (engine,) = await store.engines()
             assert engine.pid == worker.pid and engine.device == "cpu" and engine.exclusive
             worker.signal(signal.SIGTERM)

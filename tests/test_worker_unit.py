@@ -12,7 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
+from engine.painted import PAINTED_NAME, Painted
 from engine.settings import EngineSettings
+from engine.timelapse import FRAMES_NAME, unpack
 from engine.transfer import Cancelled, Progress, StylizeOptions
 from engine.worker import GENERIC_ERROR, JobRunner, oom_message, plan_options
 from jobs import JobOptions, JobStatus, JobStore
@@ -28,12 +30,16 @@ class ScriptedStylizer:
         self.sizes: list[int] = []
         self.progress_every = 0
 
-    def stylize(self, content, styles, options: StylizeOptions, on_progress=None):
+    def stylize(self, content, styles, options: StylizeOptions, on_progress=None, frames=None):
         self.sizes.append(options.size)
         self.progress_every = options.progress_every
         if self.script:
             raise self.script.pop(0)
         image = Image.new("RGB", (options.size, options.size * 3 // 4), "grey")
+        if frames is not None:
+            frames.start(options.iterations)
+            frames.add(content)
+            frames.add(image)
         for i in range(1, options.iterations + 1):
             progress = Progress(
                 iteration=i,
@@ -110,6 +116,24 @@ async def test_progress_is_reported_every_progress_every_iterations(store, tmp_p
     assert done.iteration == 5 and done.loss == 95.0  # ... db reports at 2, 4 and the end
     assert Image.open(io.BytesIO(await store.read_file(job.id, "preview.jpg"))).size == (320, 320)
     assert Image.open(io.BytesIO(await store.read_file(job.id, "result.png"))).size == (64, 48)
+
+
+async def test_the_result_comes_with_its_frames_and_what_was_used(store, tmp_path):
+    job = await claimed(store, tmp_path, options=JobOptions(size=64, iterations=5))
+    runner = JobRunner(store, ScriptedStylizer(), settings(tmp_path, STRENGTH=1.7), "w")
+    assert await runner.run(job) is JobStatus.DONE
+    assert len(unpack(await store.read_file(job.id, FRAMES_NAME))) == 2
+    painted = Painted.from_json(await store.read_file(job.id, PAINTED_NAME))
+    assert painted == Painted(
+        strength=1.7, style_scale=1.0, preserve_colors=False, size=64, iterations=5
+    )
+
+
+async def test_no_frames_when_the_timelapse_is_off(store, tmp_path):
+    job = await claimed(store, tmp_path, options=JobOptions(size=64, iterations=5))
+    runner = JobRunner(store, ScriptedStylizer(), settings(tmp_path, TIMELAPSE_FRAMES=0), "w")
+    assert await runner.run(job) is JobStatus.DONE
+    assert FRAMES_NAME not in await store.file_names(job.id)
 
 
 async def test_out_of_memory_retries_once_smaller(store, tmp_path):
