@@ -30,10 +30,11 @@ lint: $(STAMP)
 test: lint
 	$(VENV)/bin/pytest
 
-## CPU benchmark of the engine against the plain reference, and of the job table.
+## CPU benchmarks: the engine against the plain reference, the job table, the timelapse's cost.
 bench: $(STAMP)
 	$(PY) -m bench.bench_engine
 	$(PY) -m bench.bench_jobs
+	$(PY) -m bench.bench_timelapse
 
 ## GPU timings (run on a CUDA machine).
 bench-gpu: $(STAMP)

@@ -37,7 +37,7 @@ from telegram.helpers import mention_html
 
 from bot import texts
 from bot.context import BotDeps
-from bot.handlers.results import result_keyboard
+from bot.handlers.results import has_timelapse, result_keyboard
 from bot.labels import style_label
 from bot.replies import reply_to
 from bot.submit import queued_text
@@ -470,7 +470,7 @@ class Notifier:
         )
         if job.chat_type != "private":
             caption += "\n" + texts.RESULT_CREDIT_HTML.format(mention=credit_html(job))
-        markup = result_keyboard(job)
+        markup = result_keyboard(job, timelapse=await has_timelapse(self.store, job))
         try:
             await self.bot.send_photo(
                 job.chat_id,

@@ -1179,6 +1179,8 @@ def _sender(kind: str) -> Handler:
         fake._check_text(params.get("caption"), 1024, "message caption")
         fake._check_parse_mode(params.get("caption"), params.get("parse_mode"))
         stored = fake._stored_from_param(params[kind], files, kind)
+        if kind in ("video", "animation") and "width" in params and "height" in params:
+            stored.width, stored.height = int(params["width"]), int(params["height"])
         return fake._new_bot_message(
             params, caption=params.get("caption") or None, **fake._media_field(stored, kind)
         )

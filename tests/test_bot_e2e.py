@@ -18,7 +18,7 @@ import pytest
 from jobs import JobStatus, JobStore
 from tests.bot_harness import free_port, http_get, metric_samples
 from tests.fake_bot_api import DEFAULT_USER_ID, Call, FakeBotAPI, make_user
-from tests.style_support import copy_styles, decode, photo
+from tests.style_support import copy_styles, decode, decode_video, difference, photo
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -109,7 +109,7 @@ def is_result(call: Call) -> bool:
     )
 
 
-async def test_private_photo_progress_result_and_png(spawn_bot, fake_api, e2e_env):
+async def test_private_photo_progress_result_png_and_timelapse(spawn_bot, fake_api, e2e_env):
     env = {**e2e_env, "ITERATIONS": "300"}  # 100 and 200 are then both progress reports
     proc = await start(spawn_bot, env)
     update = fake_api.photo_update(photo(96, 64), "/style monet", user=ALICE)
@@ -138,11 +138,23 @@ async def test_private_photo_progress_result_and_png(spawn_bot, fake_api, e2e_en
     done = await wait_call(fake_api, lambda c: "Done in" in (c.text or caption(c)), proc=proc)
     assert done.method in ("editMessageCaption", "editMessageText")
 
+    buttons = dict(result.buttons())
     mark = fake_api.mark()
-    fake_api.push(fake_api.callback_update(result, result.buttons()[0][1], user=ALICE))
+    fake_api.push(fake_api.callback_update(result, buttons["Full resolution (PNG)"], user=ALICE))
     document = await wait_call(fake_api, lambda c: c.method == "sendDocument", 20, since=mark)
     png = document.file_bytes("document")
     assert png.startswith(b"\x89PNG") and decode(png).size == image.size
+
+    # The timelapse: the engine's frames, from the photo to the painting, as an MP4.
+    mark = fake_api.mark()
+    fake_api.push(fake_api.callback_update(result, buttons["🎞 Timelapse"], user=ALICE))
+    animation = await wait_call(fake_api, lambda c: c.method == "sendAnimation", 30, since=mark)
+    frames = decode_video(animation.file_bytes(animation.params["animation"]))
+    assert len(frames) >= 24
+    sent = decode(photo(96, 64))
+    assert difference(frames[0], sent) < 0.5 * difference(frames[0], image)
+    assert difference(frames[-1], image) < 0.5 * difference(frames[-1], sent)
+
     assert await proc.stop(timeout=60) == 0
     assert "stopping the engine" in proc.output
 

@@ -88,6 +88,11 @@ def register(app: Application) -> None:
     app.add_handler(
         CallbackQueryHandler(results.on_png_button, pattern=rf"^{results.CALLBACK_PNG}:\d+$")
     )
+    app.add_handler(
+        CallbackQueryHandler(
+            results.on_timelapse_button, pattern=rf"^{results.CALLBACK_TIMELAPSE}:\d+$"
+        )
+    )
     private = filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED
     app.add_handler(MessageHandler(private & PAINTABLE, on_plain_image))
     app.add_handler(MessageHandler(private & UNPAINTABLE, on_unpaintable))
