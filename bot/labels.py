@@ -34,3 +34,13 @@ def _name(ref: StyleRef, as_typed: bool) -> str:
     if ref.preset is None:
         return texts.OWN_STYLE_NAME
     return ref.preset if as_typed else preset_button_label(ref.preset)
+
+
+def options_label(job: Job) -> str:
+    """The options that set this picture apart: 'strength 1.5 · your colours' ('' for none)."""
+    parts = []
+    if job.options.strength is not None:
+        parts.append(texts.OPTION_STRENGTH.format(strength=job.options.strength))
+    if job.options.preserve_colors:
+        parts.append(texts.OPTION_YOUR_COLOURS)
+    return " · ".join(parts)

@@ -38,7 +38,7 @@ from telegram.helpers import mention_html
 from bot import texts
 from bot.context import BotDeps
 from bot.handlers.results import has_timelapse, result_keyboard
-from bot.labels import style_label
+from bot.labels import options_label, style_label
 from bot.replies import reply_to
 from bot.submit import queued_text
 from engine.images import encode_image
@@ -463,10 +463,9 @@ class Notifier:
             await self._final_edit(job, failed, send_if_missing=True)
             return
         await self._final_edit(job, texts.DONE.format(duration=duration), send_if_missing=False)
+        style = " · ".join(filter(None, [style_label(job), options_label(job)]))
         caption = texts.escape(
-            texts.RESULT_CAPTION.format(
-                style=style_label(job), width=width, height=height, duration=duration
-            )
+            texts.RESULT_CAPTION.format(style=style, width=width, height=height, duration=duration)
         )
         if job.chat_type != "private":
             caption += "\n" + texts.RESULT_CREDIT_HTML.format(mention=credit_html(job))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import CallbackQuery, Chat, Message, Update, User
@@ -80,11 +81,51 @@ class Responder:
         return message.message_id if message else None
 
 
+@dataclass
+class ButtonResponder(Responder):
+    """A button under a result asked (`query` set): refusals are alerts on the button, and the
+    queued message is a fresh reply to the photo; the result keeps its message and buttons."""
+
+    async def fail(self, text: str) -> None:
+        await self.say(text)
+
+    async def queued(self, text: str) -> int | None:
+        if self.query is not None:
+            with contextlib.suppress(TelegramError):
+                await self.query.answer()
+        message = await safe_reply(self.bot, self.chat_id, self.reply_id, text)
+        return message.message_id if message else None
+
+
 # ------------------------------------------------------------------------ submitting
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who asks, in which chat, and the request's key: (chat id, request message id)."""
+
+    user: User
+    chat: Chat
+    request_message_id: int
+    reply_to_message_id: int  # the content photo: progress and result reply to it
+    edited: bool = False
+
+
+@dataclass
+class JobPlan:
+    """What goes into the job table for one request."""
+
+    content_name: str
+    files: dict[str, bytes]
+    styles: tuple[StyleRef, ...]
+    options: JobOptions
+    notes: list[str] = field(default_factory=list)  # extra lines for the queued message
 
 
 @dataclass
 class Submission:
+    """A request from Telegram: its photo (and own painting) are still to be downloaded."""
+
     user: User
     chat: Chat
     request_message_id: int
@@ -94,14 +135,20 @@ class Submission:
     style_image: intake.Attachment | None = None
     edited: bool = False
 
+    @property
+    def asker(self) -> Asker:
+        return Asker(
+            self.user, self.chat, self.request_message_id, self.reply_to_message_id, self.edited
+        )
+
 
 def _locks(context: ContextTypes.DEFAULT_TYPE) -> dict[int, asyncio.Lock]:
     return context.application.bot_data.setdefault("style_user_locks", {})
 
 
-async def _find_existing(d: BotDeps, sub: Submission) -> Job | None:
-    for job in await d.store.user_jobs(sub.user.id, active_only=False):
-        if job.chat_id == sub.chat.id and job.request_message_id == sub.request_message_id:
+async def _find_existing(d: BotDeps, asker: Asker) -> Job | None:
+    for job in await d.store.user_jobs(asker.user.id, active_only=False):
+        if job.chat_id == asker.chat.id and job.request_message_id == asker.request_message_id:
             return job
     return None
 
@@ -148,76 +195,103 @@ async def submit(
     context: ContextTypes.DEFAULT_TYPE, sub: Submission, responder: Responder
 ) -> Job | None:
     """Vet, download and enqueue one request; answer with the queued message."""
+
+    async def download() -> JobPlan | None:
+        return await _download(context, sub, responder)
+
+    job, _ = await queue_request(context, sub.asker, responder, download)
+    return job
+
+
+async def queue_request(
+    context: ContextTypes.DEFAULT_TYPE,
+    asker: Asker,
+    responder: Responder,
+    plan: Callable[[], Awaitable[JobPlan | None]],
+) -> tuple[Job | None, bool]:
+    """Bans, redelivery, limits, then `plan()` (None: it refused, and said why) and enqueue,
+    once per (chat, request message); answer with the queued message. Returns the job (new or
+    the one this request already made) and whether it is new."""
     d = deps(context)
     store = d.store
-    if await store.is_banned(sub.user.id):
+    if await store.is_banned(asker.user.id):
         await responder.say(texts.BANNED)
-        return None
-    existing = await _find_existing(d, sub)
+        return None, False
+    existing = await _find_existing(d, asker)
     if existing is not None:
         # A redelivered update (restart) or an edit of a queued request: no second job.
-        if existing.progress_message_id is None and not sub.edited and existing.is_active:
+        if existing.progress_message_id is None and not asker.edited and existing.is_active:
             message_id = await responder.queued(await queued_text(d, existing))
             if message_id is not None:
                 await store.set_progress_message(existing.id, message_id)
-        return existing
-    lock = _locks(context).setdefault(sub.user.id, asyncio.Lock())
+        return existing, False
+    lock = _locks(context).setdefault(asker.user.id, asyncio.Lock())
     async with lock:
-        active = await store.active_count(user_id=sub.user.id)
+        active = await store.active_count(user_id=asker.user.id)
         limit = d.settings.max_active_jobs_per_user
         if active >= limit:
             await responder.say(texts.USER_LIMIT.format(count=active, limit=limit))
-            return None
-        if sub.chat.type != ChatType.PRIVATE:
-            in_chat = await store.active_count(chat_id=sub.chat.id)
+            return None, False
+        if asker.chat.type != ChatType.PRIVATE:
+            in_chat = await store.active_count(chat_id=asker.chat.id)
             chat_limit = d.settings.max_active_jobs_per_chat
             if in_chat >= chat_limit:
                 await responder.say(texts.CHAT_LIMIT.format(count=in_chat, limit=chat_limit))
-                return None
-        options = await _merged_options(d, sub.user.id, sub.request)
-        fetch = dict(
-            max_bytes=d.settings.max_download_bytes,
-            max_pixels=d.settings.max_input_pixels,
-            max_side=d.settings.max_image_size,  # above this, the user hears of the downscale
-            paint_side=options.size or d.settings.max_image_size,
-        )
-        try:
-            content = await intake.fetch_image(context.bot, sub.content, **fetch)
-            own_style = None
-            if sub.style_image is not None:
-                own_style = await intake.fetch_image(context.bot, sub.style_image, **fetch)
-        except intake.IntakeError as exc:
-            await responder.fail(exc.user_message)
-            return None
-        content_name = "content" + content.suffix
-        files = {content_name: content.data}
-        if own_style is not None:
-            style_name = "style-1" + own_style.suffix
-            files[style_name] = own_style.data
-            styles: tuple[StyleRef, ...] = (StyleRef(image=style_name, weight=1.0),)
-        else:
-            styles = tuple(StyleRef(preset=c.preset, weight=c.weight) for c in sub.request.styles)
+                return None, False
+        planned = await plan()
+        if planned is None:
+            return None, False
         new = NewJob(
-            user_id=sub.user.id,
-            user_name=display_name(sub.user),
-            chat_id=sub.chat.id,
-            chat_type=str(sub.chat.type),
-            request_message_id=sub.request_message_id,
-            reply_to_message_id=sub.reply_to_message_id,
-            content_name=content_name,
-            styles=styles,
-            options=options,
+            user_id=asker.user.id,
+            user_name=display_name(asker.user),
+            chat_id=asker.chat.id,
+            chat_type=str(asker.chat.type),
+            request_message_id=asker.request_message_id,
+            reply_to_message_id=asker.reply_to_message_id,
+            content_name=planned.content_name,
+            styles=planned.styles,
+            options=planned.options,
         )
-        job, created = await store.enqueue(new, files)
+        job, created = await store.enqueue(new, planned.files)
     if not created:
-        return job
+        return job, False
     job_event(log, "queued", job, styles=style_label(job))
-    notes = list(sub.request.notes)
-    notes += [content.note] if content.note else []
-    message_id = await responder.queued(await queued_text(d, job, notes))
+    message_id = await responder.queued(await queued_text(d, job, planned.notes))
     if message_id is not None:
         await store.set_progress_message(job.id, message_id)
-    return job
+    return job, True
+
+
+async def _download(
+    context: ContextTypes.DEFAULT_TYPE, sub: Submission, responder: Responder
+) -> JobPlan | None:
+    """The request's photo (and own painting) from Telegram, with the user's defaults."""
+    d = deps(context)
+    options = await _merged_options(d, sub.user.id, sub.request)
+    fetch = dict(
+        max_bytes=d.settings.max_download_bytes,
+        max_pixels=d.settings.max_input_pixels,
+        max_side=d.settings.max_image_size,  # above this, the user hears of the downscale
+        paint_side=options.size or d.settings.max_image_size,
+    )
+    try:
+        content = await intake.fetch_image(context.bot, sub.content, **fetch)
+        own_style = None
+        if sub.style_image is not None:
+            own_style = await intake.fetch_image(context.bot, sub.style_image, **fetch)
+    except intake.IntakeError as exc:
+        await responder.fail(exc.user_message)
+        return None
+    content_name = "content" + content.suffix
+    files = {content_name: content.data}
+    if own_style is not None:
+        style_name = "style-1" + own_style.suffix
+        files[style_name] = own_style.data
+        styles: tuple[StyleRef, ...] = (StyleRef(image=style_name, weight=1.0),)
+    else:
+        styles = tuple(StyleRef(preset=c.preset, weight=c.weight) for c in sub.request.styles)
+    notes = [*sub.request.notes, *([content.note] if content.note else [])]
+    return JobPlan(content_name, files, styles, options, notes)
 
 
 # ------------------------------------------------------------------------ parsing a request

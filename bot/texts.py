@@ -119,6 +119,8 @@ FAILED = "😕 {error}"
 FAILED_FALLBACK = "Something went wrong while painting. Please try again."
 CANCELLED = "Cancelled."
 RESULT_CAPTION = "🎨 {style} · {width}×{height} · {duration}"
+OPTION_STRENGTH = "strength {strength:g}"
+OPTION_YOUR_COLOURS = "your colours"
 RESULT_CREDIT_HTML = "for {mention}"
 FULL_RES_BUTTON = "Full resolution (PNG)"
 FULL_RES_GONE = "That picture has expired — paint it again with /style."
@@ -129,6 +131,32 @@ TIMELAPSE_MAKING = "Making the timelapse…"
 TIMELAPSE_BUSY = "The timelapse is on its way."
 TIMELAPSE_GONE = "That picture has expired — its timelapse went with it."
 TIMELAPSE_FAILED = "Sorry, I couldn't make the timelapse of this picture."
+
+# --- variations (buttons under a result) ----------------------------------------------------
+
+STRONGER_BUTTON = "➕ Stronger"
+SUBTLER_BUTTON = "➖ Subtler"
+KEEP_COLOURS_BUTTON = "🎨 Keep colours"
+STYLE_COLOURS_BUTTON = "🎨 Painting's colours"
+ANOTHER_STYLE_BUTTON = "🖼 Another style…"
+ANOTHER_STYLE_PROMPT = "Pick another style for this photo 🎨"
+VARIATION_NOT_YOURS = (
+    "These buttons are for {name}, who asked for this picture. "
+    "Send your own photo with /style to get yours 🙂"
+)
+VARIATION_PHOTO_GONE = (
+    "The photo of this picture has been cleaned up, so I can't paint it again — "
+    "send it once more with /style."
+)
+VARIATION_DONE = "That one is painted already — it's above. 🙂"
+VARIATION_TOO_MANY = "I've tried that one a few times already — send the photo again with /style."
+STRONGEST = "That's as strong as it goes (strength {strength:g})."
+SUBTLEST = "That's as subtle as it goes (strength {strength:g})."
+NOTE_STRONGER = "➕ Stronger: strength {strength:g}"
+NOTE_SUBTLER = "➖ Subtler: strength {strength:g}"
+NOTE_KEEP_COLOURS = "🎨 Keeping your photo's colours"
+NOTE_STYLE_COLOURS = "🎨 With the painting's colours"
+NOTE_ANOTHER_STYLE = "🖼 Now as {style}"
 OWN_STYLE_NAME = "your painting"
 
 ERROR_GENERIC = "Oops, something went wrong on my side. Please try again."

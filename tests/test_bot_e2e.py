@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import JobStatus, JobStore
+from engine.painted import PAINTED_NAME, Painted
+from jobs import Job, JobStatus, JobStore
 from tests.bot_harness import free_port, http_get, metric_samples
 from tests.fake_bot_api import DEFAULT_USER_ID, Call, FakeBotAPI, make_user
 from tests.style_support import copy_styles, decode, decode_video, difference, photo
@@ -103,13 +104,17 @@ def answers(call: Call, update: dict) -> bool:
     return call.chat_id == message["chat"]["id"] and replies_to(call, message["message_id"])
 
 
+def id_of(job: Job) -> int:
+    return job.id
+
+
 def is_result(call: Call) -> bool:
     return call.method == "sendPhoto" and any(
         (data or "").startswith("png:") for _, data in call.buttons()
     )
 
 
-async def test_private_photo_progress_result_png_and_timelapse(spawn_bot, fake_api, e2e_env):
+async def test_private_photo_result_png_timelapse_and_stronger(spawn_bot, fake_api, e2e_env):
     env = {**e2e_env, "ITERATIONS": "300"}  # 100 and 200 are then both progress reports
     proc = await start(spawn_bot, env)
     update = fake_api.photo_update(photo(96, 64), "/style monet", user=ALICE)
@@ -155,6 +160,17 @@ async def test_private_photo_progress_result_png_and_timelapse(spawn_bot, fake_a
     assert difference(frames[0], sent) < 0.5 * difference(frames[0], image)
     assert difference(frames[-1], image) < 0.5 * difference(frames[-1], sent)
 
+    # Stronger: the same photo again, with more of the painting in it.
+    mark = fake_api.mark()
+    fake_api.push(fake_api.callback_update(result, buttons["➕ Stronger"], user=ALICE))
+    stronger = await wait_call(fake_api, is_result, 120, since=mark, proc=proc)
+    assert replies_to(stronger, photo_id)
+    assert difference(decode(stronger.file_bytes("photo")), image) > 0.01
+    async with await JobStore.open(Path(env["DATA_DIR"])) as store:
+        first, second = sorted(await store.user_jobs(ALICE["id"], active_only=False), key=id_of)
+        records = [await store.read_file(j.id, PAINTED_NAME) for j in (first, second)]
+        assert [Painted.from_json(r).strength for r in records] == [1.0, 1.5]
+        assert second.options.strength == 1.5
     assert await proc.stop(timeout=60) == 0
     assert "stopping the engine" in proc.output
 

@@ -133,7 +133,10 @@ async def test_progress_then_result(fake_api, tmp_path):
         reply = result.params["reply_parameters"]
         assert reply["message_id"] == job.reply_to_message_id
         assert reply["allow_sending_without_reply"] is True
-        assert result.buttons() == [("Full resolution (PNG)", f"png:{job.id}")]
+        assert result.buttons()[0] == ("Full resolution (PNG)", f"png:{job.id}")  # no frames
+        assert [data for _, data in result.buttons()[1:]] == [
+            f"var:{job.id}:{kind}" for kind in ("more", "less", "colors", "styles")
+        ]
         assert "Monet" in result.text and "120×80" in result.text
         assert "for " not in result.text  # private chat: no credit line
         assert (await rig.store.get(job.id)).delivered_at is not None

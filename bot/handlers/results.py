@@ -1,9 +1,13 @@
-"""Buttons under a finished picture: [🎞 Timelapse] [Full resolution (PNG)].
+"""Buttons under a finished picture, in two rows:
+
+    [🎞 Timelapse] [Full resolution (PNG)]
+    [➕ Stronger] [➖ Subtler] [🎨 Keep colours] [🖼 Another style…]
 
 "Full resolution (PNG)" sends result.png as a document (then its button goes: the file is
 right below). "🎞 Timelapse" sends the engine's frames as a looping MP4, made on the first tap
 and re-sent by Telegram file_id after that (kept with the job's files, so it survives restarts
-and goes with retention cleanup). Anyone in the chat may press them.
+and goes with retention cleanup). Anyone in the chat may press these two; the variations
+(bot/handlers/variations.py) are for the person who asked.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from telegram.ext import ContextTypes
 
 from bot import texts
 from bot.context import deps
+from bot.handlers.variations import variation_buttons
 from bot.labels import style_label
 from bot.replies import reply_to, safe_reply
 from bot.timelapse import TimelapseError, timelapse_mp4
@@ -39,7 +44,7 @@ def result_keyboard(job: Job, *, timelapse: bool) -> InlineKeyboardMarkup:
     if timelapse:
         data = f"{CALLBACK_TIMELAPSE}:{job.id}"
         first.insert(0, InlineKeyboardButton(texts.TIMELAPSE_BUTTON, callback_data=data))
-    return InlineKeyboardMarkup([first])
+    return InlineKeyboardMarkup([first, variation_buttons(job)])
 
 
 async def has_timelapse(store: JobStore, job: Job) -> bool:

@@ -38,7 +38,7 @@ from telegram.ext import (
 
 from bot import intake, texts
 from bot.context import deps
-from bot.handlers import albums, results, style_keyboard
+from bot.handlers import albums, results, style_keyboard, variations
 from bot.replies import safe_reply
 from bot.requests import StyleRequest, is_style_command
 from bot.submit import (
@@ -93,6 +93,8 @@ def register(app: Application) -> None:
             results.on_timelapse_button, pattern=rf"^{results.CALLBACK_TIMELAPSE}:\d+$"
         )
     )
+    variation = CallbackQueryHandler(variations.on_variation_button, pattern=variations.PATTERN)
+    app.add_handler(variation)
     private = filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED
     app.add_handler(MessageHandler(private & PAINTABLE, on_plain_image))
     app.add_handler(MessageHandler(private & UNPAINTABLE, on_unpaintable))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Container
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatType
@@ -23,12 +24,14 @@ log = logging.getLogger(__name__)
 CALLBACK_STYLE = "style"
 
 
-def keyboard(d: BotDeps, owner_id: int) -> InlineKeyboardMarkup:
+def keyboard(
+    d: BotDeps, data: Callable[[str], str], *, leave_out: Container[str] = ()
+) -> InlineKeyboardMarkup:
+    """The presets two by two; `data(preset name)` is a button's callback data."""
     buttons = [
-        InlineKeyboardButton(
-            preset_button_label(p.name), callback_data=f"{CALLBACK_STYLE}:{p.name}:{owner_id}"
-        )
+        InlineKeyboardButton(preset_button_label(p.name), callback_data=data(p.name))
         for p in d.catalogue.presets
+        if p.name not in leave_out
     ]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     return InlineKeyboardMarkup(rows)
@@ -51,7 +54,7 @@ async def offer_keyboard(
             photo_message.chat_id,
             texts.KEYBOARD_PROMPT if private else texts.KEYBOARD_PROMPT_GROUP,
             reply_parameters=reply_to(photo_message.message_id),
-            reply_markup=keyboard(d, owner.id),
+            reply_markup=keyboard(d, lambda preset: f"{CALLBACK_STYLE}:{preset}:{owner.id}"),
         )
     except TelegramError as exc:
         log.warning("could not send the style keyboard: %s", exc)
