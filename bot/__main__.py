@@ -37,6 +37,14 @@ def main() -> int:
     if not token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
+    if settings.database:
+        from jobs.dburl import DatabaseUrlError, parse_database_url
+
+        try:
+            parse_database_url(settings.database)
+        except DatabaseUrlError as exc:
+            print(exc, file=sys.stderr)
+            return 2
     hook_secret = webhook_secret(settings)
     setup_logging(settings.log_level, settings.log_format, secrets=[token, hook_secret or ""])
 

@@ -109,7 +109,8 @@ async def start_services(app: Application) -> None:
         )
         ops.start(settings.metrics_port, settings.metrics_listen)
         app.bot_data[OPS_KEY] = ops
-    store = await JobStore.open(settings.data_dir)
+    store = await JobStore.open(settings.data_dir, database_url=settings.database)
+    log.info("job table: %s", store.description)
     catalogue = load_catalogue()
     deps = BotDeps(settings=settings, store=store, catalogue=catalogue)
     install(app, deps)
@@ -145,10 +146,12 @@ async def _set_commands(app: Application) -> None:
 
 def engine_environment(settings: BotSettings) -> dict[str, str]:
     """The engine's environment: ours, without the bot's secrets (the engine never needs
-    them), and with the bot's DATA_DIR / STYLES_DIR (which may have come from `.env`)."""
+    them), and with the bot's DATA_DIR / STYLES_DIR / DATABASE_URL (maybe from `.env`)."""
     env = {k: v for k, v in os.environ.items() if k not in BOT_SECRETS}
     env["DATA_DIR"] = str(settings.data_dir)
     env["STYLES_DIR"] = str(settings.styles_dir)
+    if settings.database:
+        env["DATABASE_URL"] = settings.database
     return env
 
 

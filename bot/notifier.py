@@ -1,6 +1,7 @@
 """Tell users how their jobs are going: one progress message per job, then the result.
 
-A background task (started in post_init) polls the job table every NOTIFY_POLL_SECONDS:
+A background task (started in post_init) reads the job table whenever a job changes
+(PostgreSQL's LISTEN/NOTIFY), and at the latest every NOTIFY_POLL_SECONDS:
 
 - `store.changed_since(t)` → progress of running jobs. Each job has ONE progress message (the
   "Queued" reply); it is edited into a photo of the engine's preview with a caption
@@ -190,15 +191,21 @@ class Notifier:
                     await task
 
     async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("notifier tick failed; carrying on")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.poll_seconds)
+        """Tick, then sleep until a job changes (PostgreSQL's NOTIFY wakes us within
+        milliseconds), the notifier stops, or NOTIFY_POLL_SECONDS pass."""
+        changes = self.store.wake_on_changes()
+        try:
+            while not self._stop.is_set():
+                changes.clear()  # before reading, so a change made meanwhile is not missed
+                try:
+                    await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("notifier tick failed; carrying on")
+                await changes.wait(self.poll_seconds, stop=self._stop)
+        finally:
+            changes.close()
 
     # ------------------------------------------------------------------ one poll
     async def tick(self) -> None:

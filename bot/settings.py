@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from jobs.dburl import secret_text
+
 WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
@@ -27,6 +29,9 @@ class BotSettings(BaseSettings):
     )
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(frozenset(), alias="ADMIN_IDS")
     data_dir: Path = Field(Path("data"), alias="DATA_DIR")
+    # Unset: the embedded SQLite in DATA_DIR. postgresql://user:password@host:5432/db: a
+    # PostgreSQL shared with painters on other hosts (see README, "Scaling out").
+    database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
     styles_dir: Path = Field(Path("styles"), alias="STYLES_DIR")
     engine_external: bool = Field(False, alias="ENGINE_EXTERNAL")
     # Limits (each refusal tells the user the number).
@@ -65,6 +70,11 @@ class BotSettings(BaseSettings):
         if value is not None and not WEBHOOK_SECRET_RE.fullmatch(value.get_secret_value()):
             raise ValueError("use 1 to 256 characters: letters, digits, _ and - only")
         return value
+
+    @property
+    def database(self) -> str | None:
+        """DATABASE_URL as text; None: the embedded SQLite in DATA_DIR."""
+        return secret_text(self.database_url)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

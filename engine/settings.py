@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from jobs.dburl import secret_text
 
 
 class EngineSettings(BaseSettings):
@@ -19,6 +21,7 @@ class EngineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     data_dir: Path = Field(Path("data"), alias="DATA_DIR")
+    database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
     styles_dir: Path = Field(Path("styles"), alias="STYLES_DIR")
     styles_source: str | None = Field(None, alias="STYLES_SOURCE")
     device: str = Field("auto", alias="DEVICE")
@@ -35,7 +38,8 @@ class EngineSettings(BaseSettings):
     timelapse_frames: int = Field(48, ge=0, le=120, alias="TIMELAPSE_FRAMES")
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", alias="PRECISION")
     max_input_pixels: int = Field(60_000_000, ge=1, alias="MAX_INPUT_PIXELS")
-    engine_exclusive: bool = Field(True, alias="ENGINE_EXCLUSIVE")
+    # None: exclusive on the embedded SQLite, shared (many painters) on PostgreSQL.
+    engine_exclusive: bool | None = Field(None, alias="ENGINE_EXCLUSIVE")
     worker_name: str | None = Field(None, alias="WORKER_NAME")
     heartbeat_seconds: float = Field(5.0, gt=0, alias="HEARTBEAT_SECONDS")
     stale_after_seconds: float = Field(60.0, gt=0, alias="STALE_AFTER_SECONDS")
@@ -54,3 +58,8 @@ class EngineSettings(BaseSettings):
         if value == 1:
             raise ValueError("a timelapse needs at least 2 frames (or 0 for none)")
         return value
+
+    @property
+    def database(self) -> str | None:
+        """DATABASE_URL as text; None: the embedded SQLite in DATA_DIR."""
+        return secret_text(self.database_url)

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -27,7 +28,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -39,7 +40,17 @@ from engine.painted import PAINTED_NAME, Painted
 from engine.settings import EngineSettings
 from engine.timelapse import FRAMES_NAME, FrameRecorder
 from engine.transfer import Cancelled, Progress, StylizeOptions, Stylizer
-from jobs import EngineInfo, EngineLeaseError, Job, JobOptions, JobStatus, JobStore, StyleRef
+from jobs import (
+    DatabaseUnavailable,
+    EngineInfo,
+    EngineLeaseError,
+    Job,
+    JobOptions,
+    JobStatus,
+    JobStore,
+    StyleRef,
+)
+from jobs.dburl import DatabaseUrlError
 from jobs.events import job_event
 from jobs.logs import setup_logging
 from styles import UnknownStyleError, defaults_for, load_catalogue
@@ -48,6 +59,7 @@ log = logging.getLogger("engine.worker")
 
 PREVIEW_SIDE = 320
 CLEANUP_EVERY = 3600.0
+RECORD_FIRST_DELAY, RECORD_MAX_DELAY = 0.5, 15.0  # retrying an outcome while the db is away
 OOM_SHRINK = 0.7
 
 GENERIC_ERROR = (
@@ -190,10 +202,10 @@ class JobRunner:
             log.exception("job %s: unexpected error", job.id)
             return await self._fail(job, GENERIC_ERROR, time.monotonic() - started)
         seconds = time.monotonic() - started
-        finished = await self.store.finish(
-            job.id, outcome.result, worker_id=self.worker_id, extra_files=outcome.extra_files
+        finish = functools.partial(
+            self.store.finish, job.id, outcome.result, extra_files=outcome.extra_files
         )
-        if not finished:
+        if not await self._record(job, finish, JobStatus.DONE):
             log.warning("job %s was taken from this worker; result discarded", job.id)
             return None
         width, height = outcome.size
@@ -224,17 +236,40 @@ class JobRunner:
             status = await self.store.requeue(job.id, count_attempt=False, worker_id=self.worker_id)
             job_event(log, "requeued", job, seconds=seconds, status=status)
             return status
-        if not await self.store.mark_cancelled(job.id, worker_id=self.worker_id):
+        cancelled = functools.partial(self.store.mark_cancelled, job.id)
+        if not await self._record(job, cancelled, JobStatus.CANCELLED):
             log.warning("job %s was taken from this worker; stopped painting it", job.id)
             return None
         job_event(log, "cancelled", job, seconds=seconds)
         return JobStatus.CANCELLED
 
     async def _fail(self, job: Job, message: str, seconds: float) -> JobStatus | None:
-        if not await self.store.fail(job.id, message, worker_id=self.worker_id):
+        fail = functools.partial(self.store.fail, job.id, message)
+        if not await self._record(job, fail, JobStatus.FAILED):
             return None
         job_event(log, "failed", job, level=logging.WARNING, seconds=seconds, error=message)
         return JobStatus.FAILED
+
+    async def _record(
+        self, job: Job, write: Callable[..., Awaitable[bool]], outcome: JobStatus
+    ) -> bool:
+        """Record the job's outcome, waiting out a lost database connection (the painting is
+        kept in memory meanwhile; the heartbeat keeps the job this worker's). A write whose
+        reply was lost may have committed: then the job already shows our outcome."""
+        delay, uncertain = RECORD_FIRST_DELAY, False
+        while True:
+            try:
+                changed = await write(worker_id=self.worker_id)
+                break
+            except DatabaseUnavailable as exc:
+                log.warning("job %s: cannot record the outcome yet (%s); retrying", job.id, exc)
+                uncertain = True
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RECORD_MAX_DELAY)
+        if changed or not uncertain:
+            return changed
+        now = await self.store.get(job.id)
+        return now is not None and now.status is outcome and now.worker_id == self.worker_id
 
     # ---------------------------------------------------------------- in the thread
     def _paint(
@@ -395,8 +430,12 @@ class Worker:
         self.settings = settings
         self.store = store
         host = socket.gethostname()
-        self.worker_id = f"{settings.worker_name or host}-{os.getpid()}-{secrets.token_hex(2)}"
-        self.info = EngineInfo(self.worker_id, os.getpid(), host, settings.device, None)
+        name = settings.worker_name or host
+        self.worker_id = f"{name}-{os.getpid()}-{secrets.token_hex(2)}"
+        self.info = EngineInfo(self.worker_id, os.getpid(), host, settings.device, None, name=name)
+        # Default: one engine per SQLite file; many painters share a PostgreSQL.
+        exclusive = settings.engine_exclusive
+        self.exclusive = store.backend == "sqlite" if exclusive is None else exclusive
         self.stop = asyncio.Event()
         self.stopping = threading.Event()
         self.runner: JobRunner | None = None
@@ -413,7 +452,7 @@ class Worker:
             self.runner.stopping.set()
 
     async def run(self) -> None:
-        exclusive = self.settings.engine_exclusive
+        exclusive = self.exclusive
         await self.store.register_engine(self.info, exclusive=exclusive)  # may refuse
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         try:
@@ -450,10 +489,21 @@ class Worker:
             log.error("painter metrics not served on port %d: %s", port, exc)
 
     async def _loop(self) -> None:
+        """Claim and paint until stopped. Idle, wait for a wake-up (PostgreSQL's NOTIFY: a new
+        job starts within milliseconds) or POLL_SECONDS, whichever comes first."""
         settings = self.settings
         next_recovery = next_cleanup = 0.0
+        new_work = self.store.wake_on_queue()
+        claim_unsure = False  # a claim failed: did it commit before the connection broke?
         while not self.stop.is_set():
+            new_work.clear()  # before looking, so a job enqueued meanwhile still wakes us
             try:
+                if claim_unsure:
+                    job = await self._resume_lost_claim()
+                    claim_unsure = False
+                    if job is not None:
+                        await self._run(job)
+                        continue
                 now = time.monotonic()
                 if now >= next_recovery:
                     await self._recover()
@@ -463,15 +513,31 @@ class Worker:
                     if removed:
                         log.info("cleanup: removed the files of %d old jobs", removed)
                     next_cleanup = now + CLEANUP_EVERY
+                claim_unsure = True
                 job = await self.store.claim(self.worker_id)
+                claim_unsure = False
+            except DatabaseUnavailable as exc:
+                log.warning("could not poll the queue (%s); retrying", exc)
+                job = None
             except Exception:
                 log.exception("could not poll the queue; retrying")
                 job = None
             if job is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), settings.poll_seconds)
+                await new_work.wait(settings.poll_seconds, stop=self.stop)
                 continue
             await self._run(job)
+        new_work.close()
+
+    async def _resume_lost_claim(self) -> Job | None:
+        """A claim whose reply was lost may have committed: the job is then RUNNING under
+        this worker and nobody else will take it. Paint it (its attempt is already counted)."""
+        running = await self.store.list_jobs([JobStatus.RUNNING], limit=10_000)
+        mine = [job for job in running if job.worker_id == self.worker_id]
+        if mine:
+            log.warning(
+                "job %s was claimed by a claim whose reply was lost; painting it", mine[0].id
+            )
+        return mine[0] if mine else None
 
     async def _run(self, job: Job) -> None:
         assert self.runner is not None
@@ -505,9 +571,7 @@ class Worker:
                 job_id = self.current_job
                 if not await self.store.heartbeat(self.worker_id, job_id):
                     log.warning("engine row vanished (judged dead?); registering again")
-                    await self.store.register_engine(
-                        self.info, exclusive=self.settings.engine_exclusive
-                    )
+                    await self.store.register_engine(self.info, exclusive=self.exclusive)
                 if job_id is not None and self.runner is not None:
                     job = await self.store.get(job_id)
                     lost = job is None or job.cancel_requested or job.worker_id != self.worker_id
@@ -524,7 +588,16 @@ class Worker:
 async def run_worker(settings: EngineSettings) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code: 0 clean stop, 1 crashed (logged),
     2 refused to start (another engine holds the lease), 3 lost the lease while running."""
-    store = await JobStore.open(settings.data_dir, stale_after=settings.stale_after_seconds)
+    try:
+        store = await JobStore.open(
+            settings.data_dir,
+            database_url=settings.database,
+            stale_after=settings.stale_after_seconds,
+        )
+    except (DatabaseUrlError, DatabaseUnavailable) as exc:
+        print(f"engine worker cannot open the job table: {exc}", file=sys.stderr)
+        return 2
+    log.info("job table: %s", store.description)
     worker = Worker(settings, store)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

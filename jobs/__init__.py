@@ -7,6 +7,7 @@ from jobs.files import PREVIEW_NAME, RESULT_NAME
 from jobs.models import (
     ACTIVE,
     FINISHED,
+    DatabaseUnavailable,
     EngineInfo,
     EngineLeaseError,
     Job,
@@ -22,6 +23,7 @@ from jobs.store import JobStore
 __all__ = [
     "ACTIVE",
     "FINISHED",
+    "DatabaseUnavailable",
     "EngineInfo",
     "EngineLeaseError",
     "Job",

@@ -1,117 +1,186 @@
-"""One aiosqlite connection shared by the coroutines of a process, with explicit transactions.
+"""The seam between the job table's queries and the database behind them.
 
-aiosqlite runs sqlite in its own thread (the event loop never blocks, not even while
-`BEGIN IMMEDIATE` waits on another process's lock). The connection is in autocommit mode
-and an asyncio.Lock serialises its users: without it two coroutines interleaving on one
-connection would share (and commit or roll back) each other's transactions.
+JobStore talks to a `Database` (one-statement reads and writes, whole transactions, named
+locks, wake-ups) and never to a driver. Two backends implement it: the embedded SQLite file
+(jobs/db_sqlite.py, the default) and PostgreSQL through asyncpg (jobs/db_postgres.py, chosen by
+DATABASE_URL). Queries are written once with `?` placeholders; the dialect adapts them.
+
+Wake-ups: a transaction may `notify(channel)`; once it commits, every `Wakeup` subscribed to
+that channel is set, in every process on PostgreSQL (LISTEN/NOTIFY), in this process on
+SQLite. Waiters always wait with a timeout, so polling stays the fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
-from jobs.schema import configure, ensure_incremental_vacuum, migrate
+from jobs.dialect import Dialect
 
 Params = Iterable[Any]
+Row = Mapping[str, Any]  # sqlite3.Row and asyncpg.Record both index by column name
+
+DB_NAME = "picasso.db"
+# Channels: QUEUE = a job may be claimable now (painters listen); CHANGES = a job started,
+# progressed or ended (the bot's notifier listens). The payload is the job id.
+QUEUE = "picasso_queue"
+CHANGES = "picasso_changes"
+CHANNELS = (QUEUE, CHANGES)
 
 
-class Tx:
-    """Statements inside a transaction (or under the lock); only valid inside its `with`."""
+class Wakeup:
+    """Set when a subscribed channel is notified. Clear it BEFORE looking at the table, then
+    wait: a notification that arrives in between is not lost."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: Database, channel: str) -> None:
+        self.channel = channel
+        self._db = db
+        self._event = asyncio.Event()
 
-    async def all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        return list(await self._conn.execute_fetchall(sql, tuple(params)))
+    def set(self) -> None:
+        self._event.set()
 
-    async def one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    def clear(self) -> None:
+        self._event.clear()
+
+    async def wait(self, within: float, *, stop: asyncio.Event | None = None) -> bool:
+        """Until notified (True), `within` seconds passed or `stop` is set (False)."""
+        waits = [asyncio.ensure_future(self._event.wait())]
+        if stop is not None:
+            waits.append(asyncio.ensure_future(stop.wait()))
+        try:
+            await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        return self._event.is_set()
+
+    def close(self) -> None:
+        self._db.unsubscribe(self)
+
+
+class Tx(ABC):
+    """Statements inside one transaction; only valid inside its `async with`."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    async def all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    @abstractmethod
+    async def run(self, sql: str, params: Params = ()) -> int:
+        """Run one INSERT/UPDATE/DELETE; returns the number of rows it changed."""
+
+    @abstractmethod
+    async def execute(self, statement: str) -> None:
+        """A statement without parameters (schema changes)."""
+
+    @abstractmethod
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Wake the channel's subscribers once this transaction commits."""
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @abstractmethod
+    async def set_schema_version(self, version: int) -> None: ...
+
+    @abstractmethod
+    async def lock(self, name: str) -> None:
+        """Hold the lock `name` until the transaction ends, for a read-then-write that must
+        not interleave with another process doing the same."""
+
+    async def one(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.all(sql, params)
         return rows[0] if rows else None
 
-    async def run(self, sql: str, params: Params = ()) -> int:
-        """Run one INSERT/UPDATE/DELETE; returns the number of rows it changed.
-
-        The count comes from an appended `RETURNING 1`, so a write is one round trip to the
-        sqlite thread (a cursor's rowcount would need a second one to close the cursor).
-        """
-        rows = await self._conn.execute_fetchall(f"{sql} RETURNING 1", tuple(params))
-        return len(list(rows))
-
     async def insert(self, sql: str, params: Params = ()) -> int:
-        row = await self._conn.execute_insert(sql, tuple(params))
+        """Run an INSERT into a table with an `id` column; returns the new id."""
+        row = await self.one(f"{sql} RETURNING id", params)
         assert row is not None
-        return int(row[0])
+        return int(row["id"])
 
 
-class Database:
-    """The connection, its lock, and helpers for one-statement reads and whole transactions."""
+class Database(ABC):
+    """One process's access to the job table (a connection, or a pool of them)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        self._lock = asyncio.Lock()
-        self._tx = Tx(conn)
+    dialect: Dialect
+    description: str  # for logs and /admin, e.g. "PostgreSQL at db:5432/picasso" (no password)
 
-    @classmethod
-    async def open(cls, path: Path, *, busy_timeout_ms: int = 10_000) -> Database:
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            await configure(conn, busy_timeout_ms)
-            await migrate(conn)
-            await ensure_incremental_vacuum(conn)
-        except BaseException:
-            await conn.close()
-            raise
-        return cls(conn)
+    def __init__(self) -> None:
+        self._wakeups: dict[str, set[Wakeup]] = {channel: set() for channel in CHANNELS}
 
-    async def close(self) -> None:
-        async with self._lock:
-            await self._conn.close()
+    # ------------------------------------------------------------------ statements
+    @abstractmethod
+    def transaction(self, *, write: bool = True) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """A write transaction (write=True) or one consistent read snapshot (write=False)."""
 
-    @contextlib.asynccontextmanager
-    async def transaction(self, *, write: bool = True) -> AsyncIterator[Tx]:
-        """A write transaction: `BEGIN IMMEDIATE` takes the write lock up front, so a
-        read-then-write (claim, enqueue) can never race another process, and WAL never
-        answers SQLITE_BUSY_SNAPSHOT halfway through. write=False: a read snapshot
-        (several SELECTs that see one state) that never blocks writers."""
-        async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
-            try:
-                yield self._tx
-                await self._conn.execute("COMMIT")
-            except BaseException:
-                await self._rollback()
-                raise
+    @abstractmethod
+    async def all(self, sql: str, params: Params = ()) -> list[Row]: ...
 
-    async def _rollback(self) -> None:
-        # sqlite may have ended the transaction already (e.g. after SQLITE_FULL)
-        with contextlib.suppress(sqlite3.Error):
-            await self._conn.execute("ROLLBACK")
+    @abstractmethod
+    async def run(self, sql: str, params: Params = ()) -> int: ...
 
+    async def one(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.all(sql, params)
+        return rows[0] if rows else None
+
+    @abstractmethod
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Wake the channel's subscribers now (outside a transaction)."""
+
+    @abstractmethod
     async def reclaim_space(self) -> None:
-        """After deleting job files: hand the freed pages back to the file system, and fold the
-        WAL into the main file so the database really shrinks (best effort while readers are
-        active; the next checkpoint finishes it)."""
-        async with self._lock:
-            # executescript steps the pragma to the end (execute() would free one page)
-            await self._conn.executescript("PRAGMA incremental_vacuum")
-            await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        """After deleting job files: give the freed space back (see the backends)."""
 
-    async def all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._lock:
-            return await self._tx.all(sql, params)
+    @abstractmethod
+    async def close(self) -> None: ...
 
-    async def one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._lock:
-            return await self._tx.one(sql, params)
+    # ------------------------------------------------------------------ wake-ups
+    def subscribe(self, channel: str) -> Wakeup:
+        if channel not in self._wakeups:
+            raise ValueError(f"unknown channel {channel!r}; known: {CHANNELS}")
+        wakeup = Wakeup(self, channel)
+        self._wakeups[channel].add(wakeup)
+        return wakeup
 
-    async def run(self, sql: str, params: Params = ()) -> int:
-        async with self._lock:
-            return await self._tx.run(sql, params)
+    def unsubscribe(self, wakeup: Wakeup) -> None:
+        self._wakeups[wakeup.channel].discard(wakeup)
+
+    def deliver(self, channel: str) -> None:
+        for wakeup in self._wakeups.get(channel, ()):
+            wakeup.set()
+
+    def deliver_all(self) -> None:
+        """Wake everyone (e.g. after the listening connection was lost: anything may have
+        happened meanwhile)."""
+        for channel in self._wakeups:
+            self.deliver(channel)
+
+
+async def open_database(
+    data_dir: Path,
+    database_url: str | None,
+    *,
+    busy_timeout_ms: int = 10_000,
+    connect_retry_for: float | None = None,
+    migrate_to: int | None = None,
+) -> Database:
+    """The embedded SQLite at DATA_DIR/picasso.db when `database_url` is empty, else the
+    PostgreSQL it names; migrated to `migrate_to` (default: the latest schema)."""
+    if database_url:
+        from jobs.db_postgres import PostgresDatabase
+        from jobs.dburl import parse_database_url
+
+        url = parse_database_url(database_url)
+        return await PostgresDatabase.open(url, retry_for=connect_retry_for, migrate_to=migrate_to)
+    from jobs.db_sqlite import SqliteDatabase
+
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    return await SqliteDatabase.open(
+        data_dir / DB_NAME, busy_timeout_ms=busy_timeout_ms, migrate_to=migrate_to
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jobs.base import REQUEUE_SET, StoreBase
+from jobs.db import CHANGES, QUEUE
 from jobs.liveness import describe, engine_alive
 from jobs.models import EngineInfo, EngineLeaseError
 
@@ -24,6 +25,7 @@ class EngineRegistry(StoreBase):
         stale_after = self.stale_after if stale_after is None else stale_after
         now = self._now()
         async with self._db.transaction() as tx:
+            await tx.lock("engines")  # two hosts registering at once see each other
             rows = await tx.all("SELECT * FROM engines WHERE worker_id != ?", (info.worker_id,))
             for other in map(EngineInfo.from_row, rows):
                 if not engine_alive(other, now=now, stale_after=stale_after):
@@ -33,12 +35,12 @@ class EngineRegistry(StoreBase):
             await tx.run(
                 """
                 INSERT INTO engines (worker_id, pid, hostname, device, gpu_memory_mb,
-                                     started_at, last_seen, current_job, exclusive)
-                VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)
+                                     started_at, last_seen, current_job, exclusive, name)
+                VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
                 ON CONFLICT (worker_id) DO UPDATE SET
                     pid = excluded.pid, hostname = excluded.hostname, device = excluded.device,
                     gpu_memory_mb = excluded.gpu_memory_mb, last_seen = excluded.last_seen,
-                    exclusive = excluded.exclusive
+                    exclusive = excluded.exclusive, name = excluded.name
                 """,
                 (
                     info.worker_id,
@@ -49,6 +51,7 @@ class EngineRegistry(StoreBase):
                     info.started_at or now,
                     now,
                     int(exclusive),
+                    info.name or None,
                 ),
             )
 
@@ -68,6 +71,27 @@ class EngineRegistry(StoreBase):
         rows = await self._db.all("SELECT * FROM engines ORDER BY started_at, worker_id")
         return [EngineInfo.from_row(r) for r in rows]
 
+    async def drain(self, name: str, draining: bool = True) -> list[EngineInfo]:
+        """Admin: the painters called `name` (or with that worker id) finish their current
+        job and take no new one (draining=False: take jobs again). Returns those matched."""
+        changed = await self._db.all(
+            "UPDATE engines SET draining = ? WHERE name = ? OR worker_id = ? RETURNING *",
+            (int(draining), name, name),
+        )
+        if changed and not draining:
+            await self._db.notify(QUEUE)
+        return [EngineInfo.from_row(row) for row in changed]
+
+    async def jobs_done_by_worker(self, since: float) -> dict[str, int]:
+        """{worker id: jobs it finished as done since `since`} (the admin's painter list)."""
+        rows = await self._db.all(
+            "SELECT worker_id, COUNT(*) AS n FROM jobs "
+            "WHERE finished_at >= ? AND status = 'done' AND worker_id IS NOT NULL "
+            "GROUP BY worker_id",
+            (since,),
+        )
+        return {row["worker_id"]: int(row["n"]) for row in rows}
+
     async def recover_stale(self, *, stale_after: float, max_attempts: int = 3) -> list[int]:
         """Jobs left RUNNING by a dead worker go back to the queue (their attempt was counted
         at claim), or fail with a user-readable error after `max_attempts`; a requested
@@ -75,11 +99,12 @@ class EngineRegistry(StoreBase):
         now = self._now()
         touched: list[int] = []
         async with self._db.transaction() as tx:
+            await tx.lock("engines")
             rows = await tx.all(
                 """
                 SELECT j.id, j.attempts, j.cancel_requested, j.worker_id AS job_worker,
                        e.worker_id, e.pid, e.hostname, e.device, e.gpu_memory_mb,
-                       e.started_at, e.last_seen, e.current_job, e.exclusive
+                       e.started_at, e.last_seen, e.current_job, e.exclusive, e.name, e.draining
                 FROM jobs AS j LEFT JOIN engines AS e ON e.worker_id = j.worker_id
                 WHERE j.status = 'running'
                 """
@@ -91,7 +116,6 @@ class EngineRegistry(StoreBase):
                     if engine_alive(engine, now=now, stale_after=stale_after):
                         continue
                     dead_engines.add(engine.worker_id)
-                touched.append(row["id"])
                 if row["cancel_requested"]:
                     sql, params = "status = 'cancelled', finished_at = ?", (now,)
                 elif row["attempts"] >= max_attempts:
@@ -99,7 +123,15 @@ class EngineRegistry(StoreBase):
                     params = (gave_up_message(row["attempts"]), now)
                 else:
                     sql, params = REQUEUE_SET, (now,)
-                await tx.run(f"UPDATE jobs SET {sql} WHERE id = ?", (*params, row["id"]))
+                # Only if still running under that worker: it may have just finished.
+                if await tx.run(
+                    f"UPDATE jobs SET {sql} WHERE id = ? AND status = 'running' "
+                    "AND COALESCE(worker_id, '') = ?",
+                    (*params, row["id"], row["job_worker"] or ""),
+                ):
+                    touched.append(row["id"])
+                    await tx.notify(CHANGES, str(row["id"]))
+                    await tx.notify(QUEUE, str(row["id"]))
             for worker_id in dead_engines:
                 await tx.run("DELETE FROM engines WHERE worker_id = ?", (worker_id,))
         return touched

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 # The next job to run. Only each waiting user's head job competes, so the cost grows with
 # the number of waiting users, not of queued jobs: a GROUP BY over the covering index
 # (status, user_id, priority), then two index seeks per user for the head and "last served".
+# The dialect may append a row lock on `j` (PostgreSQL: FOR UPDATE OF j SKIP LOCKED): a
+# head another painter is claiming is passed over for the next user's head (not the same
+# user's next job, which is no head yet), and `j.status` is re-checked on the locked row.
 CLAIM_SQL = """
 WITH waiting AS (
     SELECT user_id, MAX(priority) AS top FROM jobs WHERE status = 'queued' GROUP BY user_id
@@ -32,6 +35,7 @@ WITH waiting AS (
 )
 SELECT h.head_id AS id, h.last_served
 FROM heads AS h JOIN jobs AS j ON j.id = h.head_id
+WHERE j.status = 'queued'
 ORDER BY h.top DESC, h.last_served IS NOT NULL, h.last_served, j.created_at, j.id
 LIMIT 1
 """

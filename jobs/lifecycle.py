@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from jobs.base import REQUEUE_SET
+from jobs.db import CHANGES, QUEUE
 from jobs.fair import CLAIM_SQL
 from jobs.files import PREVIEW_NAME, RESULT_NAME, JobFiles
 from jobs.models import (
@@ -39,6 +40,7 @@ class JobLifecycle(JobFiles):
         if missing:
             raise ValueError(f"files not given for the job: {sorted(missing)}")
         async with self._db.transaction() as tx:
+            await tx.lock("enqueue")  # a redelivered update racing itself: one insert
             row = await tx.one(
                 "SELECT * FROM jobs WHERE chat_id = ? AND request_message_id = ?",
                 (new.chat_id, new.request_message_id),
@@ -63,6 +65,7 @@ class JobLifecycle(JobFiles):
             await self._put_files(tx, job_id, files)
             row = await tx.one("SELECT * FROM jobs WHERE id = ?", (job_id,))
             assert row is not None
+            await tx.notify(QUEUE, str(job_id))
             return Job.from_row(row), True
 
     async def set_progress_message(self, job_id: int, message_id: int) -> None:
@@ -72,21 +75,23 @@ class JobLifecycle(JobFiles):
 
     async def cancel(self, job_id: int) -> JobStatus | None:
         """Queued: cancelled now. Running: cancel_requested, the worker stops at its next
-        progress report (returns RUNNING). None: no such job or already finished."""
-        now = self._now()
+        progress report (returns RUNNING). None: no such job or already finished.
+
+        Each UPDATE re-checks the status it changes from, so a claim racing the cancel on
+        another host makes the first one match nothing and the second one apply."""
         async with self._db.transaction() as tx:
-            row = await tx.one("SELECT status FROM jobs WHERE id = ?", (job_id,))
-            if row is None:
-                return None
-            status = JobStatus(row["status"])
-            if status is JobStatus.QUEUED:
-                await tx.run(
-                    "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ?",
-                    (now, job_id),
-                )
+            if await tx.run(
+                "UPDATE jobs SET status = 'cancelled', finished_at = ? "
+                "WHERE id = ? AND status = 'queued'",
+                (self._now(), job_id),
+            ):
+                await tx.notify(CHANGES, str(job_id))
                 return JobStatus.CANCELLED
-            if status is JobStatus.RUNNING:
-                await tx.run("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+            if await tx.run(
+                "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'",
+                (job_id,),
+            ):
+                await tx.notify(CHANGES, str(job_id))
                 return JobStatus.RUNNING
             return None
 
@@ -113,28 +118,35 @@ class JobLifecycle(JobFiles):
         """Take the next job in fair order, atomically; None when paused or nothing queued.
 
         A lock-free read first, so an idle worker polling twice a second never takes the
-        write lock (and never delays the bot's writes) when there is nothing to do.
+        write lock (and never delays the bot's writes) when there is nothing to do. On
+        PostgreSQL the one UPDATE locks only the chosen head job's row, and passes over a
+        head another painter is locking right now to the next user's head (SKIP LOCKED).
         """
         probe = await self._db.one(
             """
             SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'queued') AS waiting,
-                   (SELECT value FROM control WHERE key = 'paused') AS paused
-            """
+                   (SELECT value FROM control WHERE key = 'paused') AS paused,
+                   (SELECT draining FROM engines WHERE worker_id = ?) AS draining
+            """,
+            (worker_id,),
         )
-        if probe is None or not probe["waiting"] or probe["paused"] == "1":
+        if probe is None or not probe["waiting"] or probe["paused"] == "1" or probe["draining"]:
             return None
-        now = self._now()
         async with self._db.transaction() as tx:
+            # The time is read once the write lock is held: started_at orders the claims
+            # (the round-robin reads it), so it must not predate a wait for the lock.
+            now = self._now()
             row = await tx.one(
                 f"""
                 UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,
                     started_at = ?, progress_at = ?, iteration = 0, total_iterations = NULL,
                     loss = NULL, eta_at = NULL, cancel_requested = 0
-                WHERE id = (SELECT id FROM ({CLAIM_SQL}))
+                WHERE id = (SELECT id FROM ({CLAIM_SQL}{tx.dialect.claim_lock}) AS next_job)
                   AND NOT EXISTS (SELECT 1 FROM control WHERE key = 'paused' AND value = '1')
+                  AND NOT EXISTS (SELECT 1 FROM engines WHERE worker_id = ? AND draining = 1)
                 RETURNING *
                 """,
-                (worker_id, now, now),
+                (worker_id, now, now, worker_id),
             )
             if row is None:
                 return None
@@ -142,6 +154,7 @@ class JobLifecycle(JobFiles):
                 "UPDATE engines SET current_job = ?, last_seen = ? WHERE worker_id = ?",
                 (row["id"], now, worker_id),
             )
+            await tx.notify(CHANGES, str(row["id"]))
             return Job.from_row(row)
 
     async def report_progress(
@@ -175,6 +188,7 @@ class JobLifecycle(JobFiles):
                 return True
             if preview is not None:
                 await self._put_files(tx, job_id, {PREVIEW_NAME: preview})
+            await tx.notify(CHANGES, str(job_id))
             return bool(row["cancel_requested"])
 
     async def finish(
@@ -201,6 +215,7 @@ class JobLifecycle(JobFiles):
             if not changed:
                 return False
             await self._put_files(tx, job_id, {**(extra_files or {}), RESULT_NAME: result})
+            await tx.notify(CHANGES, str(job_id))
             return True
 
     async def fail(self, job_id: int, error: str, *, worker_id: str | None = None) -> bool:
@@ -219,6 +234,8 @@ class JobLifecycle(JobFiles):
             f"WHERE id = ? AND status IN ('queued', 'running'){owner}",
             (*params, self._now(), job_id, *owner_params),
         )
+        if changed:
+            await self._db.notify(CHANGES, str(job_id))
         return changed > 0
 
     async def requeue(
@@ -231,11 +248,13 @@ class JobLifecycle(JobFiles):
         owner, owner_params = _owner(worker_id)
         async with self._db.transaction() as tx:
             row = await tx.one(
-                f"SELECT cancel_requested FROM jobs WHERE id = ? AND status = 'running'{owner}",
+                "SELECT cancel_requested FROM jobs WHERE id = ? AND status = 'running'"
+                f"{owner}{tx.dialect.for_update}",
                 (job_id, *owner_params),
             )
             if row is None:
                 return None
+            await tx.notify(CHANGES, str(job_id))
             if row["cancel_requested"]:
                 await tx.run(
                     "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ?",
@@ -244,9 +263,11 @@ class JobLifecycle(JobFiles):
                 return JobStatus.CANCELLED
             give_back = 0 if count_attempt else 1
             await tx.run(
-                f"UPDATE jobs SET {REQUEUE_SET}, attempts = MAX(attempts - ?, 0) WHERE id = ?",
-                (now, give_back, job_id),
+                f"UPDATE jobs SET {REQUEUE_SET}, "
+                "attempts = CASE WHEN attempts > ? THEN attempts - ? ELSE 0 END WHERE id = ?",
+                (now, give_back, give_back, job_id),
             )
+            await tx.notify(QUEUE, str(job_id))
             return JobStatus.QUEUED
 
     async def cleanup(self, older_than: float) -> int:

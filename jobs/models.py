@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -25,6 +25,11 @@ FINISHED: frozenset[JobStatus] = frozenset({JobStatus.DONE, JobStatus.FAILED, Jo
 
 class EngineLeaseError(RuntimeError):
     """Another live engine holds the lease; the message says which one and what to do."""
+
+
+class DatabaseUnavailable(ConnectionError):
+    """The database cannot be reached now (PostgreSQL down or the connection lost); worth
+    retrying. The message names the host, never the password."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,7 @@ class Job:
         return self.status in ACTIVE
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
         data = {f.name: row[f.name] for f in fields(cls)}
         data["styles"] = styles_from_json(data["styles"])
         data["options"] = options_from_json(data["options"])
@@ -145,11 +150,19 @@ class EngineInfo:
     last_seen: float = 0
     current_job: int | None = None
     exclusive: bool = True
+    name: str = ""  # WORKER_NAME (default: the host name); "" reads as the worker_id
+    draining: bool = False  # finishes its current job, takes no new one
+
+    @property
+    def label(self) -> str:
+        return self.name or self.worker_id
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> EngineInfo:
+    def from_row(cls, row: Mapping[str, Any]) -> EngineInfo:
         data = {f.name: row[f.name] for f in fields(cls)}
         data["exclusive"] = bool(data["exclusive"])
+        data["draining"] = bool(data["draining"])
+        data["name"] = data["name"] or ""
         return cls(**data)
 
 

@@ -58,7 +58,7 @@ class JobQueries(StoreBase):
             SELECT AVG(d) AS avg FROM (
                 SELECT finished_at - started_at AS d FROM jobs
                 WHERE status = 'done' AND started_at IS NOT NULL
-                ORDER BY finished_at DESC LIMIT {RECENT_FOR_AVERAGE})
+                ORDER BY finished_at DESC LIMIT {RECENT_FOR_AVERAGE}) AS recent
             """
         )
         return None if row is None or row["avg"] is None else float(row["avg"])

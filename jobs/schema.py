@@ -1,13 +1,17 @@
-"""Schema of picasso.db as a list of migrations, versioned with `PRAGMA user_version`.
+"""Schema of the job table as a list of migrations, the same on SQLite and PostgreSQL.
 
 Never edit a migration that has shipped: append a new one. Migration N (1-based) is
-`MIGRATIONS[N-1]`; each runs in one `BEGIN IMMEDIATE` transaction together with the
-version bump, so two processes opening the same old database migrate it exactly once.
+`MIGRATIONS[N-1]`, written for SQLite; the dialect maps its column types for PostgreSQL
+(jobs/dialect.py). The version lives in `PRAGMA user_version` (SQLite) or the
+`schema_version` table (PostgreSQL).
 """
 
 from __future__ import annotations
 
-import aiosqlite
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobs.db import Database
 
 # 1: the initial schema (jobs, engines, control).
 _V1 = [
@@ -112,69 +116,40 @@ _V5 = [
     """,
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
+# 6: painters on many hosts: the name an admin calls one by (/admin drain NAME), and the
+# drain flag (finish the current job, take no more).
+_V6 = [
+    "ALTER TABLE engines ADD COLUMN name TEXT",
+    "ALTER TABLE engines ADD COLUMN draining INTEGER NOT NULL DEFAULT 0",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]
 LATEST = len(MIGRATIONS)
 
-PRAGMAS = (
-    # Deleted job files must give their pages back to the file system (cleanup runs
-    # `PRAGMA incremental_vacuum`). Takes effect when a new database gets its first table; an
-    # older database is converted once by `ensure_incremental_vacuum`.
-    "PRAGMA auto_vacuum = INCREMENTAL",
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA synchronous = NORMAL",
-    "PRAGMA foreign_keys = ON",
-)
 
-
-async def configure(db: aiosqlite.Connection, busy_timeout_ms: int = 10_000) -> None:
-    """Per-connection settings; busy_timeout first so switching to WAL can wait for a lock."""
-    await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    for pragma in PRAGMAS:
-        await db.execute(pragma)
-
-
-INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
-
-
-async def ensure_incremental_vacuum(db: aiosqlite.Connection) -> None:
-    """Convert a database made before migration 5 (auto_vacuum off) once; VACUUM cannot run
-    inside a transaction and rewrites the file, which is cheap while files still lived on disk."""
-    rows = await db.execute_fetchall("PRAGMA auto_vacuum")
-    if int(next(iter(rows))[0]) != INCREMENTAL:
-        await db.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        await db.execute("VACUUM")
-
-
-async def user_version(db: aiosqlite.Connection) -> int:
-    rows = await db.execute_fetchall("PRAGMA user_version")
-    return int(next(iter(rows))[0])
-
-
-async def migrate(db: aiosqlite.Connection, target: int | None = None) -> int:
+async def migrate(db: Database, target: int | None = None) -> int:
     """Bring the schema up to `target` (default: latest); returns the resulting version.
 
-    The connection must be in autocommit mode (isolation_level=None).
+    Each step runs in one write transaction under the "schema" lock together with the
+    version bump, so processes opening the same old database migrate it exactly once.
     """
     target = LATEST if target is None else target
     if not 0 <= target <= LATEST:
         raise ValueError(f"no migration {target}; known: 1..{LATEST}")
-    current = await user_version(db)
+    async with db.transaction(write=False) as tx:
+        current = await tx.schema_version()
     if current > LATEST:
         raise RuntimeError(
-            f"picasso.db has schema version {current}, newer than this code knows ({LATEST}); "
-            "upgrade the code instead of running an old version against it"
+            f"the job table has schema version {current}, newer than this code knows "
+            f"({LATEST}); upgrade the code instead of running an old version against it"
         )
     while current < target:
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            current = await user_version(db)  # another process may have migrated meanwhile
+        async with db.transaction() as tx:
+            await tx.lock("schema")
+            current = await tx.schema_version()  # another process may have migrated meanwhile
             if current < target:
                 for statement in MIGRATIONS[current]:
-                    await db.execute(statement)
+                    await tx.execute(db.dialect.ddl(statement))
                 current += 1
-                await db.execute(f"PRAGMA user_version = {current}")
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
+                await tx.set_schema_version(current)
     return current

@@ -3,7 +3,9 @@ clock and factories for jobs with their files. Imported only by tests."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from pathlib import Path
 
 from jobs import Job, JobOptions, JobStore, NewJob, StyleRef
 
@@ -61,3 +63,21 @@ async def enqueue(store: JobStore, user_id: int = 1, **kwargs) -> Job:
     created_job, created = await store.enqueue(job, files)
     assert created
     return created_job
+
+
+async def execute_sql(store: JobStore, sql: str, params: tuple = ()) -> int:
+    """Write rows the API never writes (old or odd data), on either backend (`?` params)."""
+    return await store._db.run(sql, params)
+
+
+async def stored_bytes(store: JobStore, data_dir: Path) -> int:
+    """What the job table takes on disk: the SQLite files in `data_dir`, or PostgreSQL's
+    job_files (with its TOAST table and indexes)."""
+    if store.backend == "sqlite":
+        return await asyncio.to_thread(_file_bytes, data_dir)
+    row = await store._db.one("SELECT pg_total_relation_size('job_files') AS n")
+    return int(row["n"]) if row else 0
+
+
+def _file_bytes(data_dir: Path) -> int:
+    return sum(p.stat().st_size for p in data_dir.glob("picasso.db*"))

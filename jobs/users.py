@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.base import StoreBase
+from jobs.db import QUEUE
 from jobs.models import USER_SETTING_NAMES, UserSettings
 
 
@@ -62,6 +63,8 @@ class UsersAndControl(StoreBase):
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             ("1" if paused else "0",),
         )
+        if not paused:
+            await self._db.notify(QUEUE)
 
     async def is_paused(self) -> bool:
         row = await self._db.one("SELECT value FROM control WHERE key = 'paused'")

@@ -2,4 +2,4 @@
 # module imports torch (engine/threads.py), so it is imported first.
 import engine  # noqa: F401
 
-pytest_plugins = ["tests.bot_harness", "tests.jobs_fixtures"]
+pytest_plugins = ["tests.bot_harness", "tests.jobs_fixtures", "tests.pg_fixtures"]

@@ -121,8 +121,9 @@ async def test_overview(app, fake_api, job_store, populated, tmp_path):
     assert "Queue: 5 queued, 1 running" in text
     assert f"Running: <b>#{running.id}</b> monet for user2 (<code>2</code>)" in text
     assert "step 200/500 (40%)" in text
-    assert "Engine: ✅ alive — <code>w1</code>" in text and "NVIDIA H200" in text
-    assert "GPU memory 140 GiB" in text and "last seen 0s ago" in text
+    assert "Painters (1):\n• ✅ <code>w1</code> on " in text and "NVIDIA H200" in text
+    assert "GPU memory 140 GiB" in text and "heartbeat 0s ago" in text
+    assert f"job #{running.id}; 0 done in 24 h" in text
     assert "Paused: no" in text
     assert "Last 24 h: 0 done, 0 failed, 0 cancelled" in text
     assert [d for _, d in call.buttons()] == ["admin:refresh", "admin:pause", "admin:jobs"]
@@ -138,7 +139,7 @@ async def test_overview(app, fake_api, job_store, populated, tmp_path):
 
 async def test_overview_engine_stale_or_missing(app, fake_api, job_store, tmp_path):
     text = (await say(fake_api, "/admin")).params["text"]
-    assert "Engine: ❌ none registered" in text
+    assert "Painters: ❌ none registered" in text
     # An engine last heard of two minutes ago, on another host (no pid check).
     old = await JobStore.open(tmp_path / "data", clock=lambda: time.time() - 120)
     try:
@@ -150,8 +151,7 @@ async def test_overview_engine_stale_or_missing(app, fake_api, job_store, tmp_pa
     finally:
         await old.close()
     text = (await say(fake_api, "/admin")).params["text"]
-    assert "Engine: ⚠️ stale — <code>gpu-box</code> on elsewhere, device cpu" in text
-    assert "last seen 2m ago" in text
+    assert "⚠️ stale <code>gpu-box</code> on elsewhere, cpu; heartbeat 2m ago; idle" in text
 
 
 async def test_pause_and_resume(app, fake_api, job_store, populated):
@@ -163,6 +163,33 @@ async def test_pause_and_resume(app, fake_api, job_store, populated):
     assert text.startswith("▶️ Resumed")
     assert not await job_store.is_paused()
     assert await job_store.claim("w2") is not None
+
+
+async def test_painters_listed_and_drained_by_name(app, fake_api, job_store, populated):
+    running, queued = populated
+    for name, host in (("gpu-a", "host-a"), ("gpu-b", "host-b")):
+        info = EngineInfo(f"{name}-7-ab", 7, host, "NVIDIA H200 (cuda:0)", 143_771, name=name)
+        await job_store.register_engine(info, exclusive=False)
+    claimed = await job_store.claim("gpu-b-7-ab")
+    text = (await say(fake_api, "/admin")).params["text"]
+    assert "Painters (2):" in text
+    assert "<code>gpu-a</code> on host-a, NVIDIA H200 (cuda:0), GPU memory 140 GiB" in text
+    assert "<code>gpu-b</code> on host-b" in text and f"job #{claimed.id}; 0 done in 24 h" in text
+
+    text = (await say(fake_api, "/admin drain gpu-b")).params["text"]
+    assert text.startswith("⏏ Draining <code>gpu-b</code>: it finishes job")
+    assert f"#{claimed.id}, then takes no new jobs" in text
+    assert await job_store.finish(claimed.id, "result.png", worker_id="gpu-b-7-ab")
+    await job_store.heartbeat("gpu-b-7-ab", None)
+    assert await job_store.claim("gpu-b-7-ab") is None
+    text = (await say(fake_api, "/admin")).params["text"]
+    assert "idle; 1 done in 24 h — ⏏ drained (takes no jobs)" in text
+    text = (await say(fake_api, "/admin drain gpu-z")).params["text"]
+    assert text == "No painter is called <code>gpu-z</code>. Painters: gpu-a, gpu-b."
+    assert (await say(fake_api, "/admin drain")).params["text"].startswith("Usage:")
+    text = (await say(fake_api, "/admin undrain gpu-b")).params["text"]
+    assert text == "▶️ <code>gpu-b</code> takes jobs again."
+    assert await job_store.claim("gpu-b-7-ab") is not None
 
 
 async def test_pause_button(app, fake_api, job_store):

@@ -8,15 +8,14 @@ import sys
 
 import pytest
 
-from jobs import EngineInfo, EngineLeaseError, JobStatus, JobStore
+from jobs import EngineInfo, EngineLeaseError, JobStatus
 from jobs.liveness import pid_alive, this_host
 from jobs.testing import PLACEHOLDER, enqueue
 
 
 @pytest.fixture
-async def store(tmp_path, clock):
-    async with await JobStore.open(tmp_path / "data", clock=clock, stale_after=30) as store:
-        yield store
+def store_options():
+    return {"stale_after": 30}
 
 
 def dead_pid() -> int:
@@ -165,3 +164,25 @@ async def test_eta_counts_live_engines_as_lanes(store, tmp_path, clock):
     queued = [await enqueue(store, user_id=u) for u in (1, 2, 3)]
     etas = [await store.eta_seconds(j.id) for j in queued]
     assert etas == pytest.approx([10, 10, 20])
+
+
+async def test_drain_lets_a_painter_finish_and_take_no_more(store, tmp_path, clock):
+    for name, host in (("gpu-a", "host-a"), ("gpu-b", "host-b")):
+        info = EngineInfo(f"{name}-1-ab", 1, host, "cuda:0", None, name=name)
+        await store.register_engine(info, exclusive=False)
+    jobs = [await enqueue(store, tmp_path, user_id=u) for u in (1, 2, 3)]
+    assert (await store.claim("gpu-a-1-ab")).id == jobs[0].id
+    drained = await store.drain("gpu-a")
+    assert [(e.worker_id, e.draining) for e in drained] == [("gpu-a-1-ab", True)]
+    assert await store.drain("nobody") == []
+    clock.advance(5)
+    assert await store.finish(jobs[0].id, "result.png", worker_id="gpu-a-1-ab")  # finishes
+    assert await store.claim("gpu-a-1-ab") is None  # ... and takes no more
+    assert (await store.claim("gpu-b-1-ab")).id == jobs[1].id
+    painters = {e.label: e for e in await store.engines()}
+    assert painters["gpu-a"].draining and not painters["gpu-b"].draining
+    assert painters["gpu-b"].hostname == "host-b" and painters["gpu-b"].current_job == jobs[1].id
+    assert await store.jobs_done_by_worker(clock.now - 60) == {"gpu-a-1-ab": 1}
+    assert await store.jobs_done_by_worker(clock.now + 1) == {}
+    await store.drain("gpu-a-1-ab", draining=False)  # by worker id too
+    assert (await store.claim("gpu-a-1-ab")).id == jobs[2].id

@@ -1,24 +1,23 @@
-"""Schema migrations upgrade an existing database in place, rows intact."""
+"""Schema migrations upgrade an existing database in place, rows intact (both backends)."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 
-import aiosqlite
+import asyncpg
 import pytest
 
 from jobs import JobOptions, JobStatus, JobStore, StyleRef, UserSettings
-from jobs.schema import LATEST, configure, migrate
+from jobs.db import open_database
+from jobs.schema import LATEST
 
 
-async def make_v1_db(path) -> None:
+async def make_v1_db(data, url) -> None:
     """A database as the first release left it: schema 1 and some rows."""
-    async with aiosqlite.connect(path, isolation_level=None) as db:
-        await configure(db)
-        await db.execute("PRAGMA auto_vacuum = NONE")  # as versions before migration 5 made it
-        assert await migrate(db, target=1) == 1
-        await db.execute(
+    db = await open_database(data, url, migrate_to=1)
+    try:
+        await db.run(
             """
             INSERT INTO jobs (user_id, user_name, chat_id, chat_type, request_message_id,
                               reply_to_message_id, content_name, styles, options, status,
@@ -33,19 +32,17 @@ async def make_v1_db(path) -> None:
                     'done', 900.0, 1)
             """
         )
-        await db.execute(
+        await db.run(
             "INSERT INTO engines (worker_id, pid, hostname, device, started_at, last_seen)"
             " VALUES ('old', 1, 'host', 'cpu', 1.0, 1.0)"
         )
-        await db.execute("INSERT INTO control (key, value) VALUES ('paused', '0')")
-
-
-def tables(path) -> set[str]:
-    con = sqlite3.connect(path)
-    try:
-        rows = con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
-        return {name for (name,) in rows}
+        await db.run("INSERT INTO control (key, value) VALUES ('paused', '0')")
     finally:
+        await db.close()
+    if url is None:  # as versions before migration 5 made it: no incremental vacuum
+        con = sqlite3.connect(data / "picasso.db", isolation_level=None)
+        con.execute("PRAGMA auto_vacuum = NONE")
+        con.execute("VACUUM")
         con.close()
 
 
@@ -57,15 +54,34 @@ def pragma(path, name: str) -> int:
         con.close()
 
 
-def version(path) -> int:
-    return pragma(path, "user_version")
+async def schema_state(data, url) -> tuple[int, set[str]]:
+    """(version, names of tables and indexes), read with the backend's own driver."""
+    if url is None:
+        con = sqlite3.connect(data / "picasso.db")
+        try:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            rows = con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
+            return version, {name for (name,) in rows}
+        finally:
+            con.close()
+    con = await asyncpg.connect(url)
+    try:
+        names = await con.fetch(
+            "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' "
+            "UNION SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
+        )
+        version = 0
+        if "schema_version" in {r["name"] for r in names}:
+            version = await con.fetchval("SELECT MAX(version) FROM schema_version") or 0
+        return version, {r["name"] for r in names}
+    finally:
+        await con.close()
 
 
 async def test_upgrade_moves_job_folders_into_the_database(tmp_path):
     """Versions before migration 5 kept job files in DATA_DIR/jobs/<id>/: nothing is lost."""
     data = tmp_path / "data"
-    data.mkdir()
-    await make_v1_db(data / "picasso.db")  # job 1 queued, job 2 done
+    await make_v1_db(data, None)  # job 1 queued, job 2 done
     for job_id, files in {
         1: {"content.jpg": b"photo 1"},
         2: {"content.jpg": b"photo 2", "style-0.png": b"own style", "result.png": b"R" * 300_000},
@@ -87,17 +103,16 @@ async def test_upgrade_moves_job_folders_into_the_database(tmp_path):
         assert await store.file_names(1) == ["content.jpg"]
 
 
-async def test_upgrade_from_version_1_keeps_rows_and_adds_schema(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    db_path = data / "picasso.db"
-    await make_v1_db(db_path)
-    assert version(db_path) == 1
-    assert "users" not in tables(db_path)
+async def test_upgrade_from_version_1_keeps_rows_and_adds_schema(tmp_path, empty_database_url):
+    data, url = tmp_path / "data", empty_database_url
+    await make_v1_db(data, url)
+    version, names = await schema_state(data, url)
+    assert version == 1 and "users" not in names
 
-    async with await JobStore.open(data) as store:
-        assert version(db_path) == LATEST
-        assert {"users", "jobs_user_started", "jobs_undelivered"} <= tables(db_path)
+    async with await JobStore.open(data, database_url=url) as store:
+        version, names = await schema_state(data, url)
+        assert version == LATEST
+        assert {"users", "jobs_user_started", "jobs_undelivered"} <= names
         queued, done = sorted(await store.list_jobs(), key=lambda j: j.id)
         assert (queued.user_id, queued.user_name, queued.chat_type) == (7, "old user", "group")
         assert queued.styles == (StyleRef(preset="monet"),)
@@ -106,43 +121,43 @@ async def test_upgrade_from_version_1_keeps_rows_and_adds_schema(tmp_path):
         assert done.status is JobStatus.DONE and done.attempts == 1
         assert done.styles == (StyleRef(image="style-0.png", weight=2),)
         assert [e.worker_id for e in await store.engines()] == ["old"]
-        assert pragma(db_path, "auto_vacuum") == 2  # converted once: cleanup can shrink it
+        if url is None:  # converted once: cleanup can shrink it
+            assert pragma(data / "picasso.db", "auto_vacuum") == 2
         # the new schema works on old data
         assert await store.set_user_settings(7, size=512) == UserSettings(size=512)
         assert (await store.claim("w")).id == queued.id
 
 
-async def test_reopening_is_a_no_op_and_concurrent_opens_migrate_once(tmp_path):
-    data = tmp_path / "data"
-    stores = await asyncio.gather(*(JobStore.open(data) for _ in range(4)))
+async def test_reopening_is_a_no_op_and_concurrent_opens_migrate_once(tmp_path, empty_database_url):
+    data, url = tmp_path / "data", empty_database_url
+    stores = await asyncio.gather(*(JobStore.open(data, database_url=url) for _ in range(4)))
     for store in stores:
         await store.close()
-    assert version(data / "picasso.db") == LATEST
-    async with await JobStore.open(data):
-        assert version(data / "picasso.db") == LATEST
+    assert (await schema_state(data, url))[0] == LATEST
+    async with await JobStore.open(data, database_url=url):
+        assert (await schema_state(data, url))[0] == LATEST
 
 
-async def test_newer_database_is_refused(tmp_path):
-    data = tmp_path / "data"
-    async with await JobStore.open(data):
-        pass
-    con = sqlite3.connect(data / "picasso.db")
-    con.execute(f"PRAGMA user_version = {LATEST + 1}")
-    con.close()
+async def test_newer_database_is_refused(tmp_path, empty_database_url):
+    data, url = tmp_path / "data", empty_database_url
+    async with (
+        await JobStore.open(data, database_url=url) as store,
+        store._db.transaction() as tx,
+    ):
+        await tx.set_schema_version(LATEST + 1)
     with pytest.raises(RuntimeError, match="newer than this code"):
-        await JobStore.open(data)
+        await JobStore.open(data, database_url=url)
 
 
-async def test_a_failing_migration_rolls_back(tmp_path, monkeypatch):
+async def test_a_failing_migration_rolls_back(tmp_path, monkeypatch, empty_database_url):
     from jobs import schema
 
-    data = tmp_path / "data"
-    data.mkdir()
-    await make_v1_db(data / "picasso.db")
-    broken = [*schema.MIGRATIONS[:1], ["CREATE TABLE users (x)", "THIS IS NOT SQL"]]
+    data, url = tmp_path / "data", empty_database_url
+    await make_v1_db(data, url)
+    broken = [*schema.MIGRATIONS[:1], ["CREATE TABLE users (x INTEGER)", "THIS IS NOT SQL"]]
     monkeypatch.setattr(schema, "MIGRATIONS", broken)
     monkeypatch.setattr(schema, "LATEST", 2)
-    with pytest.raises(sqlite3.OperationalError):
-        await JobStore.open(data)
-    assert version(data / "picasso.db") == 1
-    assert "users" not in tables(data / "picasso.db")
+    with pytest.raises((sqlite3.OperationalError, asyncpg.PostgresSyntaxError)):
+        await JobStore.open(data, database_url=url)
+    version, names = await schema_state(data, url)
+    assert version == 1 and "users" not in names

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from jobs import JobOptions, JobStatus, JobStore, NewJob, StyleRef, UserSettings
-from jobs.testing import PLACEHOLDER, enqueue, new_job
+from jobs.testing import PLACEHOLDER, enqueue, execute_sql, new_job, stored_bytes
 
 
 async def test_open_sets_up_the_database(tmp_path):
@@ -260,23 +260,17 @@ async def test_cleanup_removes_files_of_old_delivered_jobs(store, tmp_path, cloc
 
 async def test_options_json_ignores_unknown_keys(store, tmp_path):
     job = await enqueue(store, options=JobOptions(size=300))
-    con = sqlite3.connect(tmp_path / "data" / "picasso.db")
-    with con:
-        con.execute(
-            "UPDATE jobs SET options = ?, styles = ? WHERE id = ?",
-            (
-                '{"size": 300, "from_the_future": 1}',
-                '[{"preset": "monet", "weight": 1.0, "new": 2}]',
-                job.id,
-            ),
-        )
-    con.close()
+    await execute_sql(
+        store,
+        "UPDATE jobs SET options = ?, styles = ? WHERE id = ?",
+        (
+            '{"size": 300, "from_the_future": 1}',
+            '[{"preset": "monet", "weight": 1.0, "new": 2}]',
+            job.id,
+        ),
+    )
     got = await store.get(job.id)
     assert got.options == JobOptions(size=300) and got.styles == (StyleRef(preset="monet"),)
-
-
-def _database_bytes(data_dir) -> int:
-    return sum(p.stat().st_size for p in data_dir.glob("picasso.db*"))
 
 
 async def test_big_results_round_trip_and_cleanup_gives_the_space_back(store, tmp_path, clock):
@@ -289,9 +283,9 @@ async def test_big_results_round_trip_and_cleanup_gives_the_space_back(store, tm
         await store.mark_delivered(job.id)
     for job, result in zip(jobs, results, strict=True):
         assert await store.read_file(job.id, "result.png") == result
-    before = _database_bytes(tmp_path / "data")
+    before = await stored_bytes(store, tmp_path / "data")
     assert before > 18 * 2**20
     clock.advance(86400)
     assert await store.cleanup(older_than=3600) == 3
-    after = _database_bytes(tmp_path / "data")
+    after = await stored_bytes(store, tmp_path / "data")
     assert after < 2 * 2**20, (before, after)

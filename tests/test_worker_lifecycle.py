@@ -5,10 +5,9 @@ from __future__ import annotations
 import signal
 import sqlite3
 
-import aiosqlite
-
 from jobs import JobOptions, JobStatus, JobStore
-from jobs.schema import LATEST, configure, migrate
+from jobs.db import open_database
+from jobs.schema import LATEST
 from tests.test_worker_harness import (
     WorkerProcess,
     add_job,
@@ -111,18 +110,17 @@ async def test_worker_upgrades_a_version_1_database_and_runs_its_jobs(tmp_path):
     (data / "jobs" / "1").mkdir(parents=True)  # where versions before migration 5 kept files
     (data / "jobs" / "1" / "content.jpg").write_bytes(picture(1))
     (data / "jobs" / "1" / "style-0.png").write_bytes(picture(2, (64, 64)))
-    async with aiosqlite.connect(data / "picasso.db", isolation_level=None) as db:
-        await configure(db)
-        await migrate(db, target=1)
-        await db.execute(
-            """
-            INSERT INTO jobs (user_id, user_name, chat_id, chat_type, request_message_id,
-                              reply_to_message_id, content_name, styles, options, created_at)
-            VALUES (1, 'old', 1, 'private', 10, 9, 'content.jpg',
-                    '[{"preset": null, "image": "style-0.png", "weight": 1.0}]',
-                    '{"iterations": 2}', 1.0)
-            """
-        )
+    db = await open_database(data, None, migrate_to=1)
+    await db.run(
+        """
+        INSERT INTO jobs (user_id, user_name, chat_id, chat_type, request_message_id,
+                          reply_to_message_id, content_name, styles, options, created_at)
+        VALUES (1, 'old', 1, 'private', 10, 9, 'content.jpg',
+                '[{"preset": null, "image": "style-0.png", "weight": 1.0}]',
+                '{"iterations": 2}', 1.0)
+        """
+    )
+    await db.close()
     worker = WorkerProcess(data)
     try:
         async with await JobStore.open(data) as store:

@@ -1,10 +1,11 @@
 """`/admin …`: the operator's view and controls (only for ADMIN_IDS).
 
-    /admin                 overview: queue, running job, engine heartbeat, paused, last 24 h
+    /admin                 overview: queue, running jobs, painters, paused, last 24 h
     /admin jobs            the queue (running first, then in the order they will run)
     /admin cancel ID       cancel any job
     /admin bump ID         run a queued job next
-    /admin pause|resume    the engine stops/starts taking new jobs (running ones finish)
+    /admin pause|resume    the painters stop/start taking new jobs (running ones finish)
+    /admin drain|undrain NAME   one painter finishes its job and takes no more (or again)
     /admin ban|unban USER_ID
 
 Anyone else gets a refusal and nothing changes. Callback data prefix owned here: `admin:`.
@@ -25,11 +26,11 @@ from bot.context import BotDeps, deps
 from bot.labels import style_label
 from bot.replies import reply_html
 from jobs import EngineInfo, Job, JobStatus
+from jobs.liveness import engine_alive
 
 REFUSAL = "Sorry, that's for admins only."
 DAY = 24 * 60 * 60
 LIST_LIMIT = 30
-DEFAULT_STALE_AFTER = 60.0
 
 USAGE_HTML = """\
 <b>Admin commands</b>
@@ -37,6 +38,7 @@ USAGE_HTML = """\
 /admin jobs — the queue
 /admin cancel <i>ID</i> · /admin bump <i>ID</i>
 /admin pause · /admin resume
+/admin drain <i>NAME</i> · /admin undrain <i>NAME</i>
 /admin ban <i>USER_ID</i> · /admin unban <i>USER_ID</i>"""
 
 
@@ -59,12 +61,19 @@ def _user(job: Job) -> str:
     return f"{texts.escape(job.user_name or '?')} (<code>{job.user_id}</code>)"
 
 
-def _engine_alive(engine: EngineInfo, now: float, stale_after: float) -> bool:
-    try:
-        from jobs.liveness import engine_alive
-    except ImportError:  # pragma: no cover - the spec only promises last_seen
-        return now - engine.last_seen <= stale_after
-    return engine_alive(engine, now=now, stale_after=stale_after)
+def painter_line(engine: EngineInfo, *, now: float, stale_after: float, done: int) -> str:
+    """One painter: name, alive or not, host, device, heartbeat, current job, output."""
+    alive = engine_alive(engine, now=now, stale_after=stale_after)
+    state = "✅" if alive else "⚠️ stale"
+    job = f"job #{engine.current_job}" if engine.current_job else "idle"
+    drain = ""
+    if engine.draining:
+        drain = " — ⏏ draining" if engine.current_job else " — ⏏ drained (takes no jobs)"
+    return (
+        f"{state} <code>{texts.escape(engine.label)}</code> on {texts.escape(engine.hostname)}, "
+        f"{texts.escape(engine.device)}{_gpu_memory(engine.gpu_memory_mb)}; heartbeat "
+        f"{_ago(now - engine.last_seen)} ago; {job}; {done} done in 24 h{drain}"
+    )
 
 
 def _progress(job: Job) -> str:
@@ -88,7 +97,7 @@ async def overview_html(d: BotDeps) -> str:
     paused = await store.is_paused()
     running = await store.list_jobs([JobStatus.RUNNING], limit=10)
     engines = await store.engines()
-    stale_after = float(getattr(store, "stale_after", DEFAULT_STALE_AFTER))
+    done_by = await store.jobs_done_by_worker(since=now - DAY)
 
     lines = ["🛠 <b>Admin</b>", f"Queue: {stats.queued} queued, {stats.running} running"]
     if running:
@@ -102,18 +111,13 @@ async def overview_html(d: BotDeps) -> str:
     else:
         lines.append("Running: nothing")
     if engines:
+        lines.append(f"Painters ({len(engines)}):")
         for engine in engines:
-            alive = _engine_alive(engine, now, stale_after)
-            state = "✅ alive" if alive else "⚠️ stale"
-            current = f", job #{engine.current_job}" if engine.current_job else ""
-            lines.append(
-                f"Engine: {state} — <code>{texts.escape(engine.worker_id)}</code> on "
-                f"{texts.escape(engine.hostname)}, device {texts.escape(engine.device)}"
-                f"{_gpu_memory(engine.gpu_memory_mb)}{current}; last seen "
-                f"{_ago(now - engine.last_seen)} ago"
-            )
+            done = done_by.get(engine.worker_id, 0)
+            line = painter_line(engine, now=now, stale_after=store.stale_after, done=done)
+            lines.append(f"• {line}")
     else:
-        lines.append("Engine: ❌ none registered (no heartbeat)")
+        lines.append("Painters: ❌ none registered (no heartbeat)")
     lines.append("Paused: ⏸ yes — no new jobs start" if paused else "Paused: no")
     average = (
         f"; average {texts.format_duration(stats.avg_duration)}"
@@ -191,6 +195,23 @@ async def _bump(d: BotDeps, job_id: int) -> str:
     return f"Job #{job_id} isn't queued, so it can't be bumped."
 
 
+async def _drain(d: BotDeps, name: str, draining: bool) -> str:
+    matched = await d.store.drain(name, draining)
+    who = texts.escape(name)
+    if not matched:
+        names = ", ".join(texts.escape(e.label) for e in await d.store.engines()) or "none"
+        return f"No painter is called <code>{who}</code>. Painters: {names}."
+    several = f" ({len(matched)} painters)" if len(matched) > 1 else ""
+    if not draining:
+        return f"▶️ <code>{who}</code>{several} takes jobs again."
+    busy = ", ".join(f"#{e.current_job}" for e in matched if e.current_job)
+    then = f"finishes job {busy}, then takes" if busy else "takes"
+    return (
+        f"⏏ Draining <code>{who}</code>{several}: it {then} no new jobs. Stop it once "
+        f"/admin shows it drained; <code>/admin undrain {who}</code> takes it back."
+    )
+
+
 async def _ban(d: BotDeps, user_id: int, banned: bool) -> str:
     if banned and d.is_admin(user_id):
         return "Admins can't be banned."
@@ -226,6 +247,11 @@ async def admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await reply_html(update, await jobs_html(d))
     elif sub in ("pause", "resume") and len(args) == 1:
         await reply_html(update, await _pause(d, sub == "pause"))
+    elif sub in ("drain", "undrain"):
+        if len(args) != 2:
+            await reply_html(update, f"Usage: <code>/admin {sub} NAME</code> (see /admin)")
+            return
+        await reply_html(update, await _drain(d, args[1], sub == "drain"))
     elif sub in ("cancel", "bump", "ban", "unban"):
         target = _parse_id(args)
         if target is None:

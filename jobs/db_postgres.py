@@ -1,0 +1,320 @@
+"""The PostgreSQL backend (DATABASE_URL=postgresql://…): an asyncpg pool, LISTEN/NOTIFY.
+
+Each coroutine gets its own pooled connection, so many painters and the bot work at once;
+transactions run at READ COMMITTED and take row locks where they read before they write
+(claims skip rows another painter is locking: `FOR UPDATE SKIP LOCKED`). Named locks are
+transaction-level advisory locks.
+
+Faults: the first connection is retried with back-off after ONE clear line naming the host;
+a connection lost later surfaces as `DatabaseUnavailable` (the pool reconnects on the next
+call, callers retry). The password is passed to the driver as its own argument and appears in
+no message (see jobs/dburl.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+
+from jobs.db import CHANNELS, Database, Params, Row, Tx
+from jobs.dburl import DatabaseUrl
+from jobs.dialect import POSTGRESQL
+from jobs.models import DatabaseUnavailable
+from jobs.schema import migrate
+
+log = logging.getLogger("jobs.postgres")
+
+POOL_SIZE = 10
+COMMAND_TIMEOUT = 30.0  # a query on a silently dead connection must not hang for ever
+CONNECT_TIMEOUT = 10.0
+FIRST_DELAY, MAX_DELAY = 0.5, 30.0  # back-off between connection attempts
+PING_EVERY = 10.0  # the listening connection checks it is still alive
+
+# Errors that mean "the server is not there (now)": retry later. Anything else is a bug or a
+# configuration error and is raised as it is.
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,  # class 08: connection failures
+    asyncpg.exceptions.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+# Wrong password, unknown user or database: retrying cannot help.
+_MISCONFIGURED = (
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # includes bad passwords
+    asyncpg.exceptions.InvalidCatalogNameError,
+)
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, _UNREACHABLE):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+class PostgresTx(Tx):
+    dialect = POSTGRESQL
+
+    def __init__(self, conn: asyncpg.Connection, db: PostgresDatabase) -> None:
+        self._conn = conn
+        self._db = db
+
+    async def all(self, sql: str, params: Params = ()) -> list[Row]:
+        with self._db.guard():
+            return await self._conn.fetch(POSTGRESQL.sql(sql), *params)
+
+    async def run(self, sql: str, params: Params = ()) -> int:
+        with self._db.guard():
+            status = await self._conn.execute(POSTGRESQL.sql(sql), *params)
+        return _changed(status)
+
+    async def execute(self, statement: str) -> None:
+        with self._db.guard():
+            await self._conn.execute(statement)
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        with self._db.guard():
+            await self._conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    async def lock(self, name: str) -> None:
+        with self._db.guard():
+            await self._conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(name))
+
+    async def schema_version(self) -> int:
+        with self._db.guard():
+            return int(await self._conn.fetchval("SELECT MAX(version) FROM schema_version") or 0)
+
+    async def set_schema_version(self, version: int) -> None:
+        await self.execute("DELETE FROM schema_version")
+        with self._db.guard():
+            await self._conn.execute("INSERT INTO schema_version VALUES ($1)", version)
+
+
+def lock_key(name: str) -> int:
+    """A stable 64-bit advisory lock key per name, in a range of its own."""
+    return (0x5049_4341 << 32) | zlib.crc32(f"picasso:{name}".encode())
+
+
+def _changed(status: str) -> int:
+    """Rows changed, from a command tag like 'UPDATE 3' or 'INSERT 0 1'."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PostgresDatabase(Database):
+    dialect = POSTGRESQL
+
+    def __init__(self, pool: asyncpg.Pool, url: DatabaseUrl) -> None:
+        super().__init__()
+        self._pool = pool
+        self.url = url
+        self.description = f"PostgreSQL at {url.where}"
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = False  # the LISTEN connection is up (else waiters poll)
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    async def open(
+        cls,
+        url: DatabaseUrl,
+        *,
+        retry_for: float | None = None,
+        migrate_to: int | None = None,
+        pool_size: int = POOL_SIZE,
+    ) -> PostgresDatabase:
+        """Connect (retrying with back-off while the server is unreachable: for ever, or for
+        `retry_for` seconds) and migrate."""
+        pool = await connect_with_backoff(
+            url, lambda: _create_pool(url, pool_size), retry_for=retry_for
+        )
+        db = cls(pool, url)
+        try:
+            async with db.transaction() as tx:  # where migrate() keeps the version
+                await tx.lock("schema")
+                await tx.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+                )
+            await migrate(db, migrate_to)
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._pool.close(), 10)
+        self._pool.terminate()
+
+    # ------------------------------------------------------------------ statements
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Connection trouble -> DatabaseUnavailable (names the host, never the password)."""
+        try:
+            yield
+        except Exception as exc:
+            if _is_unreachable(exc):
+                raise DatabaseUnavailable(
+                    f"lost the connection to PostgreSQL at {self.url.where}: {_reason(exc)}"
+                ) from exc
+            raise
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[Tx]:
+        """READ COMMITTED for writes (queries lock what they change); a read snapshot is
+        REPEATABLE READ, READ ONLY, so several SELECTs see one state."""
+        with self.guard():
+            async with self._pool.acquire() as conn:
+                if write:
+                    transaction = conn.transaction()
+                else:
+                    transaction = conn.transaction(isolation="repeatable_read", readonly=True)
+                async with transaction:
+                    yield PostgresTx(conn, self)
+
+    async def all(self, sql: str, params: Params = ()) -> list[Row]:
+        with self.guard():
+            return await self._pool.fetch(POSTGRESQL.sql(sql), *params)
+
+    async def run(self, sql: str, params: Params = ()) -> int:
+        with self.guard():
+            return _changed(await self._pool.execute(POSTGRESQL.sql(sql), *params))
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        with self.guard():
+            await self._pool.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    async def reclaim_space(self) -> None:
+        """Deleted rows' space (the files live in job_files' TOAST table) becomes reusable
+        only after a VACUUM; a plain VACUUM also hands empty pages at the end of the table
+        back to the file system, and takes no lock that would stop painters or the bot
+        (VACUUM FULL would). It cannot run in a transaction: on a pooled connection."""
+        with self.guard():
+            await self._pool.execute("VACUUM job_files")
+
+    # ------------------------------------------------------------------ LISTEN
+    def subscribe(self, channel: str):  # type: ignore[override]
+        wakeup = super().subscribe(channel)
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="postgres-listen")
+        return wakeup
+
+    async def _listen(self) -> None:
+        """Keep one connection LISTENing on every channel; when it is lost, wake everyone
+        (waiters re-check the table) and reconnect with back-off."""
+        delay = FIRST_DELAY
+        while True:
+            try:
+                conn = await _connect(self.url)
+            except Exception as exc:
+                log.debug("LISTEN connection to %s failed: %s", self.url.where, _reason(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_DELAY)
+                continue
+            delay = FIRST_DELAY
+            try:
+                await self._serve(conn)
+            except Exception as exc:
+                log.warning("LISTEN connection to %s lost: %s", self.url.where, _reason(exc))
+            finally:
+                self.listening = False
+                conn.terminate()
+                self.deliver_all()
+
+    async def _serve(self, conn: asyncpg.Connection) -> None:
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        for channel in CHANNELS:
+            await conn.add_listener(channel, self._on_notification)
+        self.listening = True
+        self.deliver_all()  # something may have happened while nobody listened
+        while not lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), PING_EVERY)
+                break
+            await conn.execute("SELECT 1", timeout=PING_EVERY / 2)
+
+    def _on_notification(self, _conn: Any, _pid: int, channel: str, _payload: str) -> None:
+        self.deliver(channel)
+
+
+async def _connect(url: DatabaseUrl) -> asyncpg.Connection:
+    return await asyncpg.connect(**_connect_args(url))
+
+
+async def _create_pool(url: DatabaseUrl, size: int) -> asyncpg.Pool:
+    return await asyncpg.create_pool(min_size=1, max_size=size, **_connect_args(url))
+
+
+def _connect_args(url: DatabaseUrl) -> dict[str, Any]:
+    return {
+        "host": url.host,
+        "port": url.port,
+        "user": url.user,
+        "password": url.password,
+        "database": url.database,
+        "ssl": url.ssl,
+        "timeout": CONNECT_TIMEOUT,
+        "command_timeout": COMMAND_TIMEOUT,
+        "server_settings": {"application_name": "picasso-me"},
+    }
+
+
+async def connect_with_backoff(url: DatabaseUrl, connect: Any, *, retry_for: float | None):
+    """Call `connect()` until it works. Unreachable: ONE warning naming the host, then quiet
+    retries with back-off (for ever, or until `retry_for` s have passed: DatabaseUnavailable).
+    A wrong password or an unknown database: DatabaseUnavailable at once (retrying can't help).
+    """
+    started = time.monotonic()
+    delay = FIRST_DELAY
+    announced = False
+    while True:
+        try:
+            result = await connect()
+        except _MISCONFIGURED as exc:
+            raise DatabaseUnavailable(
+                f"PostgreSQL at {url.where} refused the connection: {_reason(exc)} "
+                "(check the user, password and database in DATABASE_URL)"
+            ) from None
+        except Exception as exc:
+            if not _is_unreachable(exc):
+                raise
+            waited = time.monotonic() - started
+            if retry_for is not None and waited + delay > retry_for:
+                raise DatabaseUnavailable(
+                    f"PostgreSQL at {url.where} is unreachable ({_reason(exc)}); "
+                    f"gave up after {waited:.0f}s"
+                ) from None
+            if not announced:
+                log.warning(
+                    "PostgreSQL at %s is unreachable (%s); retrying with back-off up to %.0fs",
+                    url.where,
+                    _reason(exc),
+                    MAX_DELAY,
+                )
+                announced = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)
+            continue
+        if announced:
+            log.info("connected to PostgreSQL at %s", url.where)
+        return result
