@@ -39,6 +39,16 @@ class Dialect:
         """A query in the driver's placeholder style."""
         return _numbered(text) if self.name == "postgresql" else text
 
+    def reset_ids(self, table: str) -> str:
+        """After rows were inserted with explicit ids: new rows get ids above them.
+        (SQLite's AUTOINCREMENT follows explicit ids by itself.)"""
+        if self.name != "postgresql":
+            return "SELECT 1"
+        return (
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"GREATEST((SELECT MAX(id) FROM {table}), 1))"
+        )
+
     def ddl(self, statement: str) -> str:
         """A migration statement (written for SQLite) for this database."""
         if self.name != "postgresql":
