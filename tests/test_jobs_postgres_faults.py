@@ -1,0 +1,166 @@
+"""PostgreSQL faults: a malformed DATABASE_URL, a server that is not there yet, one that stops
+and comes back mid-job; and the password, which no message, log or traceback may show."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+import traceback
+
+import pytest
+
+from jobs import DatabaseUnavailable, JobOptions, JobStatus, JobStore
+from jobs.dburl import DatabaseUrlError, parse_database_url
+from jobs.testing import enqueue
+from jobs.testing_pg import ThrowawayPostgres, free_port
+from tests.test_worker_harness import WorkerProcess, add_job, wait_progress, wait_status
+from tests.waiting import eventually
+
+SECRET = "s3cr3t-Pa55"
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (f"mysql://u:{SECRET}@h/db", "must start with postgresql://"),
+        (f"postgresql://u:{SECRET}@/db", "names no host"),
+        (f"postgresql://u:{SECRET}@h:5432", "no plain database name"),
+        (f"postgresql://u:{SECRET}@h:99999/db", "bad host or port"),
+        (f"postgresql://u:{SECRET[:4]}/{SECRET[4:]}@h/db", "percent-encode"),
+        (f"postgresql://u:{SECRET}@h/db?sslrootcert=x", "unsupported options"),
+    ],
+)
+def test_malformed_urls_are_refused_without_the_password(url, says):
+    with pytest.raises(DatabaseUrlError, match=says) as err:
+        parse_database_url(url)
+    assert SECRET[:4] not in str(err.value) and SECRET[4:] not in str(err.value)
+
+
+def test_parsed_url_shows_only_the_redacted_form():
+    url = parse_database_url(f"postgresql://picasso:{SECRET}@db.example:6543/jobs?sslmode=require")
+    assert (url.host, url.port, url.database, url.user, url.ssl) == (
+        "db.example",
+        6543,
+        "jobs",
+        "picasso",
+        "require",
+    )
+    assert url.password == SECRET
+    assert url.where == "db.example:6543/jobs"
+    assert str(url) == "postgresql://picasso:***@db.example:6543/jobs"
+    assert SECRET not in repr(url)
+
+
+def _all_text(exc: BaseException, caplog) -> str:
+    return "".join(traceback.format_exception(exc)) + caplog.text
+
+
+async def test_unreachable_at_start_one_line_naming_the_host_then_gives_up(tmp_path, caplog):
+    port = free_port()
+    url = f"postgresql://picasso:{SECRET}@127.0.0.1:{port}/picasso"
+    caplog.set_level(logging.DEBUG, logger="jobs")
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailable) as err:
+        await JobStore.open(tmp_path, database_url=url, connect_retry_for=2.5)
+    assert time.monotonic() - started >= 1.0  # it retried (0.5 s, 1 s, ...)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, caplog.text
+    assert f"PostgreSQL at 127.0.0.1:{port}/picasso is unreachable" in warnings[0].getMessage()
+    assert f"127.0.0.1:{port}/picasso" in str(err.value)
+    assert SECRET not in _all_text(err.value, caplog)
+
+
+async def test_wrong_password_is_a_clear_error_at_once(tmp_path, postgres, caplog):
+    url = postgres.url("postgres", password=SECRET)
+    with pytest.raises(DatabaseUnavailable, match="password authentication failed") as err:
+        await JobStore.open(tmp_path, database_url=url, connect_retry_for=60)
+    assert "check the user, password and database" in str(err.value)
+    assert SECRET not in _all_text(err.value, caplog)
+
+
+@pytest.fixture
+def own_server():
+    """A server of this test's own, to stop and start (initialised, not started)."""
+    server = ThrowawayPostgres().init()  # not in tmp_path: the postgres user must reach it
+    server.port = free_port()
+    yield server
+    server.destroy()
+
+
+async def test_waits_for_a_late_server_and_survives_a_restart(tmp_path, own_server, caplog):
+    """Unreachable at start: retried until it comes; stopped later: calls fail with
+    DatabaseUnavailable (host, no password), then work again, and so do the wake-ups."""
+    url = own_server.url()
+    opening = asyncio.create_task(JobStore.open(tmp_path, database_url=url, connect_retry_for=90))
+    await asyncio.sleep(1.5)
+    assert not opening.done()
+    await asyncio.to_thread(own_server.start)
+    store = await asyncio.wait_for(opening, 60)
+    try:
+        assert sum(r.levelno >= logging.WARNING for r in caplog.records) == 1
+        wakeup = store.wake_on_queue()
+        await eventually(lambda: store._db.listening, 10, "LISTEN connection")
+        await asyncio.to_thread(own_server.stop)
+        with pytest.raises(DatabaseUnavailable) as err:
+            await store.get(1)
+        assert f"127.0.0.1:{own_server.port}" in str(err.value)
+        assert own_server.password not in _all_text(err.value, caplog)
+        await asyncio.to_thread(own_server.start)
+        job = await eventually(lambda: _enqueue_or_none(store, tmp_path), 30, "reconnect")
+        assert (await store.get(job.id)).status is JobStatus.QUEUED
+        await eventually(lambda: store._db.listening, 30, "LISTEN connection again")
+        wakeup.clear()
+        started = time.monotonic()
+        await enqueue(store, tmp_path / "in", user_id=2)
+        assert await wakeup.wait(5)
+        assert time.monotonic() - started < 1.0
+    finally:
+        await store.close()
+
+
+async def _enqueue_or_none(store, tmp_path):
+    try:
+        return await enqueue(store, tmp_path / "in")
+    except DatabaseUnavailable:
+        return None
+
+
+async def test_painter_rides_out_a_server_restart_mid_job(tmp_path, own_server):
+    """PostgreSQL stops for a few seconds while a painter paints: it keeps painting, then
+    reconnects and records its result: done once, attempt counted once, nothing lost."""
+    own_server.start()
+    url = own_server.url()
+    data = tmp_path / "data"
+    async with await JobStore.open(data, database_url=url) as store:
+        job = await add_job(store, tmp_path / "staging", options=JobOptions(iterations=60))
+    worker = WorkerProcess(data, "painter", DATABASE_URL=url, IMAGE_SIZE="48")
+    try:
+        async with await JobStore.open(data, database_url=url) as store:
+            await wait_progress(store, job.id, iteration=2)
+        await asyncio.to_thread(own_server.stop)
+        await asyncio.sleep(3)
+        await asyncio.to_thread(own_server.start)
+        async with await JobStore.open(data, database_url=url) as store:
+            done = await wait_status(store, job.id, {JobStatus.DONE, JobStatus.FAILED})
+            assert done.status is JobStatus.DONE, done.error
+            assert done.attempts == 1
+            assert len(await store.list_jobs(limit=10)) == 1
+        log = worker.log()
+        assert "lost the connection to PostgreSQL" in log or "unreachable" in log, log
+        assert own_server.password not in log
+    finally:
+        worker.stop()
+
+
+async def test_worker_refuses_a_malformed_url_with_one_clear_line(tmp_path):
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "engine", "worker"),
+        env={"DATABASE_URL": f"postgres://u:{SECRET}@:5432/db", "DATA_DIR": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 2
+    assert b"DATABASE_URL names no host" in out and SECRET.encode() not in out
