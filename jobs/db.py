@@ -120,10 +120,13 @@ class Database(ABC):
         """A write transaction (write=True) or one consistent read snapshot (write=False)."""
 
     @abstractmethod
-    async def all(self, sql: str, params: Params = ()) -> list[Row]: ...
+    async def all(self, sql: str, params: Params = (), *, notify: str | None = None) -> list[Row]:
+        """One statement. notify=CHANNEL (an UPDATE/INSERT ... RETURNING id): wake the
+        channel for each row it changed, in the same round trip."""
 
     @abstractmethod
-    async def run(self, sql: str, params: Params = ()) -> int: ...
+    async def run(self, sql: str, params: Params = (), *, notify: str | None = None) -> int:
+        """One INSERT/UPDATE/DELETE; the number of rows it changed (notify: as in all())."""
 
     async def one(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.all(sql, params)

@@ -73,6 +73,7 @@ class PostgresTx(Tx):
     def __init__(self, conn: asyncpg.Connection, db: PostgresDatabase) -> None:
         self._conn = conn
         self._db = db
+        self.notes: list[tuple[str, str]] = []  # sent with the COMMIT, in its round trip
 
     async def all(self, sql: str, params: Params = ()) -> list[Row]:
         with self._db.guard():
@@ -88,8 +89,7 @@ class PostgresTx(Tx):
             await self._conn.execute(statement)
 
     async def notify(self, channel: str, payload: str = "") -> None:
-        with self._db.guard():
-            await self._conn.execute("SELECT pg_notify($1, $2)", channel, payload)
+        self.notes.append((channel, payload))
 
     async def lock(self, name: str) -> None:
         with self._db.guard():
@@ -108,6 +108,27 @@ class PostgresTx(Tx):
 def lock_key(name: str) -> int:
     """A stable 64-bit advisory lock key per name, in a range of its own."""
     return (0x5049_4341 << 32) | zlib.crc32(f"picasso:{name}".encode())
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _commit_sql(notes: list[tuple[str, str]]) -> str:
+    """COMMIT, preceded by the transaction's NOTIFYs: one round trip (a simple query)."""
+    notifies = (f"SELECT pg_notify({_literal(c)}, {_literal(p)});" for c, p in dict.fromkeys(notes))
+    return "".join(notifies) + "COMMIT"
+
+
+def _with_notify(sql: str, channel: str) -> str:
+    """A data-changing statement that also notifies `channel` once per changed row (payload:
+    the row's id), in the same round trip. `sql` must RETURN id (added when it returns nothing)."""
+    if " RETURNING " not in sql.upper():
+        sql += " RETURNING id"
+    return (
+        f"WITH changed AS ({sql}) "
+        f"SELECT changed.*, pg_notify({_literal(channel)}, changed.id::text) FROM changed"
+    )
 
 
 def _changed(status: str) -> int:
@@ -184,18 +205,27 @@ class PostgresDatabase(Database):
         REPEATABLE READ, READ ONLY, so several SELECTs see one state."""
         with self.guard():
             async with self._pool.acquire() as conn:
-                if write:
-                    transaction = conn.transaction()
-                else:
-                    transaction = conn.transaction(isolation="repeatable_read", readonly=True)
-                async with transaction:
-                    yield PostgresTx(conn, self)
+                await conn.execute(
+                    "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                )
+                tx = PostgresTx(conn, self)
+                try:
+                    yield tx
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute(_commit_sql(tx.notes))
 
-    async def all(self, sql: str, params: Params = ()) -> list[Row]:
+    async def all(self, sql: str, params: Params = (), *, notify: str | None = None) -> list[Row]:
+        if notify is not None:
+            sql = _with_notify(sql, notify)
         with self.guard():
             return await self._pool.fetch(POSTGRESQL.sql(sql), *params)
 
-    async def run(self, sql: str, params: Params = ()) -> int:
+    async def run(self, sql: str, params: Params = (), *, notify: str | None = None) -> int:
+        if notify is not None:
+            return len(await self.all(sql, params, notify=notify))
         with self.guard():
             return _changed(await self._pool.execute(POSTGRESQL.sql(sql), *params))
 
@@ -262,7 +292,15 @@ async def _connect(url: DatabaseUrl) -> asyncpg.Connection:
 
 
 async def _create_pool(url: DatabaseUrl, size: int) -> asyncpg.Pool:
-    return await asyncpg.create_pool(min_size=1, max_size=size, **_connect_args(url))
+    return await asyncpg.create_pool(
+        min_size=1, max_size=size, reset=_keep_session, **_connect_args(url)
+    )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Released connections need no reset query (a round trip per statement otherwise):
+    this package leaves no session state behind (its locks end with their transaction, the
+    pool's connections never LISTEN, nothing is SET)."""
 
 
 def _connect_args(url: DatabaseUrl) -> dict[str, Any]:

@@ -147,13 +147,19 @@ class SqliteDatabase(Database):
         with contextlib.suppress(sqlite3.Error):
             await self._conn.execute("ROLLBACK")
 
-    async def all(self, sql: str, params: Params = ()) -> list[Row]:
+    async def all(self, sql: str, params: Params = (), *, notify: str | None = None) -> list[Row]:
         async with self._lock:
-            return await SqliteTx(self._conn).all(sql, params)
+            rows = await SqliteTx(self._conn).all(sql, params)
+        if notify is not None and rows:
+            self.deliver(notify)
+        return rows
 
-    async def run(self, sql: str, params: Params = ()) -> int:
+    async def run(self, sql: str, params: Params = (), *, notify: str | None = None) -> int:
         async with self._lock:
-            return await SqliteTx(self._conn).run(sql, params)
+            changed = await SqliteTx(self._conn).run(sql, params)
+        if notify is not None and changed:
+            self.deliver(notify)
+        return changed
 
     async def notify(self, channel: str, payload: str = "") -> None:
         self.deliver(channel)

@@ -34,6 +34,9 @@ class Dialect:
     claim_lock: str
     # Appended to a SELECT whose rows the transaction goes on to change.
     for_update: str
+    # Look (without a write lock) before claiming: on SQLite an idle painter's poll then never
+    # takes the database-wide write lock; PostgreSQL's claim locks one row at most anyway.
+    probe_before_claim: bool
 
     def sql(self, text: str) -> str:
         """A query in the driver's placeholder style."""
@@ -70,7 +73,10 @@ def _numbered(text: str) -> str:
     return _QUOTED_OR_MARK.sub(replace, text)
 
 
-SQLITE = Dialect(name="sqlite", claim_lock="", for_update="")
+SQLITE = Dialect(name="sqlite", claim_lock="", for_update="", probe_before_claim=True)
 POSTGRESQL = Dialect(
-    name="postgresql", claim_lock="FOR UPDATE OF j SKIP LOCKED", for_update=" FOR UPDATE"
+    name="postgresql",
+    claim_lock="FOR UPDATE OF j SKIP LOCKED",
+    for_update=" FOR UPDATE",
+    probe_before_claim=False,
 )

@@ -117,20 +117,12 @@ class JobLifecycle(JobFiles):
     async def claim(self, worker_id: str) -> Job | None:
         """Take the next job in fair order, atomically; None when paused or nothing queued.
 
-        A lock-free read first, so an idle worker polling twice a second never takes the
-        write lock (and never delays the bot's writes) when there is nothing to do. On
+        On SQLite a lock-free read first, so an idle worker polling twice a second never takes
+        the write lock (and never delays the bot's writes) when there is nothing to do. On
         PostgreSQL the one UPDATE locks only the chosen head job's row, and passes over a
         head another painter is locking right now to the next user's head (SKIP LOCKED).
         """
-        probe = await self._db.one(
-            """
-            SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'queued') AS waiting,
-                   (SELECT value FROM control WHERE key = 'paused') AS paused,
-                   (SELECT draining FROM engines WHERE worker_id = ?) AS draining
-            """,
-            (worker_id,),
-        )
-        if probe is None or not probe["waiting"] or probe["paused"] == "1" or probe["draining"]:
+        if self._db.dialect.probe_before_claim and not await self._claimable(worker_id):
             return None
         async with self._db.transaction() as tx:
             # The time is read once the write lock is held: started_at orders the claims
@@ -156,6 +148,17 @@ class JobLifecycle(JobFiles):
             )
             await tx.notify(CHANGES, str(row["id"]))
             return Job.from_row(row)
+
+    async def _claimable(self, worker_id: str) -> bool:
+        probe = await self._db.one(
+            """
+            SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'queued') AS waiting,
+                   (SELECT value FROM control WHERE key = 'paused') AS paused,
+                   (SELECT draining FROM engines WHERE worker_id = ?) AS draining
+            """,
+            (worker_id,),
+        )
+        return bool(probe and probe["waiting"] and probe["paused"] != "1" and not probe["draining"])
 
     async def report_progress(
         self,
@@ -233,9 +236,8 @@ class JobLifecycle(JobFiles):
             f"UPDATE jobs SET {assignments}, finished_at = ? "
             f"WHERE id = ? AND status IN ('queued', 'running'){owner}",
             (*params, self._now(), job_id, *owner_params),
+            notify=CHANGES,
         )
-        if changed:
-            await self._db.notify(CHANGES, str(job_id))
         return changed > 0
 
     async def requeue(
