@@ -399,6 +399,9 @@ class JobRunner:
             )
             try:
                 stop = asyncio.run_coroutine_threadsafe(report, loop).result()
+            except DatabaseUnavailable as exc:  # keep painting; the result is reported later
+                log.warning("job %s: could not report progress: %s", job.id, exc)
+                stop = False
             except Exception:
                 log.exception("job %s: could not report progress", job.id)
                 stop = False
@@ -581,6 +584,8 @@ class Worker:
                 log.error("lost the engine lease: %s", exc)
                 self.exit_code = 3
                 self.request_stop("lease lost")
+            except DatabaseUnavailable as exc:
+                log.warning("heartbeat failed: %s", exc)
             except Exception:
                 log.exception("heartbeat failed")
 

@@ -119,6 +119,7 @@ async def overview_html(d: BotDeps) -> str:
     else:
         lines.append("Painters: ❌ none registered (no heartbeat)")
     lines.append("Paused: ⏸ yes — no new jobs start" if paused else "Paused: no")
+    lines.append(f"Job table: {texts.escape(store.description)}")
     average = (
         f"; average {texts.format_duration(stats.avg_duration)}"
         if stats.avg_duration is not None
