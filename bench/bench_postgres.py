@@ -50,7 +50,7 @@ CLAIMER = textwrap.dedent(
                 sys.stdin.readline()
                 done = 0
                 while (job := await store.claim(worker_id)) is not None:
-                    await store.finish(job.id, "result.png", worker_id=worker_id)
+                    await store.finish(job.id, b"png", worker_id=worker_id)
                     done += 1
                 print(done, flush=True)
                 return
@@ -63,7 +63,7 @@ CLAIMER = textwrap.dedent(
                     continue
                 if job.user_id == 0:
                     return
-                await store.finish(job.id, "result.png", worker_id=worker_id)
+                await store.finish(job.id, b"png", worker_id=worker_id)
 
     asyncio.run(main(*sys.argv[1:5]))
     """

@@ -215,7 +215,7 @@ class JobRunner:
     async def _inputs(self, job: Job) -> _Inputs:
         """The job's photo and uploaded paintings, from the job table (before painting starts,
         so the painting thread never waits on the database for them)."""
-        content = await self.store.read_file(job.id, job.content_name)
+        content = await self._read_file(job, job.content_name)
         if content is None:
             raise JobFailed(
                 "The photo for this job is missing on the server; please send it again."
@@ -223,13 +223,27 @@ class JobRunner:
         uploads: dict[str, bytes] = {}
         for ref in job.styles:
             if ref.image is not None:
-                data = await self.store.read_file(job.id, ref.image)
+                data = await self._read_file(job, ref.image)
                 if data is None:
                     raise JobFailed(
                         "Your style picture is missing on the server; please send it again."
                     )
                 uploads[ref.image] = data
         return _Inputs(content, uploads)
+
+    async def _read_file(self, job: Job, name: str) -> bytes | None:
+        """read_file, waiting out a lost database connection (a transient outage must not
+        fail the user's job); a stop request while waiting gives the job back."""
+        delay = RECORD_FIRST_DELAY
+        while True:
+            try:
+                return await self.store.read_file(job.id, name)
+            except DatabaseUnavailable as exc:
+                if self.stopping.is_set():
+                    raise Cancelled(0) from exc
+                log.warning("job %s: cannot read %s yet (%s); retrying", job.id, name, exc)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RECORD_MAX_DELAY)
 
     async def _stopped(self, job: Job, seconds: float) -> JobStatus | None:
         if self.stopping.is_set():

@@ -1,7 +1,8 @@
 """Moving house: copy a SQLite installation's job table into PostgreSQL (`python -m jobs migrate`).
 
 Everything that is not a live process is copied: jobs in every state (with their ids, so the
-buttons of old messages still work), users (settings and bans) and the control switches.
+buttons of old messages still work) and their files, users (settings and bans) and the control
+switches.
 Painters are not: they register themselves when they start against the new database, and a
 job that was RUNNING under an old painter goes back to the queue there (recover_stale).
 
@@ -19,8 +20,18 @@ from pathlib import Path
 from jobs.db import Database, Row, Tx, open_database
 
 # Tables in copy order (jobs before anything that refers to them) and rows per transaction.
-TABLES: tuple[tuple[str, int], ...] = (("control", 500), ("users", 500), ("jobs", 200))
-KEYS = {"control": ("key",), "users": ("user_id",), "jobs": ("id",)}
+TABLES: tuple[tuple[str, int], ...] = (
+    ("control", 500),
+    ("users", 500),
+    ("jobs", 200),
+    ("job_files", 8),  # photos, previews, results: a few MB each at most
+)
+KEYS = {
+    "control": ("key",),
+    "users": ("user_id",),
+    "jobs": ("id",),
+    "job_files": ("job_id", "name"),
+}
 
 
 class MoveConflict(RuntimeError):

@@ -179,7 +179,7 @@ async def test_painters_listed_and_drained_by_name(app, fake_api, job_store, pop
     text = (await say(fake_api, "/admin drain gpu-b")).params["text"]
     assert text.startswith("⏏ Draining <code>gpu-b</code>: it finishes job")
     assert f"#{claimed.id}, then takes no new jobs" in text
-    assert await job_store.finish(claimed.id, "result.png", worker_id="gpu-b-7-ab")
+    assert await job_store.finish(claimed.id, b"png", worker_id="gpu-b-7-ab")
     await job_store.heartbeat("gpu-b-7-ab", None)
     assert await job_store.claim("gpu-b-7-ab") is None
     text = (await say(fake_api, "/admin")).params["text"]

@@ -170,13 +170,13 @@ async def test_drain_lets_a_painter_finish_and_take_no_more(store, tmp_path, clo
     for name, host in (("gpu-a", "host-a"), ("gpu-b", "host-b")):
         info = EngineInfo(f"{name}-1-ab", 1, host, "cuda:0", None, name=name)
         await store.register_engine(info, exclusive=False)
-    jobs = [await enqueue(store, tmp_path, user_id=u) for u in (1, 2, 3)]
+    jobs = [await enqueue(store, user_id=u) for u in (1, 2, 3)]
     assert (await store.claim("gpu-a-1-ab")).id == jobs[0].id
     drained = await store.drain("gpu-a")
     assert [(e.worker_id, e.draining) for e in drained] == [("gpu-a-1-ab", True)]
     assert await store.drain("nobody") == []
     clock.advance(5)
-    assert await store.finish(jobs[0].id, "result.png", worker_id="gpu-a-1-ab")  # finishes
+    assert await store.finish(jobs[0].id, b"png", worker_id="gpu-a-1-ab")  # finishes
     assert await store.claim("gpu-a-1-ab") is None  # ... and takes no more
     assert (await store.claim("gpu-b-1-ab")).id == jobs[1].id
     painters = {e.label: e for e in await store.engines()}

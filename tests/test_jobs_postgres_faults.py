@@ -113,7 +113,7 @@ async def test_waits_for_a_late_server_and_survives_a_restart(tmp_path, own_serv
         await eventually(lambda: store._db.listening, 30, "LISTEN connection again")
         wakeup.clear()
         started = time.monotonic()
-        await enqueue(store, tmp_path / "in", user_id=2)
+        await enqueue(store, user_id=2)
         assert await wakeup.wait(5)
         assert time.monotonic() - started < 1.0
     finally:
@@ -122,7 +122,7 @@ async def test_waits_for_a_late_server_and_survives_a_restart(tmp_path, own_serv
 
 async def _enqueue_or_none(store, tmp_path):
     try:
-        return await enqueue(store, tmp_path / "in")
+        return await enqueue(store)
     except DatabaseUnavailable:
         return None
 

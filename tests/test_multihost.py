@@ -1,0 +1,153 @@
+"""Several hosts, simulated on one machine: `python -m bot` and three painters as separate
+processes against PostgreSQL over TCP, each painter with its own empty DATA_DIR (no shared
+folder). 100 requests are each painted and delivered exactly once while one painter is
+SIGKILLed mid-job (its job finishes on another) and PostgreSQL stops for a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from pathlib import Path
+
+import pytest
+
+from jobs import JobStatus, JobStore
+from jobs.testing_pg import ThrowawayPostgres, free_port
+from tests.fake_bot_api import FakeBotAPI, make_user
+from tests.style_support import copy_styles, photo
+from tests.test_worker_harness import WorkerProcess
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.timeout(600)
+
+REQUESTS = 100
+PAINTERS = 3
+USERS = 10
+
+
+@pytest.fixture
+def server():
+    """A server of this test's own: it is stopped and started mid-run."""
+    server = ThrowawayPostgres().init()
+    server.start(free_port())
+    yield server
+    server.destroy()
+
+
+def is_result(call) -> bool:
+    return call.method == "sendPhoto" and any(
+        (data or "").startswith("png:") for _, data in call.buttons()
+    )
+
+
+async def start_painters(tmp_path: Path, url: str, styles: Path) -> list[WorkerProcess]:
+    painters = []
+    for n in range(PAINTERS):
+        data = tmp_path / f"host-{n}" / "data"  # its own, empty
+        painters.append(
+            WorkerProcess(
+                data,
+                f"painter-{n}",
+                DATABASE_URL=url,
+                WORKER_NAME=f"gpu-{n}",
+                STYLES_DIR=str(styles),
+                IMAGE_SIZE="32",
+                ITERATIONS="3",
+                STALE_AFTER_SECONDS="5",
+            )
+        )
+    await asyncio.gather(*(p.ready() for p in painters))
+    return painters
+
+
+async def test_bot_and_three_painters_on_postgres(
+    spawn_bot, fake_api: FakeBotAPI, bot_env, tmp_path, server
+):
+    url = server.url()
+    styles = Path(bot_env["STYLES_DIR"])
+    copy_styles(styles, ("monet",))
+    env = {
+        **bot_env,
+        "DATABASE_URL": url,
+        "ENGINE_EXTERNAL": "1",
+        "MAX_ACTIVE_JOBS_PER_USER": "100",
+        "MAX_ACTIVE_JOBS_PER_CHAT": "100",
+        "NOTIFY_POLL_SECONDS": "2",  # NOTIFY does the work; polling is the fallback
+    }
+    bot = await spawn_bot(env=env)
+    await bot.wait_output("Picasso Me started", timeout=60)
+    painters = await start_painters(tmp_path, url, styles)
+    store = await JobStore.open(tmp_path / "observer", database_url=url)
+    try:
+        # 1. A long job: SIGKILL its painter mid-job; another painter finishes it.
+        long_update = fake_api.photo_update(
+            photo(64, 48), "/style monet iterations=400", user=make_user(999, "Long")
+        )
+        fake_api.push(long_update)
+        long_job = await eventually(lambda: _running(store), 60, "the long job to start")
+        victim = painters[int(_name(long_job).removeprefix("gpu-"))]
+        await eventually(lambda: _progressed(store, long_job.id), 120, "progress")
+        victim.kill()
+
+        # 2. 100 requests from 10 users while PostgreSQL stops for a few seconds.
+        updates = [
+            fake_api.photo_update(photo(40, 30), "/style monet", user=make_user(100 + i % USERS))
+            for i in range(REQUESTS)
+        ]
+        fake_api.push(*updates[: REQUESTS // 2])
+        await eventually(lambda: _done_count(store, 10), 120, "10 jobs done")
+        await asyncio.to_thread(server.stop)
+        await asyncio.sleep(3)
+        await asyncio.to_thread(server.start)
+        fake_api.push(*updates[REQUESTS // 2 :])
+
+        await eventually(
+            lambda: len([c for c in fake_api.calls() if is_result(c)]) >= REQUESTS + 1,
+            400,
+            "every result delivered",
+            interval=0.5,
+        )
+        await asyncio.sleep(2)  # a duplicate delivery would show up now
+        results = [c for c in fake_api.calls() if is_result(c)]
+        replied = collections.Counter(
+            (c.chat_id, (c.params.get("reply_parameters") or {}).get("message_id")) for c in results
+        )
+        asked = {(u["message"]["chat"]["id"], u["message"]["message_id"]) for u in updates}
+        asked.add((long_update["message"]["chat"]["id"], long_update["message"]["message_id"]))
+        assert set(replied) == asked and set(replied.values()) == {1}  # each exactly once
+
+        jobs = await store.list_jobs(limit=1000)
+        assert len(jobs) == REQUESTS + 1
+        assert all(j.status is JobStatus.DONE and j.delivered_at for j in jobs)
+        killed = next(j for j in jobs if j.id == long_job.id)
+        assert killed.attempts == 2 and _name(killed) != _name(long_job)
+        assert {j.attempts for j in jobs if j.id != long_job.id} == {1}
+        painted_by = collections.Counter(_name(j) for j in jobs)
+        assert len(painted_by) >= 2, painted_by  # the work was shared
+        for painter in painters:
+            assert server.password not in painter.log()
+        assert server.password not in bot.output
+    finally:
+        await store.close()
+        for painter in painters:
+            painter.stop()
+        await bot.stop()
+
+
+def _name(job) -> str:
+    """The painter's name from a worker id `<name>-<pid>-<hex>`."""
+    return job.worker_id.rsplit("-", 2)[0]
+
+
+async def _running(store: JobStore):
+    running = await store.list_jobs([JobStatus.RUNNING], limit=1)
+    return running[0] if running else None
+
+
+async def _progressed(store: JobStore, job_id: int) -> bool:
+    job = await store.get(job_id)
+    return job is not None and job.iteration >= 2
+
+
+async def _done_count(store: JobStore, at_least: int) -> bool:
+    return len(await store.list_jobs([JobStatus.DONE], limit=1000)) >= at_least
