@@ -45,6 +45,7 @@ from bot.submit import queued_text
 from engine.images import encode_image
 from jobs import RESULT_NAME, Job, JobStatus
 from jobs.events import job_event
+from jobs.retry import wait_out
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ CONCURRENT_CHATS = 8
 MAX_DELIVERY_FAILURES = 5  # unexpected errors (not network, not 429) before giving up
 QUEUE_REFRESH_SECONDS = 5.0  # how often queued messages learn their new place in line
 LIVE_PLACES = 20  # only the first places are kept live: cheap, and what people watch
+MARK_PATIENCE = 300.0  # seconds to wait out the database after sending a result
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -409,7 +411,13 @@ class Notifier:
             if "chat not found" not in exc.message.lower():
                 raise
             log.info("chat %s is gone; job %d not delivered", job.chat_id, job.id)
-        await self.store.mark_delivered(job.id)
+        # Sent: it must now be marked, or the next poll would send it again.
+        await wait_out(
+            lambda: self.store.mark_delivered(job.id),
+            what=f"mark job {job.id} delivered",
+            log=log,
+            give_up_after=MARK_PATIENCE,
+        )
         self._shown.pop(job.id, None)
         job_event(log, "delivered", job, status=job.status, seconds=self.clock() - job.created_at)
 

@@ -23,6 +23,9 @@ from bot.replies import safe_reply
 from bot.requests import NotForMe, RequestError, StyleRequest, parse_style_command
 from jobs import Job, JobOptions, NewJob, StyleRef
 from jobs.events import job_event
+from jobs.retry import wait_out
+
+ENQUEUE_PATIENCE = 60.0  # seconds to wait for the database before telling the user
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +255,14 @@ async def queue_request(
             styles=planned.styles,
             options=planned.options,
         )
-        job, created = await store.enqueue(new, planned.files)
+        # Idempotent on (chat, message), so a database that is away for a moment (PostgreSQL
+        # restarting) is waited out instead of losing the request.
+        job, created = await wait_out(
+            lambda: store.enqueue(new, planned.files),
+            what=f"queue message {new.request_message_id} of chat {new.chat_id}",
+            log=log,
+            give_up_after=ENQUEUE_PATIENCE,
+        )
     if not created:
         return job, False
     job_event(log, "queued", job, styles=style_label(job))

@@ -53,13 +53,13 @@ from jobs import (
 from jobs.dburl import DatabaseUrlError
 from jobs.events import job_event
 from jobs.logs import setup_logging
+from jobs.retry import wait_out
 from styles import UnknownStyleError, defaults_for, load_catalogue
 
 log = logging.getLogger("engine.worker")
 
 PREVIEW_SIDE = 320
 CLEANUP_EVERY = 3600.0
-RECORD_FIRST_DELAY, RECORD_MAX_DELAY = 0.5, 15.0  # retrying an outcome while the db is away
 OOM_SHRINK = 0.7
 
 GENERIC_ERROR = (
@@ -234,16 +234,15 @@ class JobRunner:
     async def _read_file(self, job: Job, name: str) -> bytes | None:
         """read_file, waiting out a lost database connection (a transient outage must not
         fail the user's job); a stop request while waiting gives the job back."""
-        delay = RECORD_FIRST_DELAY
-        while True:
-            try:
-                return await self.store.read_file(job.id, name)
-            except DatabaseUnavailable as exc:
-                if self.stopping.is_set():
-                    raise Cancelled(0) from exc
-                log.warning("job %s: cannot read %s yet (%s); retrying", job.id, name, exc)
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, RECORD_MAX_DELAY)
+        try:
+            return await wait_out(
+                lambda: self.store.read_file(job.id, name),
+                what=f"read {name} of job {job.id}",
+                log=log,
+                stop=self.stopping.is_set,
+            )
+        except DatabaseUnavailable as exc:
+            raise Cancelled(0) from exc
 
     async def _stopped(self, job: Job, seconds: float) -> JobStatus | None:
         if self.stopping.is_set():
@@ -270,19 +269,21 @@ class JobRunner:
         """Record the job's outcome, waiting out a lost database connection (the painting is
         kept in memory meanwhile; the heartbeat keeps the job this worker's). A write whose
         reply was lost may have committed: then the job already shows our outcome."""
-        delay, uncertain = RECORD_FIRST_DELAY, False
-        while True:
+        uncertain = False
+
+        async def attempt() -> bool:
+            nonlocal uncertain
             try:
-                changed = await write(worker_id=self.worker_id)
-                break
-            except DatabaseUnavailable as exc:
-                log.warning("job %s: cannot record the outcome yet (%s); retrying", job.id, exc)
+                return await write(worker_id=self.worker_id)
+            except DatabaseUnavailable:
                 uncertain = True
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, RECORD_MAX_DELAY)
+                raise
+
+        what = f"record job {job.id} as {outcome}"
+        changed = await wait_out(attempt, what=what, log=log)
         if changed or not uncertain:
             return changed
-        now = await self.store.get(job.id)
+        now = await wait_out(lambda: self.store.get(job.id), what=what, log=log)
         return now is not None and now.status is outcome and now.worker_id == self.worker_id
 
     # ---------------------------------------------------------------- in the thread
@@ -381,6 +382,8 @@ class JobRunner:
     def _progress_callback(self, job: Job, loop: asyncio.AbstractEventLoop):
         every = self.settings.progress_every
 
+        unreported = False  # the database was away at the last report
+
         def on_progress(progress: Progress) -> bool:
             """Called every iteration (cheap): stop at once on a signal or a cancel seen by
             the heartbeat; write the preview and report every PROGRESS_EVERY iterations."""
@@ -411,10 +414,14 @@ class JobRunner:
                 preview=preview,
                 eta_seconds=_finite(progress.eta),
             )
+            nonlocal unreported
             try:
                 stop = asyncio.run_coroutine_threadsafe(report, loop).result()
+                unreported = False
             except DatabaseUnavailable as exc:  # keep painting; the result is reported later
-                log.warning("job %s: could not report progress: %s", job.id, exc)
+                if not unreported:  # once per outage, not once per iteration
+                    log.warning("job %s: cannot report progress (%s); painting on", job.id, exc)
+                unreported = True
                 stop = False
             except Exception:
                 log.exception("job %s: could not report progress", job.id)

@@ -36,6 +36,7 @@ COMMAND_TIMEOUT = 30.0  # a query on a silently dead connection must not hang fo
 CONNECT_TIMEOUT = 10.0
 FIRST_DELAY, MAX_DELAY = 0.5, 30.0  # back-off between connection attempts
 PING_EVERY = 10.0  # the listening connection checks it is still alive
+FRESH_TRIES = 3  # connections tried when the pool hands out dead ones (after a restart)
 
 # Errors that mean "the server is not there (now)": retry later. Anything else is a bug or a
 # configuration error and is raised as it is.
@@ -57,7 +58,15 @@ _MISCONFIGURED = (
 
 
 def _is_unreachable(exc: BaseException) -> bool:
-    if isinstance(exc, _UNREACHABLE):
+    if isinstance(exc, (*_UNREACHABLE, asyncpg.exceptions.InternalClientError)):
+        return True
+    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """The statement failed before it reached the server (a connection found dead or in a
+    broken state), so trying it again elsewhere cannot run it twice."""
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
         return True
     return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
 
@@ -200,46 +209,75 @@ class PostgresDatabase(Database):
             raise
 
     @contextlib.asynccontextmanager
+    async def _connection(
+        self, first: str, params: Params | None = None
+    ) -> AsyncIterator[tuple[asyncpg.Connection, Any]]:
+        """A pooled connection that has just run `first` (fetched with `params`, or executed
+        without any); its result comes along.
+
+        After a server restart the pool may hand out a connection that is already dead: its
+        first statement then fails before anything was sent, so another connection is tried
+        (a few times). A connection that failed for a connection reason never goes back to
+        the pool (it could be left half-way through a protocol exchange)."""
+        with self.guard():
+            for attempt in range(1, FRESH_TRIES + 1):
+                async with self._pool.acquire() as conn:
+                    try:
+                        if params is None:
+                            result = await conn.execute(first)
+                        else:
+                            result = await conn.fetch(first, *params)
+                    except Exception as exc:
+                        if not _is_unreachable(exc):
+                            raise
+                        conn.terminate()
+                        if attempt < FRESH_TRIES and _never_sent(exc):
+                            continue
+                        raise
+                    try:
+                        yield conn, result
+                    except Exception as exc:
+                        if _is_unreachable(exc):
+                            conn.terminate()
+                        raise
+                    return
+
+    @contextlib.asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[Tx]:
         """READ COMMITTED for writes (queries lock what they change); a read snapshot is
         REPEATABLE READ, READ ONLY, so several SELECTs see one state."""
-        with self.guard():
-            async with self._pool.acquire() as conn:
-                await conn.execute(
-                    "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                )
-                tx = PostgresTx(conn, self)
-                try:
-                    yield tx
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        await conn.execute("ROLLBACK")
-                    raise
-                await conn.execute(_commit_sql(tx.notes))
+        begin = "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        async with self._connection(begin) as (conn, _):
+            tx = PostgresTx(conn, self)
+            try:
+                yield tx
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute(_commit_sql(tx.notes))
 
     async def all(self, sql: str, params: Params = (), *, notify: str | None = None) -> list[Row]:
         if notify is not None:
             sql = _with_notify(sql, notify)
-        with self.guard():
-            return await self._pool.fetch(POSTGRESQL.sql(sql), *params)
+        async with self._connection(POSTGRESQL.sql(sql), tuple(params)) as (_, rows):
+            return rows
 
     async def run(self, sql: str, params: Params = (), *, notify: str | None = None) -> int:
-        if notify is not None:
-            return len(await self.all(sql, params, notify=notify))
-        with self.guard():
-            return _changed(await self._pool.execute(POSTGRESQL.sql(sql), *params))
+        if notify is None and " RETURNING " not in sql.upper():
+            sql += " RETURNING 1"
+        return len(await self.all(sql, params, notify=notify))
 
     async def notify(self, channel: str, payload: str = "") -> None:
-        with self.guard():
-            await self._pool.execute("SELECT pg_notify($1, $2)", channel, payload)
+        await self.all("SELECT pg_notify(?, ?)", (channel, payload))
 
     async def reclaim_space(self) -> None:
         """Deleted rows' space (the files live in job_files' TOAST table) becomes reusable
         only after a VACUUM; a plain VACUUM also hands empty pages at the end of the table
         back to the file system, and takes no lock that would stop painters or the bot
         (VACUUM FULL would). It cannot run in a transaction: on a pooled connection."""
-        with self.guard():
-            await self._pool.execute("VACUUM job_files")
+        async with self._connection("VACUUM job_files"):
+            pass
 
     # ------------------------------------------------------------------ LISTEN
     def subscribe(self, channel: str):  # type: ignore[override]

@@ -134,7 +134,7 @@ async def test_painter_rides_out_a_server_restart_mid_job(tmp_path, own_server):
     url = own_server.url()
     data = tmp_path / "data"
     async with await JobStore.open(data, database_url=url) as store:
-        job = await add_job(store, tmp_path / "staging", options=JobOptions(iterations=60))
+        job = await add_job(store, options=JobOptions(iterations=60))
     worker = WorkerProcess(data, "painter", DATABASE_URL=url, IMAGE_SIZE="48")
     try:
         async with await JobStore.open(data, database_url=url) as store:

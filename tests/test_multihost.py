@@ -81,7 +81,7 @@ async def test_bot_and_three_painters_on_postgres(
     try:
         # 1. A long job: SIGKILL its painter mid-job; another painter finishes it.
         long_update = fake_api.photo_update(
-            photo(64, 48), "/style monet iterations=400", user=make_user(999, "Long")
+            photo(64, 48), "/style monet iterations=80", user=make_user(999, "Long")
         )
         fake_api.push(long_update)
         long_job = await eventually(lambda: _running(store), 60, "the long job to start")

@@ -1,0 +1,52 @@
+"""Waiting out a database that is away for a moment (PostgreSQL restarting, a network blip).
+
+Only for calls that are safe to repeat: enqueue (idempotent on chat and message),
+mark_delivered, reads, and a worker's outcome (guarded by ownership). One warning when the
+database first fails, then quiet retries with back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from jobs.models import DatabaseUnavailable
+
+T = TypeVar("T")
+FIRST_DELAY, MAX_DELAY = 0.25, 10.0
+
+
+async def wait_out(
+    call: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    log: logging.Logger,
+    give_up_after: float | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> T:
+    """`await call()` until it does not raise DatabaseUnavailable. Re-raises it after
+    `give_up_after` seconds (None: never) or as soon as `stop()` is true."""
+    started = time.monotonic()
+    delay = FIRST_DELAY
+    warned = False
+    while True:
+        try:
+            result = await call()
+        except DatabaseUnavailable as exc:
+            waited = time.monotonic() - started
+            if (stop is not None and stop()) or (
+                give_up_after is not None and waited + delay > give_up_after
+            ):
+                raise
+            if not warned:
+                log.warning("cannot %s yet (%s); retrying", what, exc)
+                warned = True
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, MAX_DELAY)
+            continue
+        if warned:
+            log.info("%s: done after %.1fs of database trouble", what, time.monotonic() - started)
+        return result
