@@ -36,7 +36,7 @@ COMMAND_TIMEOUT = 30.0  # a query on a silently dead connection must not hang fo
 CONNECT_TIMEOUT = 10.0
 FIRST_DELAY, MAX_DELAY = 0.5, 30.0  # back-off between connection attempts
 PING_EVERY = 10.0  # the listening connection checks it is still alive
-FRESH_TRIES = 3  # connections tried when the pool hands out dead ones (after a restart)
+PATIENCE = 15.0  # seconds a call waits for an away server before DatabaseUnavailable
 
 # Errors that mean "the server is not there (now)": retry later. Anything else is a bug or a
 # configuration error and is raised as it is.
@@ -155,6 +155,7 @@ class PostgresDatabase(Database):
         self.url = url
         self.description = f"PostgreSQL at {url.where}"
         self._listener: asyncio.Task[None] | None = None
+        self.patience = PATIENCE
         self.listening = False  # the LISTEN connection is up (else waiters poll)
 
     # ------------------------------------------------------------------ opening
@@ -215,13 +216,27 @@ class PostgresDatabase(Database):
         """A pooled connection that has just run `first` (fetched with `params`, or executed
         without any); its result comes along.
 
-        After a server restart the pool may hand out a connection that is already dead: its
-        first statement then fails before anything was sent, so another connection is tried
-        (a few times). A connection that failed for a connection reason never goes back to
+        While the server is away (restarting, a network blip), anything that cannot have run
+        yet is retried with back-off for up to `patience` seconds, so a short outage is only
+        a pause: getting a connection, a first statement on a connection found dead (the pool
+        may hand one out after a restart), a BEGIN, a plain SELECT. A write that failed in
+        flight may have committed: it raises DatabaseUnavailable (callers that can repeat it
+        safely do so). A connection that failed for a connection reason never goes back to
         the pool (it could be left half-way through a protocol exchange)."""
+        harmless = params is None or first.lstrip().upper().startswith(("SELECT", "BEGIN"))
+        deadline = time.monotonic() + self.patience
+        delay = FIRST_DELAY / 4
         with self.guard():
-            for attempt in range(1, FRESH_TRIES + 1):
-                async with self._pool.acquire() as conn:
+            while True:
+                try:
+                    conn = await self._pool.acquire()
+                except Exception as exc:
+                    if not _is_unreachable(exc) or time.monotonic() + delay > deadline:
+                        raise
+                    await asyncio.sleep(delay)
+                    delay = min(2 * delay, MAX_DELAY)
+                    continue
+                try:
                     try:
                         if params is None:
                             result = await conn.execute(first)
@@ -231,9 +246,12 @@ class PostgresDatabase(Database):
                         if not _is_unreachable(exc):
                             raise
                         conn.terminate()
-                        if attempt < FRESH_TRIES and _never_sent(exc):
-                            continue
-                        raise
+                        retry = harmless or _never_sent(exc)
+                        if not retry or time.monotonic() + delay > deadline:
+                            raise
+                        await asyncio.sleep(delay)
+                        delay = min(2 * delay, MAX_DELAY)
+                        continue
                     try:
                         yield conn, result
                     except Exception as exc:
@@ -241,6 +259,8 @@ class PostgresDatabase(Database):
                             conn.terminate()
                         raise
                     return
+                finally:
+                    await self._pool.release(conn)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[Tx]:

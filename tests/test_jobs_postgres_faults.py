@@ -103,8 +103,11 @@ async def test_waits_for_a_late_server_and_survives_a_restart(tmp_path, own_serv
         wakeup = store.wake_on_queue()
         await eventually(lambda: store._db.listening, 10, "LISTEN connection")
         await asyncio.to_thread(own_server.stop)
+        store._db.patience = 1.0  # how long a call waits for the server (15 s by default)
+        started = time.monotonic()
         with pytest.raises(DatabaseUnavailable) as err:
             await store.get(1)
+        assert time.monotonic() - started >= 0.5  # it waited for the server before giving up
         assert f"127.0.0.1:{own_server.port}" in str(err.value)
         assert own_server.password not in _all_text(err.value, caplog)
         await asyncio.to_thread(own_server.start)
