@@ -205,7 +205,7 @@ class Notifier:
                     raise
                 except Exception:
                     log.exception("notifier tick failed; carrying on")
-                await changes.wait(self.poll_seconds, stop=self._stop)
+                await changes.wait(self._next_tick_in(), stop=self._stop)
         finally:
             changes.close()
 
@@ -302,6 +302,20 @@ class Notifier:
     # ------------------------------------------------------------------ throttling
     def _interval(self, job: Job) -> float:
         return PRIVATE_EDIT_INTERVAL if job.chat_type == "private" else GROUP_EDIT_INTERVAL
+
+    def _next_tick_in(self) -> float:
+        """Seconds until the next tick at the latest: the poll interval, or sooner when a
+        held-back progress state may be shown (no notification would come for it)."""
+        now = time.monotonic()
+        due = [
+            max(
+                self._blocked_until.get(job.chat_id, 0.0),
+                self._last_edit.get(job.chat_id, -1e9) + self._interval(job),
+            )
+            - now
+            for job in self._pending.values()
+        ]
+        return max(0.05, min([self.poll_seconds, *due]))
 
     def _may_edit(self, job: Job) -> bool:
         now = time.monotonic()

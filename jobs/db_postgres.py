@@ -350,9 +350,17 @@ async def _connect(url: DatabaseUrl) -> asyncpg.Connection:
 
 
 async def _create_pool(url: DatabaseUrl, size: int) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
-        min_size=1, max_size=size, reset=_keep_session, **_connect_args(url)
+    # min_size=0: no background reconnects (and their log noise) while the server is away;
+    # connections are made when needed.
+    pool = await asyncpg.create_pool(
+        min_size=0, max_size=size, reset=_keep_session, **_connect_args(url)
     )
+    try:
+        await pool.execute("SELECT 1")  # reachable, and the password is right
+    except BaseException:
+        pool.terminate()
+        raise
+    return pool
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

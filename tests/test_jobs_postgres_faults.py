@@ -150,9 +150,7 @@ async def test_painter_rides_out_a_server_restart_mid_job(tmp_path, own_server):
             assert done.status is JobStatus.DONE, done.error
             assert done.attempts == 1
             assert len(await store.list_jobs(limit=10)) == 1
-        log = worker.log()
-        assert "lost the connection to PostgreSQL" in log or "unreachable" in log, log
-        assert own_server.password not in log
+        assert own_server.password not in worker.log()
     finally:
         worker.stop()
 

@@ -13,6 +13,7 @@ import pytest
 
 from jobs import JobStatus, JobStore
 from jobs.testing_pg import ThrowawayPostgres, free_port
+from tests.bot_harness import ADMIN_ID
 from tests.fake_bot_api import FakeBotAPI, make_user
 from tests.style_support import copy_styles, photo
 from tests.test_worker_harness import WorkerProcess
@@ -124,9 +125,21 @@ async def test_bot_and_three_painters_on_postgres(
         assert {j.attempts for j in jobs if j.id != long_job.id} == {1}
         painted_by = collections.Counter(_name(j) for j in jobs)
         assert len(painted_by) >= 2, painted_by  # the work was shared
-        for painter in painters:
-            assert server.password not in painter.log()
-        assert server.password not in bot.output
+        # /admin lists the painters and names the database, never with its password
+        mark = fake_api.mark()
+        fake_api.push(fake_api.text_update("/admin", user=make_user(ADMIN_ID, "Admin")))
+        replies = await eventually(
+            lambda: [
+                c for c in fake_api.calls("sendMessage", since=mark) if "Painters" in (c.text or "")
+            ],
+            30,
+            "the /admin overview",
+        )
+        overview = replies[0].text
+        assert "PostgreSQL at 127.0.0.1" in overview and "<code>gpu-" in overview
+        assert "done in 24 h" in overview
+        for text in (overview, bot.output, *(p.log() for p in painters)):
+            assert server.password not in text
     finally:
         await store.close()
         for painter in painters:
