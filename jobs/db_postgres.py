@@ -260,7 +260,10 @@ class PostgresDatabase(Database):
                         raise
                     return
                 finally:
-                    await self._pool.release(conn)
+                    # A connection that broke under us may fail its release; the pool has
+                    # dropped it then, and our statement's outcome stands either way.
+                    with contextlib.suppress(Exception):
+                        await self._pool.release(conn)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[Tx]:

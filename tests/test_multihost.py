@@ -102,12 +102,15 @@ async def test_bot_and_three_painters_on_postgres(
         await asyncio.to_thread(server.start)
         fake_api.push(*updates[REQUESTS // 2 :])
 
-        await eventually(
-            lambda: len([c for c in fake_api.calls() if is_result(c)]) >= REQUESTS + 1,
-            400,
-            "every result delivered",
-            interval=0.5,
-        )
+        try:
+            await eventually(
+                lambda: len([c for c in fake_api.calls() if is_result(c)]) >= REQUESTS + 1,
+                400,
+                "every result delivered",
+                interval=0.5,
+            )
+        except AssertionError as exc:
+            raise AssertionError(await _diagnosis(store, fake_api, bot, painters)) from exc
         await asyncio.sleep(2)  # a duplicate delivery would show up now
         results = [c for c in fake_api.calls() if is_result(c)]
         replied = collections.Counter(
@@ -145,6 +148,18 @@ async def test_bot_and_three_painters_on_postgres(
         for painter in painters:
             painter.stop()
         await bot.stop()
+
+
+async def _diagnosis(store: JobStore, fake_api, bot, painters) -> str:
+    jobs = await store.list_jobs(limit=1000)
+    states = collections.Counter((j.status.value, j.delivered_at is not None) for j in jobs)
+    results = len([c for c in fake_api.calls() if is_result(c)])
+    lines = bot.output.splitlines()
+    problems = ["\n".join(lines[n : n + 12]) for n, line in enumerate(lines) if " ERROR " in line]
+    logs = "\n".join(p.log()[-3000:] for p in painters)
+    return f"{len(jobs)} jobs {dict(states)}, {results} results\n" + "\n".join(
+        [*problems[-60:], bot.output[-3000:], logs]
+    )
 
 
 def _name(job) -> str:
