@@ -198,6 +198,15 @@ async def table_benchmarks(root: Path, jobs: int) -> list[tuple[str, str, str]]:
     return rows
 
 
+def print_table(rows: list[tuple[str, str, str]]) -> None:
+    """The rows as a markdown table, and the machine's state (load) under it."""
+    print("| operation | result | note |\n|---|---|---|")
+    for name, value, note in rows:
+        print(f"| {name} | {value} | {note} |")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{os.cpu_count()} CPUs, load average {load}, Python {sys.version.split()[0]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000)
@@ -216,11 +225,7 @@ def main() -> int:
                     f"{per_minute / 60 * 100:.2f}% of a core; new job claimed in {wake:.2f} s",
                 )
             )
-    print("| operation | result | note |\n|---|---|---|")
-    for name, value, note in rows:
-        print(f"| {name} | {value} | {note} |")
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\n{os.cpu_count()} CPUs, load average {load}, Python {sys.version.split()[0]}")
+    print_table(rows)
     return 0
 
 

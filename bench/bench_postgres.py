@@ -29,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.bench_jobs import print_table  # noqa: E402
 from jobs import JobStore  # noqa: E402
 from jobs.testing import enqueue  # noqa: E402
 from jobs.testing_pg import ThrowawayPostgres  # noqa: E402
@@ -189,11 +190,7 @@ def main() -> int:
             rows += asyncio.run(measure("PostgreSQL", root, server.url(), args))
     finally:
         server.destroy()
-    print("| operation | result | note |\n|---|---|---|")
-    for name, value, note in rows:
-        print(f"| {name} | {value} | {note} |")
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\n{os.cpu_count()} CPUs, load average {load}, Python {sys.version.split()[0]}")
+    print_table(rows)
     return 0
 
 

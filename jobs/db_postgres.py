@@ -27,6 +27,7 @@ from jobs.db import CHANNELS, Database, Params, Row, Tx
 from jobs.dburl import DatabaseUrl
 from jobs.dialect import POSTGRESQL
 from jobs.models import DatabaseUnavailable
+from jobs.retry import wait_out
 from jobs.schema import migrate
 
 log = logging.getLogger("jobs.postgres")
@@ -391,13 +392,14 @@ async def connect_with_backoff(url: DatabaseUrl, connect: Any, *, retry_for: flo
     retries with back-off (for ever, or until `retry_for` s have passed: DatabaseUnavailable).
     A wrong password or an unknown database: DatabaseUnavailable at once (retrying can't help).
     """
-    started = time.monotonic()
-    delay = FIRST_DELAY
-    announced = False
-    while True:
+    refused = False
+
+    async def attempt() -> Any:
+        nonlocal refused
         try:
-            result = await connect()
+            return await connect()
         except _MISCONFIGURED as exc:
+            refused = True
             raise DatabaseUnavailable(
                 f"PostgreSQL at {url.where} refused the connection: {_reason(exc)} "
                 "(check the user, password and database in DATABASE_URL)"
@@ -405,23 +407,14 @@ async def connect_with_backoff(url: DatabaseUrl, connect: Any, *, retry_for: flo
         except Exception as exc:
             if not _is_unreachable(exc):
                 raise
-            waited = time.monotonic() - started
-            if retry_for is not None and waited + delay > retry_for:
-                raise DatabaseUnavailable(
-                    f"PostgreSQL at {url.where} is unreachable ({_reason(exc)}); "
-                    f"gave up after {waited:.0f}s"
-                ) from None
-            if not announced:
-                log.warning(
-                    "PostgreSQL at %s is unreachable (%s); retrying with back-off up to %.0fs",
-                    url.where,
-                    _reason(exc),
-                    MAX_DELAY,
-                )
-                announced = True
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_DELAY)
-            continue
-        if announced:
-            log.info("connected to PostgreSQL at %s", url.where)
-        return result
+            raise DatabaseUnavailable(
+                f"PostgreSQL at {url.where} is unreachable ({_reason(exc)})"
+            ) from None
+
+    return await wait_out(
+        attempt,
+        what=f"connect to PostgreSQL at {url.where}",
+        log=log,
+        give_up_after=retry_for,
+        stop=lambda: refused,
+    )
