@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) -m bench.bench_engine
 	$(PY) -m bench.bench_jobs
 	$(PY) -m bench.bench_timelapse
+	$(PY) -m bench.bench_postgres
 
 ## GPU timings (run on a CUDA machine).
 bench-gpu: $(STAMP)

@@ -86,7 +86,7 @@ def spawn(data: Path, url: str | None, worker_id: str, mode: str) -> subprocess.
 async def fill(data: Path, url: str | None, jobs: int, users: int = 50) -> None:
     async with await JobStore.open(data, database_url=url) as store:
         for i in range(jobs):
-            await enqueue(store, data.parent / "staging", user_id=1 + i % users)
+            await enqueue(store, user_id=1 + i % users)
 
 
 def racing(data: Path, url: str | None, painters: int) -> tuple[float, int]:
@@ -109,11 +109,11 @@ async def wake_up_latency(data: Path, url: str | None, samples: int) -> list[flo
         async with await JobStore.open(data, database_url=url) as store:
             for i in range(samples):
                 await asyncio.sleep(0.05 + (i % 7) * 0.037)  # land anywhere in a poll period
-                job = await enqueue(store, data.parent / "staging", user_id=1)
+                job = await enqueue(store, user_id=1)
                 while (now := await store.get(job.id)).started_at is None:  # noqa: ASYNC110
                     await asyncio.sleep(0.002)
                 latencies.append(now.started_at - now.created_at)
-            await enqueue(store, data.parent / "staging", user_id=0)  # tells it to stop
+            await enqueue(store, user_id=0)  # tells it to stop
     finally:
         proc.wait(timeout=30)
     return latencies
@@ -126,7 +126,7 @@ async def result_round_trip(data: Path, url: str | None) -> float | None:
         if not hasattr(store, "read_file"):
             return None
         blob = os.urandom(5 * 1024 * 1024)  # incompressible, like a PNG
-        job = await enqueue(store, data.parent / "staging", user_id=1)
+        job = await enqueue(store, user_id=1)
         await store.claim("rt")
         start = time.perf_counter()
         await store.finish(job.id, blob, worker_id="rt")
