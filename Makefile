@@ -36,8 +36,9 @@ postgres:
 test: lint postgres
 	$(VENV)/bin/pytest
 
-## CPU benchmarks: the engine against the plain reference, the job table, the timelapse's cost.
-bench: $(STAMP)
+## CPU benchmarks: the engine against the plain reference, the job table (SQLite and
+## PostgreSQL), the timelapse's cost.
+bench: $(STAMP) postgres
 	$(PY) -m bench.bench_engine
 	$(PY) -m bench.bench_jobs
 	$(PY) -m bench.bench_timelapse
