@@ -21,11 +21,15 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.timeout(60)
 
 
-async def a_busy_install(tmp_path: Path) -> tuple[JobStore, FakeClock]:
+async def a_busy_install(
+    tmp_path: Path, database_url: str | None = None
+) -> tuple[JobStore, FakeClock]:
     """One job done (waited 10 s, painted 40 s), one failed, one cancelled, one queued for 30 s,
     a live painter and a silent one."""
     clock = FakeClock()
-    store = await JobStore.open(tmp_path / "data", clock=clock, stale_after=60)
+    store = await JobStore.open(
+        tmp_path / "data", database_url=database_url, clock=clock, stale_after=60
+    )
     done = await enqueue(store, user_id=1)
     failed = await enqueue(store, user_id=2)
     cancelled = await enqueue(store, user_id=3)
@@ -46,8 +50,8 @@ async def a_busy_install(tmp_path: Path) -> tuple[JobStore, FakeClock]:
     return store, clock
 
 
-async def test_the_snapshot_counts_outcomes_timings_and_painters(tmp_path):
-    store, _ = await a_busy_install(tmp_path)
+async def test_the_snapshot_counts_outcomes_timings_and_painters(tmp_path, database_url):
+    store, _ = await a_busy_install(tmp_path, database_url)  # the same SQL on both backends
     try:
         snap = await store.metrics_snapshot()
     finally:
