@@ -64,7 +64,11 @@ async def test_notifier_shows_progress_and_results_on_notify(fake_api, tmp_path,
             await engine.finish(job)
             result = await eventually(lambda: fake_api.calls("sendPhoto", since=mark), 5, "result")
             assert result and time.monotonic() - started < SLOW_POLL / 3
-            assert (await store.get(job.id)).delivered_at is not None
+
+            async def delivered():
+                return (await store.get(job.id)).delivered_at is not None
+
+            await eventually(delivered, 5, "the job marked delivered")
         finally:
             await notifier.stop()
             await store.close()
