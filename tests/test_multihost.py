@@ -174,7 +174,3 @@ async def _running(store: JobStore):
 async def _progressed(store: JobStore, job_id: int) -> bool:
     job = await store.get(job_id)
     return job is not None and job.iteration >= 2
-
-
-async def _done_count(store: JobStore, at_least: int) -> bool:
-    return len(await store.list_jobs([JobStatus.DONE], limit=1000)) >= at_least
