@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -154,16 +155,20 @@ def _stylize(args: argparse.Namespace, settings: EngineSettings) -> int:
         return 2
 
     stylizer = Stylizer(device=args.device, weights=settings.weights)
+    choice = stylizer.precision_for(options.precision)
+    print(f"painting in {choice.precision} ({choice.reason})", file=sys.stderr)
     bar = tqdm(total=options.iterations, unit="it", desc=f"stylize on {stylizer.device_name}")
 
     def on_progress(progress: Progress) -> None:
         bar.update(progress.iteration - bar.n)
         bar.set_postfix(loss=f"{progress.loss:.4f}", size="x".join(map(str, progress.size)))
 
+    started = time.perf_counter()
     result = stylizer.stylize(photo, styles, options, on_progress)
+    seconds = time.perf_counter() - started
     bar.close()
     save_image(result, args.output)
-    print(f"wrote {args.output} ({result.width}x{result.height})")
+    print(f"wrote {args.output} ({result.width}x{result.height}, painted in {seconds:.1f} s)")
     return 0
 
 

@@ -25,6 +25,7 @@ from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from engine.color import keep_colors
 from engine.losses import LossWeights, Targets, make_targets, style_transfer_loss
+from engine.precision import PrecisionChoice, choose_precision, probe_bf16_speedup
 from engine.timelapse import FrameRecorder
 from engine.vgg import LAYER_NAMES, FeatureExtractor, build_vgg19
 
@@ -242,6 +243,18 @@ class Stylizer:
         deepest = max(layers, key=LAYER_NAMES.index)
         net = build_vgg19(weights, last_layer=deepest).to(self.device)
         self.extractor = FeatureExtractor(net, layers)
+        self._auto_precision: PrecisionChoice | None = None
+
+    def precision_for(self, setting: str) -> PrecisionChoice:
+        """What a job's precision setting means here; `auto` is decided (and, on a CPU with
+        bf16 instructions, probed) once per Stylizer."""
+        if setting != "auto":
+            return choose_precision(setting, self.device)
+        if self._auto_precision is None:
+            self._auto_precision = choose_precision(
+                "auto", self.device, probe=lambda: probe_bf16_speedup(self.extractor)
+            )
+        return self._auto_precision
 
     @property
     def device_name(self) -> str:
@@ -330,10 +343,7 @@ class Stylizer:
         return plan
 
     def _autocast(self, options: StylizeOptions) -> AbstractContextManager[object]:
-        precision = options.precision
-        if precision == "auto":
-            precision = "bf16" if self.device.type == "cuda" else "fp32"
-        if precision == "bf16":
+        if self.precision_for(options.precision).precision == "bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 

@@ -50,6 +50,7 @@ class WorkerProcess:
             POLL_SECONDS="0.2",
             OMP_NUM_THREADS="1",
             MKL_NUM_THREADS="1",
+            PRECISION="fp32",  # no start-up probe (test_worker_probes_precision covers auto)
             PYTHONPATH=str(REPO),
             PYTHONUNBUFFERED="1",
         )
@@ -178,7 +179,8 @@ async def test_a_worker_paints_a_job_then_stops_cleanly(tmp_path):
             frames = unpack(await store.read_file(job.id, FRAMES_NAME))
             assert len(frames) == 5 and frames[-1].size == (64, 48)  # photo, 3 steps, painting
             (engine,) = await store.engines()
-            assert engine.pid == worker.pid and engine.device == "cpu" and engine.exclusive
+            assert engine.pid == worker.pid and engine.device == "cpu, fp32" and engine.exclusive
+            assert "painting in fp32: set by PRECISION" in worker.log()
             worker.signal(signal.SIGTERM)
             assert await worker.exited() == 0
             assert await store.engines() == []  # unregistered
