@@ -31,31 +31,41 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def _inputs(style: str):
+def _inputs(style: str, photo: str = "astronaut"):
     import skimage.data
     from PIL import Image
 
-    content = Image.fromarray(skimage.data.astronaut())
+    content = Image.fromarray(getattr(skimage.data, photo)())
     painting = Image.open(SHARED_STYLES / f"{style}.jpg").convert("RGB")
     return content, painting
 
 
-def run_one(mode: str, size: int, iterations: int, style: str, out: Path) -> None:
+def run_one(
+    mode: str,
+    size: int,
+    iterations: int,
+    style: str,
+    out: Path,
+    *,
+    precision: str = "fp32",
+    photo: str = "astronaut",
+) -> None:
     """Child process: run one configuration, save the image and a JSON record."""
     import torch
 
     from bench.reference import judge, reference_stylize
     from engine.transfer import StylizeOptions, Stylizer
 
-    content, painting = _inputs(style)
+    content, painting = _inputs(style, photo)
     stylizer = Stylizer(device="cpu")
+    chosen = stylizer.precision_for(precision)  # auto: probed here, outside the timing
     rss_before = _peak_rss_mb()
     cpu0 = time.process_time()
     started = time.perf_counter()
     if mode == "reference":
         image = reference_stylize(stylizer, content, painting, size, iterations)
     else:
-        options = StylizeOptions(size=size, iterations=iterations, seed=0)
+        options = StylizeOptions(size=size, iterations=iterations, seed=0, precision=precision)
         image = stylizer.stylize(content, [(painting, 1.0)], options)
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu0
@@ -67,6 +77,10 @@ def run_one(mode: str, size: int, iterations: int, style: str, out: Path) -> Non
         "size": size,
         "iterations": iterations,
         "style": style,
+        "photo": photo,
+        "precision": precision,
+        "precision_chosen": chosen.precision,
+        "precision_reason": chosen.reason,
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
         "s_per_iteration": round(wall / iterations, 3),
@@ -79,11 +93,20 @@ def run_one(mode: str, size: int, iterations: int, style: str, out: Path) -> Non
     print(json.dumps(record), flush=True)
 
 
-def _spawn(mode: str, size: int, iterations: int, style: str) -> dict:
+def _spawn(
+    mode: str,
+    size: int,
+    iterations: int,
+    style: str,
+    *,
+    precision: str = "fp32",
+    photo: str = "astronaut",
+) -> dict:
     OUT.mkdir(exist_ok=True)
-    out = OUT / f"{mode}_{style}_{size}_{iterations}"
+    out = OUT / f"{mode}_{style}_{photo}_{size}_{iterations}_{precision}"
     cmd = [sys.executable, "-m", "bench.bench_engine", "--child", mode, "--sizes", str(size)]
     cmd += ["--iterations", str(iterations), "--style", style, "--out", str(out)]
+    cmd += ["--precision", precision, "--photo", photo]
     subprocess.run(cmd, check=True)
     return json.loads(out.with_suffix(".json").read_text())
 
@@ -113,11 +136,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", default="starry-night")
     parser.add_argument("--modes", default="reference,engine")
     parser.add_argument("--child", choices=["reference", "engine"])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "auto"])
+    parser.add_argument("--photo", default="astronaut", help="a skimage.data photo")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.child:
-        run_one(args.child, sizes[0], args.iterations, args.style, args.out)
+        run_one(
+            args.child,
+            sizes[0],
+            args.iterations,
+            args.style,
+            args.out,
+            precision=args.precision,
+            photo=args.photo,
+        )
         return 0
     records = []
     for size in sizes:
