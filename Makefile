@@ -36,10 +36,11 @@ postgres:
 test: lint postgres
 	$(VENV)/bin/pytest
 
-## CPU benchmarks: the engine against the plain reference, the job table (SQLite and
-## PostgreSQL), the timelapse's cost.
+## CPU benchmarks: the engine against the plain reference, fp32 against PRECISION=auto and the
+## bot + engine against the CLI, the job table (SQLite and PostgreSQL), the timelapse's cost.
 bench: $(STAMP) postgres
 	$(PY) -m bench.bench_engine
+	$(PY) -m bench.bench_cpu
 	$(PY) -m bench.bench_jobs
 	$(PY) -m bench.bench_timelapse
 	$(PY) -m bench.bench_postgres
