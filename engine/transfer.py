@@ -390,12 +390,16 @@ class Stylizer:
     ) -> torch.Tensor:
         pixels = image.detach().clone().requires_grad_(True)
         size = (pixels.shape[-1], pixels.shape[-2])
-        if options.optimizer == "adam":
-            optimizer: torch.optim.Optimizer = torch.optim.Adam([pixels], lr=options.adam_lr)
-        else:
-            optimizer = torch.optim.LBFGS(
+        guard = _DivergenceGuard(pixels)
+
+        def new_optimizer() -> torch.optim.Optimizer:
+            if options.optimizer == "adam":
+                return torch.optim.Adam([pixels], lr=options.adam_lr)
+            return torch.optim.LBFGS(
                 [pixels], lr=1.0, max_iter=1, history_size=options.lbfgs_history
             )
+
+        optimizer = new_optimizer()
 
         def render(side: int) -> Image.Image:
             with torch.no_grad():
@@ -415,14 +419,19 @@ class Stylizer:
                 features = self.extractor(visible)
             parts = style_transfer_loss(visible, features, targets, weights, options.strength)
             overshoot = (pixels - visible).pow(2).mean() * OUT_OF_RANGE_WEIGHT
-            (parts.total + overshoot).backward()
+            objective = parts.total + overshoot
+            objective.backward()
             if pixels.grad is not None and not pixels.grad.is_contiguous():
                 pixels.grad = pixels.grad.contiguous()  # L-BFGS views it flat
+            guard.observe(objective.item(), pixels)
             tracker.step(parts.total.item(), size, render, frame)
             return parts.total
 
         for _ in range(iterations):
             optimizer.step(closure)
+            if guard.diverged:
+                guard.restore(pixels)
+                optimizer = new_optimizer()
             if options.optimizer == "adam":
                 with torch.no_grad():
                     pixels.clamp_(0.0, 1.0)
@@ -466,6 +475,35 @@ class _Film:
                 change, size=self.photo.shape[-2:], mode="bicubic", antialias=True
             )
         return finish(self.photo + change, self.photo, self.options)
+
+
+class _DivergenceGuard:
+    """L-BFGS without a line search trusts its curvature pairs, and one bad pair (from noisy
+    gradients, e.g. bf16 on a CPU) can throw the picture far off: the loss once jumped from
+    0.47 to 193 within a scale and the result stayed grainy (bench/RESULTS.md). The guard keeps
+    the best pixels of the scale; when the loss climbs past DIVERGED x the best, they are put
+    back and the optimiser starts a fresh history. A healthy run never trips it."""
+
+    DIVERGED = 2.0
+
+    def __init__(self, pixels: torch.Tensor) -> None:
+        self.best = math.inf
+        self.best_pixels = pixels.detach().clone()
+        self.diverged = False
+        self.restarts = 0
+
+    def observe(self, loss: float, pixels: torch.Tensor) -> None:
+        if loss < self.best:
+            self.best = loss
+            self.best_pixels.copy_(pixels.detach())
+        elif not math.isfinite(loss) or loss > self.DIVERGED * self.best:
+            self.diverged = True
+
+    def restore(self, pixels: torch.Tensor) -> None:
+        with torch.no_grad():
+            pixels.copy_(self.best_pixels)
+        self.diverged = False
+        self.restarts += 1
 
 
 def _carry_up(

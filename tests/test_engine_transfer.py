@@ -296,3 +296,22 @@ def test_bad_options_and_styles_are_refused(stylizer, photo, painting) -> None:
         stylizer.stylize(photo, [], _tiny())
     with pytest.raises(ValueError):
         stylizer.stylize(photo, [(painting, 0.0)], _tiny())
+
+
+def test_the_divergence_guard_puts_the_best_pixels_back():
+    from engine.transfer import _DivergenceGuard
+
+    pixels = torch.zeros(1, 3, 4, 4)
+    guard = _DivergenceGuard(pixels)
+    for step, loss in enumerate([1.0, 0.8, 0.5, 0.9]):  # a rise below 2x the best is normal
+        pixels.fill_(step)
+        guard.observe(loss, pixels)
+        assert not guard.diverged
+    pixels.fill_(99.0)
+    guard.observe(193.0, pixels)  # what a bad curvature pair did to a bf16 run
+    assert guard.diverged
+    guard.restore(pixels)
+    assert torch.equal(pixels, torch.full_like(pixels, 2.0))  # the pixels of loss 0.5
+    assert not guard.diverged and guard.restarts == 1
+    guard.observe(float("nan"), pixels)
+    assert guard.diverged
