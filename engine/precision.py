@@ -53,7 +53,8 @@ def probe_bf16_speedup(
 
     def one_pass(bf16: bool) -> float:
         started = time.process_time()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        # enable_grad: the first use of auto may come from inside a torch.no_grad() block
+        with torch.enable_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             features = extractor(image)
             loss = sum(f.float().pow(2).mean() for f in features.values())
         loss.backward()
