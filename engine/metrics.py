@@ -25,8 +25,8 @@ class WorkerMetrics:
         ProcessCollector(registry=self.registry)
         self.info = Gauge(
             "picasso_worker_info",
-            "This painter (always 1), labelled with its id and device",
-            ["worker", "device"],
+            "This painter (always 1), labelled with its id, device and number format",
+            ["worker", "device", "precision"],
             registry=self.registry,
         )
         self.busy = Gauge("picasso_worker_busy", "1 while painting a job", registry=self.registry)
@@ -48,9 +48,11 @@ class WorkerMetrics:
         self._last_iteration = 0
         self._server: WSGIServer | None = None
 
-    def painter(self, worker_id: str, device: torch.device, description: str) -> None:
+    def painter(
+        self, worker_id: str, device: torch.device, description: str, precision: str
+    ) -> None:
         """Name the painter; on CUDA also report its GPU memory at every scrape."""
-        self.info.labels(worker_id, description).set(1)
+        self.info.labels(worker_id, description, precision).set(1)
         if device.type != "cuda":
             return
         for name, read, what in (

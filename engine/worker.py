@@ -437,14 +437,14 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def describe_device(stylizer: Stylizer, precision: str) -> tuple[str, int | None]:
-    """('NVIDIA H200 (cuda:0), bf16', 143771) or ('cpu, fp32', None) for the engines table."""
+def describe_device(stylizer: Stylizer) -> tuple[str, int | None]:
+    """('NVIDIA H200 (cuda:0)', 143771) or ('cpu', None)."""
     device = stylizer.device
     if device.type != "cuda":
-        return f"{device}, {precision}", None
+        return str(device), None
     index = device.index if device.index is not None else torch.cuda.current_device()
     memory = torch.cuda.get_device_properties(index).total_memory // 2**20
-    return f"{stylizer.device_name} (cuda:{index}), {precision}", int(memory)
+    return f"{stylizer.device_name} (cuda:{index})", int(memory)
 
 
 class Worker:
@@ -486,9 +486,10 @@ class Worker:
             # Decide PRECISION=auto now (a short probe on CPUs with bf16), not in the first job.
             choice = await asyncio.to_thread(stylizer.precision_for, self.settings.precision)
             log.info("painting in %s: %s", choice.precision, choice.reason)
-            self.info.device, self.info.gpu_memory_mb = describe_device(stylizer, choice.precision)
+            hardware, self.info.gpu_memory_mb = describe_device(stylizer)
+            self.info.device = f"{hardware}, {choice.precision}"  # what /admin shows
             await self.store.register_engine(self.info, exclusive=exclusive)
-            self.metrics.painter(self.worker_id, stylizer.device, self.info.device)
+            self.metrics.painter(self.worker_id, stylizer.device, hardware, choice.precision)
             self._serve_metrics()
             self.runner = JobRunner(
                 self.store, stylizer, self.settings, self.worker_id, self.metrics
