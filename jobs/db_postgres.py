@@ -58,18 +58,35 @@ _MISCONFIGURED = (
 )
 
 
+# How asyncpg says that a connection was closed under us. When the server ends a pooled
+# connection (a restart), the pool takes it back at once: the proxy we hold then refuses every
+# call, `terminate()` included, with "connection has been released back to the pool".
+_CLOSED_UNDER_US = ("closed", "released back to the pool")
+
+
+def _closed_under_us(exc: BaseException) -> bool:
+    return isinstance(exc, asyncpg.InterfaceError) and any(
+        words in str(exc) for words in _CLOSED_UNDER_US
+    )
+
+
 def _is_unreachable(exc: BaseException) -> bool:
     if isinstance(exc, (*_UNREACHABLE, asyncpg.exceptions.InternalClientError)):
         return True
-    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+    return _closed_under_us(exc)
 
 
 def _never_sent(exc: BaseException) -> bool:
     """The statement failed before it reached the server (a connection found dead or in a
     broken state), so trying it again elsewhere cannot run it twice."""
-    if isinstance(exc, asyncpg.exceptions.InternalClientError):
-        return True
-    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+    return isinstance(exc, asyncpg.exceptions.InternalClientError) or _closed_under_us(exc)
+
+
+def _discard(conn: asyncpg.Connection) -> None:
+    """Close a connection that failed for a connection reason (never reuse it: it could be
+    half-way through a protocol exchange). One the pool already took back is closed."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 def _reason(exc: BaseException) -> str:
@@ -246,7 +263,7 @@ class PostgresDatabase(Database):
                     except Exception as exc:
                         if not _is_unreachable(exc):
                             raise
-                        conn.terminate()
+                        _discard(conn)
                         retry = harmless or _never_sent(exc)
                         if not retry or time.monotonic() + delay > deadline:
                             raise
@@ -257,7 +274,7 @@ class PostgresDatabase(Database):
                         yield conn, result
                     except Exception as exc:
                         if _is_unreachable(exc):
-                            conn.terminate()
+                            _discard(conn)
                         raise
                     return
                 finally:

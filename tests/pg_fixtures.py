@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from jobs.testing_pg import ThrowawayPostgres
+from jobs.testing_pg import ThrowawayPostgres, free_port
 
 TEMPLATE = "picasso_template"
 _names = itertools.count(1)
@@ -32,6 +32,18 @@ def postgres() -> Iterator[ThrowawayPostgres]:
         # In a thread of its own: this fixture may first be needed inside a running loop.
         with concurrent.futures.ThreadPoolExecutor(1) as thread:
             thread.submit(asyncio.run, _make_template(server)).result()
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[ThrowawayPostgres]:
+    """A server of the test's own, to stop and start: initialised, its port chosen, NOT
+    started (`own_postgres.start()`). Not in tmp_path: the postgres user must reach it."""
+    server = ThrowawayPostgres().init()
+    server.port = free_port()
+    try:
         yield server
     finally:
         server.destroy()

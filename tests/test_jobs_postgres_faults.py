@@ -12,9 +12,10 @@ import traceback
 import pytest
 
 from jobs import DatabaseUnavailable, JobOptions, JobStatus, JobStore
+from jobs.db import open_database
 from jobs.dburl import DatabaseUrlError, parse_database_url
 from jobs.testing import enqueue
-from jobs.testing_pg import ThrowawayPostgres, free_port
+from jobs.testing_pg import free_port
 from tests.test_worker_harness import WorkerProcess, add_job, wait_progress, wait_status
 from tests.waiting import eventually
 
@@ -80,37 +81,28 @@ async def test_wrong_password_is_a_clear_error_at_once(tmp_path, postgres, caplo
     assert SECRET not in _all_text(err.value, caplog)
 
 
-@pytest.fixture
-def own_server():
-    """A server of this test's own, to stop and start (initialised, not started)."""
-    server = ThrowawayPostgres().init()  # not in tmp_path: the postgres user must reach it
-    server.port = free_port()
-    yield server
-    server.destroy()
-
-
-async def test_waits_for_a_late_server_and_survives_a_restart(tmp_path, own_server, caplog):
+async def test_waits_for_a_late_server_and_survives_a_restart(tmp_path, own_postgres, caplog):
     """Unreachable at start: retried until it comes; stopped later: calls fail with
     DatabaseUnavailable (host, no password), then work again, and so do the wake-ups."""
-    url = own_server.url()
+    url = own_postgres.url()
     opening = asyncio.create_task(JobStore.open(tmp_path, database_url=url, connect_retry_for=90))
     await asyncio.sleep(1.5)
     assert not opening.done()
-    await asyncio.to_thread(own_server.start)
+    await asyncio.to_thread(own_postgres.start)
     store = await asyncio.wait_for(opening, 60)
     try:
         assert sum(r.levelno >= logging.WARNING for r in caplog.records) == 1
         wakeup = store.wake_on_queue()
         await eventually(lambda: store._db.listening, 10, "LISTEN connection")
-        await asyncio.to_thread(own_server.stop)
+        await asyncio.to_thread(own_postgres.stop)
         store._db.patience = 1.0  # how long a call waits for the server (15 s by default)
         started = time.monotonic()
         with pytest.raises(DatabaseUnavailable) as err:
             await store.get(1)
         assert time.monotonic() - started >= 0.5  # it waited for the server before giving up
-        assert f"127.0.0.1:{own_server.port}" in str(err.value)
-        assert own_server.password not in _all_text(err.value, caplog)
-        await asyncio.to_thread(own_server.start)
+        assert f"127.0.0.1:{own_postgres.port}" in str(err.value)
+        assert own_postgres.password not in _all_text(err.value, caplog)
+        await asyncio.to_thread(own_postgres.start)
         job = await eventually(lambda: _enqueue_or_none(store, tmp_path), 30, "reconnect")
         assert (await store.get(job.id)).status is JobStatus.QUEUED
         await eventually(lambda: store._db.listening, 30, "LISTEN connection again")
@@ -123,6 +115,27 @@ async def test_waits_for_a_late_server_and_survives_a_restart(tmp_path, own_serv
         await store.close()
 
 
+async def test_a_server_stopping_mid_transaction_is_database_unavailable(own_postgres):
+    """Connections the server ends under a transaction (the pool takes them back at once)
+    fail as DatabaseUnavailable, never as a driver error, whether the next thing is a
+    statement or the COMMIT; once the server is back the same database works again."""
+    own_postgres.start()
+    db = await open_database(None, own_postgres.url())  # type: ignore[arg-type]
+    try:
+        db.patience = 0.5
+        for body in ("a statement", "the commit"):
+            with pytest.raises(DatabaseUnavailable, match=f"127.0.0.1:{own_postgres.port}"):
+                async with db.transaction() as tx:
+                    await tx.all("SELECT 1")
+                    await asyncio.to_thread(own_postgres.stop)
+                    if body == "a statement":
+                        await tx.all("SELECT 2")
+            await asyncio.to_thread(own_postgres.start)
+            assert (await db.one("SELECT 3 AS n"))["n"] == 3
+    finally:
+        await db.close()
+
+
 async def _enqueue_or_none(store, tmp_path):
     try:
         return await enqueue(store)
@@ -130,11 +143,11 @@ async def _enqueue_or_none(store, tmp_path):
         return None
 
 
-async def test_painter_rides_out_a_server_restart_mid_job(tmp_path, own_server):
+async def test_painter_rides_out_a_server_restart_mid_job(tmp_path, own_postgres):
     """PostgreSQL stops for a few seconds while a painter paints: it keeps painting, then
     reconnects and records its result: done once, attempt counted once, nothing lost."""
-    own_server.start()
-    url = own_server.url()
+    own_postgres.start()
+    url = own_postgres.url()
     data = tmp_path / "data"
     async with await JobStore.open(data, database_url=url) as store:
         job = await add_job(store, options=JobOptions(iterations=60))
@@ -142,15 +155,15 @@ async def test_painter_rides_out_a_server_restart_mid_job(tmp_path, own_server):
     try:
         async with await JobStore.open(data, database_url=url) as store:
             await wait_progress(store, job.id, iteration=2)
-        await asyncio.to_thread(own_server.stop)
+        await asyncio.to_thread(own_postgres.stop)
         await asyncio.sleep(3)
-        await asyncio.to_thread(own_server.start)
+        await asyncio.to_thread(own_postgres.start)
         async with await JobStore.open(data, database_url=url) as store:
             done = await wait_status(store, job.id, {JobStatus.DONE, JobStatus.FAILED})
             assert done.status is JobStatus.DONE, done.error
             assert done.attempts == 1
             assert len(await store.list_jobs(limit=10)) == 1
-        assert own_server.password not in worker.log()
+        assert own_postgres.password not in worker.log()
     finally:
         worker.stop()
 
