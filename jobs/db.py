@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -113,6 +115,13 @@ class Database(ABC):
 
     def __init__(self) -> None:
         self._wakeups: dict[str, set[Wakeup]] = {channel: set() for channel in CHANNELS}
+        # When this process last found the server away (time.monotonic(); never on SQLite).
+        self.away_at = -math.inf
+
+    def away_within(self, seconds: float) -> bool:
+        """This process found the database away in the last `seconds` (its calls waited or
+        failed): so could everyone else's."""
+        return time.monotonic() - self.away_at < seconds
 
     # ------------------------------------------------------------------ statements
     @abstractmethod

@@ -38,6 +38,9 @@ CONNECT_TIMEOUT = 10.0
 FIRST_DELAY, MAX_DELAY = 0.5, 30.0  # back-off between connection attempts
 PING_EVERY = 10.0  # the listening connection checks it is still alive
 PATIENCE = 15.0  # seconds a call waits for an away server before DatabaseUnavailable
+# A waiting call tries again at least this often, so every process is through within about a
+# second of the server's return (heartbeats too: see JobStore.recover_stale).
+RETRY_AT_MOST_EVERY = 1.0
 
 # Errors that mean "the server is not there (now)": retry later. Anything else is a bug or a
 # configuration error and is raised as it is.
@@ -222,6 +225,7 @@ class PostgresDatabase(Database):
             yield
         except Exception as exc:
             if _is_unreachable(exc):
+                self.away_at = time.monotonic()
                 raise DatabaseUnavailable(
                     f"lost the connection to PostgreSQL at {self.url.where}: {_reason(exc)}"
                 ) from exc
@@ -251,8 +255,9 @@ class PostgresDatabase(Database):
                 except Exception as exc:
                     if not _is_unreachable(exc) or time.monotonic() + delay > deadline:
                         raise
+                    self.away_at = time.monotonic()
                     await asyncio.sleep(delay)
-                    delay = min(2 * delay, MAX_DELAY)
+                    delay = min(2 * delay, RETRY_AT_MOST_EVERY)
                     continue
                 try:
                     try:
@@ -267,8 +272,9 @@ class PostgresDatabase(Database):
                         retry = harmless or _never_sent(exc)
                         if not retry or time.monotonic() + delay > deadline:
                             raise
+                        self.away_at = time.monotonic()
                         await asyncio.sleep(delay)
-                        delay = min(2 * delay, MAX_DELAY)
+                        delay = min(2 * delay, RETRY_AT_MOST_EVERY)
                         continue
                     try:
                         yield conn, result
@@ -346,6 +352,7 @@ class PostgresDatabase(Database):
                 log.warning("LISTEN connection to %s lost: %s", self.url.where, _reason(exc))
             finally:
                 self.listening = False
+                self.away_at = time.monotonic()
                 conn.terminate()
                 self.deliver_all()
 

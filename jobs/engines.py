@@ -95,11 +95,17 @@ class EngineRegistry(StoreBase):
     async def recover_stale(self, *, stale_after: float, max_attempts: int = 3) -> list[int]:
         """Jobs left RUNNING by a dead worker go back to the queue (their attempt was counted
         at claim), or fail with a user-readable error after `max_attempts`; a requested
-        cancel wins. Returns the ids of the jobs touched."""
-        now = self._now()
+        cancel wins. Returns the ids of the jobs touched.
+
+        Nobody is judged before the database has been back (as seen from here) for
+        `stale_after` seconds: everyone's heartbeats were held up while it was away, and a
+        live painter would lose its job to a second one (painted twice)."""
         touched: list[int] = []
         async with self._db.transaction() as tx:
             await tx.lock("engines")
+            if self._db.away_within(stale_after):  # checked once through: this may have waited
+                return touched
+            now = self._now()
             rows = await tx.all(
                 """
                 SELECT j.id, j.attempts, j.cancel_requested, j.worker_id AS job_worker,

@@ -11,10 +11,10 @@ import traceback
 
 import pytest
 
-from jobs import DatabaseUnavailable, JobOptions, JobStatus, JobStore
+from jobs import DatabaseUnavailable, EngineInfo, JobOptions, JobStatus, JobStore
 from jobs.db import open_database
 from jobs.dburl import DatabaseUrlError, parse_database_url
-from jobs.testing import enqueue
+from jobs.testing import FakeClock, enqueue
 from jobs.testing_pg import free_port
 from tests.test_worker_harness import WorkerProcess, add_job, wait_progress, wait_status
 from tests.waiting import eventually
@@ -143,29 +143,60 @@ async def _enqueue_or_none(store, tmp_path):
         return None
 
 
-async def test_painter_rides_out_a_server_restart_mid_job(tmp_path, own_postgres):
-    """PostgreSQL stops for a few seconds while a painter paints: it keeps painting, then
-    reconnects and records its result: done once, attempt counted once, nothing lost."""
+async def test_painters_ride_out_a_server_restart_mid_job(tmp_path, own_postgres):
+    """PostgreSQL stops for longer than STALE_AFTER_SECONDS while one painter paints and
+    another idles: the painter keeps painting, then reconnects and records its result; the
+    idle one does not take the job as a dead painter's (everyone's heartbeat stopped): done
+    once, by the painter that claimed it, attempt counted once, nothing lost."""
     own_postgres.start()
     url = own_postgres.url()
-    data = tmp_path / "data"
-    async with await JobStore.open(data, database_url=url) as store:
-        job = await add_job(store, options=JobOptions(iterations=60))
-    worker = WorkerProcess(data, "painter", DATABASE_URL=url, IMAGE_SIZE="48")
+    env = {"DATABASE_URL": url, "IMAGE_SIZE": "48", "STALE_AFTER_SECONDS": "4"}
+    painters = [WorkerProcess(tmp_path / f"host-{n}" / "data", f"painter-{n}", **env)
+                for n in range(2)]  # fmt: skip
     try:
-        async with await JobStore.open(data, database_url=url) as store:
-            await wait_progress(store, job.id, iteration=2)
+        await asyncio.gather(*(p.ready() for p in painters))
+        async with await JobStore.open(tmp_path / "observer", database_url=url) as store:
+            job = await add_job(store, options=JobOptions(iterations=60))
+            claimed = await wait_progress(store, job.id, iteration=2)
         await asyncio.to_thread(own_postgres.stop)
-        await asyncio.sleep(3)
+        await asyncio.sleep(6)
         await asyncio.to_thread(own_postgres.start)
-        async with await JobStore.open(data, database_url=url) as store:
+        async with await JobStore.open(tmp_path / "observer", database_url=url) as store:
             done = await wait_status(store, job.id, {JobStatus.DONE, JobStatus.FAILED})
             assert done.status is JobStatus.DONE, done.error
-            assert done.attempts == 1
+            assert done.attempts == 1 and done.worker_id == claimed.worker_id
             assert len(await store.list_jobs(limit=10)) == 1
-        assert own_postgres.password not in worker.log()
+        for painter in painters:
+            assert own_postgres.password not in painter.log()
     finally:
-        worker.stop()
+        for painter in painters:
+            painter.stop()
+
+
+async def test_nobody_is_judged_dead_until_the_server_was_back_for_stale_after(
+    tmp_path, own_postgres
+):
+    """A painter's silence while the server was away is no sign of death (its heartbeats
+    could not get through): recover_stale waits until the server has been back, as seen
+    from this process, for `stale_after` seconds."""
+    own_postgres.start()
+    clock = FakeClock()
+    url = own_postgres.url()
+    async with await JobStore.open(tmp_path, database_url=url, clock=clock) as store:
+        remote = EngineInfo("remote", 1, "elsewhere", "cpu", None)
+        await store.register_engine(remote, exclusive=False)
+        job = await enqueue(store)
+        assert (await store.claim("remote")).id == job.id
+        clock.advance(100)  # its heartbeat is long overdue
+        await asyncio.to_thread(own_postgres.stop)
+        waiting = asyncio.create_task(store.get(job.id))  # waits for the server
+        await asyncio.sleep(1)
+        await asyncio.to_thread(own_postgres.start)
+        await waiting
+        assert await store.recover_stale(stale_after=2) == []
+        assert (await store.get(job.id)).status is JobStatus.RUNNING
+        await asyncio.sleep(2)
+        assert await store.recover_stale(stale_after=2) == [job.id]
 
 
 async def test_worker_refuses_a_malformed_url_with_one_clear_line(tmp_path):
