@@ -5,12 +5,12 @@
 notifier, /metrics + /healthz (METRICS_PORT) and (unless ENGINE_EXTERNAL=true) the engine
 subprocess. Tests that drive the app by hand (`initialize()` + `start()`) call them directly.
 Every Bot API request goes through `WatchedRequest`, which counts errors and flood waits and
-remembers when updates last arrived (for /healthz).
+remembers when updates last arrived (for /healthz). An update whose handler found the job
+table away is handled again later (`on_error`, bot/redelivery.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Sequence
@@ -31,10 +31,12 @@ from bot.handlers import register_all, start_help
 from bot.metrics import BotMetrics
 from bot.notifier import Notifier
 from bot.ops_server import OpsServer
+from bot.redelivery import REDELIVERY_KEY, Redelivery, again_or_apologise, redelivery_of
+from bot.replies import apologise
 from bot.settings import BotSettings
 from bot.supervisor import ENGINE_COMMAND, EngineSupervisor
 from bot.telemetry import TelegramWatch, WatchedRequest
-from jobs import JobStore
+from jobs import DatabaseUnavailable, JobStore
 from styles import load_catalogue
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,7 @@ def build_application(
     app.bot_data["engine_command"] = tuple(engine_command)
     app.bot_data[METRICS_KEY] = metrics
     app.bot_data[WATCH_KEY] = watch
+    app.bot_data[REDELIVERY_KEY] = Redelivery(app)  # updates the database was away for
     app.add_handler(TypeHandler(Update, _count_update), group=-1)  # before every handler
     register_all(app)
     app.add_error_handler(on_error)
@@ -167,6 +170,7 @@ async def stop_services(app: Application) -> None:
     ops: OpsServer | None = app.bot_data.pop(OPS_KEY, None)
     if ops is not None:
         await ops.stop()
+    await redelivery_of(app).close()
     store: JobStore | None = app.bot_data.pop(STORE_KEY, None)
     if store is not None:
         await store.close()
@@ -174,22 +178,19 @@ async def stop_services(app: Application) -> None:
 
 
 async def _count_update(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    context.bot_data[METRICS_KEY].updates.inc()
+    if not redelivery_of(context.application).seen_before(update):
+        context.bot_data[METRICS_KEY].updates.inc()
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log; tell the user something went wrong if the error came from their message."""
+    """Log; an update whose handler found the database away is handled again later (see
+    bot/redelivery.py); otherwise tell the user something went wrong if it came from them."""
     error = context.error
     if isinstance(error, Forbidden):
         log.info("blocked by a user: %s", error)
         return
+    if isinstance(error, DatabaseUnavailable) and isinstance(update, Update):
+        await again_or_apologise(context, [update], error)
+        return
     log.error("error while handling an update", exc_info=error)
-    if isinstance(update, Update) and update.effective_message is not None:
-        if update.callback_query is not None:
-            with contextlib.suppress(TelegramError):
-                await update.callback_query.answer(texts.ERROR_GENERIC, show_alert=True)
-            return
-        if update.edited_message is not None:
-            return
-        with contextlib.suppress(TelegramError):
-            await update.effective_message.reply_text(texts.ERROR_GENERIC)
+    await apologise(update, texts.ERROR_GENERIC)

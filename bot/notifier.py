@@ -16,7 +16,8 @@ A background task (started in post_init) reads the job table whenever a job chan
 
 Nothing here raises out of the loop: 429s back the chat off, a message the user deleted is
 replaced by a fresh one (progress) or skipped (final edit), a chat that blocked the bot
-gets its jobs marked delivered.
+gets its jobs marked delivered; while the database is away the ticks fail (one warning per
+outage, never counted against a job's delivery) and the first one after it catches up.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ from bot.context import BotDeps
 from bot.handlers.results import has_timelapse, result_keyboard
 from bot.labels import options_label, style_label
 from bot.replies import reply_to
-from bot.submit import queued_text
+from bot.submit import queued_text, record_progress_message
 from engine.images import encode_image
-from jobs import RESULT_NAME, Job, JobStatus
+from jobs import RESULT_NAME, DatabaseUnavailable, Job, JobStatus
 from jobs.events import job_event
 from jobs.retry import wait_out
 
@@ -174,6 +175,7 @@ class Notifier:
         self._delivery_failures: dict[int, int] = {}
         self._places: dict[int, int] = {}  # queued job id -> place its message shows
         self._queue_checked = -1e9  # monotonic time of the last queue refresh
+        self._database_away = False  # the last tick found it away (said once in the log)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -203,8 +205,16 @@ class Notifier:
                     await self.tick()
                 except asyncio.CancelledError:
                     raise
+                except DatabaseUnavailable as exc:  # one line per outage; the next tick retries
+                    if not self._database_away:
+                        log.warning("the database is away (%s); retrying", exc)
+                    self._database_away = True
                 except Exception:
                     log.exception("notifier tick failed; carrying on")
+                else:
+                    if self._database_away:
+                        log.info("the database is back")
+                    self._database_away = False
                 await changes.wait(self._next_tick_in(), stop=self._stop)
         finally:
             changes.close()
@@ -224,8 +234,14 @@ class Notifier:
         by_chat: dict[int, list[Job]] = {}
         for job in [*self._pending.values(), *finished]:
             by_chat.setdefault(job.chat_id, []).append(job)
-        if by_chat:
-            await asyncio.gather(*(self._serve_chat(jobs) for jobs in by_chat.values()))
+        # Every chat is served to its end before the tick may fail (a chat still being served
+        # during the next tick could send a result twice).
+        served = await asyncio.gather(
+            *(self._serve_chat(jobs) for jobs in by_chat.values()), return_exceptions=True
+        )
+        for outcome in served:
+            if isinstance(outcome, BaseException):
+                raise outcome
         await self._refresh_places()
 
     # ------------------------------------------------------------------ queue places
@@ -284,6 +300,8 @@ class Notifier:
                         continue
                     log.warning("network trouble for job %d: %s (will retry)", job.id, exc)
                     return
+                except DatabaseUnavailable:
+                    raise  # not the job's fault: the tick fails, and the next one retries
                 except Exception:
                     log.exception("could not update job %d", job.id)
                     if job.status is not JobStatus.RUNNING:
@@ -405,7 +423,7 @@ class Notifier:
             )
             shown.media = False
         shown.message_id = message.message_id
-        await self.store.set_progress_message(job.id, message.message_id)
+        await record_progress_message(self.store, job.id, message.message_id)
 
     # ------------------------------------------------------------------ delivery
     async def _deliver(self, job: Job) -> None:

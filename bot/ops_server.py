@@ -6,6 +6,7 @@ extra), so a scrape reads the job table through the bot's own async store.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -13,14 +14,15 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-from bot.health import problems
+from bot.health import DB_TIMEOUT, problems
 from bot.metrics import CONTENT_TYPE, BotMetrics
 from bot.telemetry import TelegramWatch
-from jobs import JobStore
+from jobs import DatabaseUnavailable, JobStore
 
 log = logging.getLogger(__name__)
 
 StoreGetter = Callable[[], JobStore | None]
+TEXT = "text/plain; charset=utf-8"
 
 
 class _Handler(RequestHandler):
@@ -38,13 +40,17 @@ class _MetricsHandler(_Handler):
     async def get(self) -> None:
         store = self.ops.store()
         if store is None:
-            self.reply(503, "the job store is not open\n", "text/plain; charset=utf-8")
+            self.reply(503, "the job store is not open\n", TEXT)
             return
         try:
-            snapshot = await store.metrics_snapshot()
+            snapshot = await asyncio.wait_for(store.metrics_snapshot(), DB_TIMEOUT)
+        except (DatabaseUnavailable, TimeoutError) as exc:  # an outage: _quiet logs the 503
+            reason = str(exc) or "no answer in time"
+            self.reply(503, f"the job table is unreachable: {reason}\n", TEXT)
+            return
         except Exception:
             log.exception("could not read the job table for /metrics")
-            self.reply(503, "could not read the job table\n", "text/plain; charset=utf-8")
+            self.reply(503, "could not read the job table\n", TEXT)
             return
         self.reply(200, self.ops.metrics.render(snapshot), CONTENT_TYPE)
 
@@ -58,7 +64,7 @@ class _HealthHandler(_Handler):
             updater_running=self.ops.receiving(),
         )
         body = "".join(f"{line}\n" for line in found) if found else "ok\n"
-        self.reply(503 if found else 200, body, "text/plain; charset=utf-8")
+        self.reply(503 if found else 200, body, TEXT)
 
 
 def _quiet(handler: RequestHandler) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -48,3 +49,18 @@ async def edit_html(query: CallbackQuery, text: str, markup: InlineKeyboardMarku
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
+
+
+async def apologise(update: object, text: str) -> None:
+    """Tell the user their message or button press could not be handled (best effort): an
+    alert on a button, a reply to a message; nothing for an edit."""
+    if not isinstance(update, Update) or update.effective_message is None:
+        return
+    if update.callback_query is not None:
+        with contextlib.suppress(TelegramError):
+            await update.callback_query.answer(text, show_alert=True)
+        return
+    if update.edited_message is not None:
+        return
+    with contextlib.suppress(TelegramError):
+        await update.effective_message.reply_text(text)

@@ -21,11 +21,13 @@ from bot.context import BotDeps, deps
 from bot.labels import display_name, style_label
 from bot.replies import safe_reply
 from bot.requests import NotForMe, RequestError, StyleRequest, parse_style_command
-from jobs import Job, JobOptions, NewJob, StyleRef
+from jobs import Job, JobOptions, JobStore, NewJob, StyleRef
 from jobs.events import job_event
 from jobs.retry import wait_out
 
-ENQUEUE_PATIENCE = 60.0  # seconds to wait for the database before telling the user
+# Seconds the enqueue and the record of a sent queued message wait out an away database;
+# after that the handler fails and its update is handled again later (bot/redelivery.py).
+ENQUEUE_PATIENCE = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +227,7 @@ async def queue_request(
         # A redelivered update (restart) or an edit of a queued request: no second job.
         if existing.progress_message_id is None and not asker.edited and existing.is_active:
             message_id = await responder.queued(await queued_text(d, existing))
-            if message_id is not None:
-                await store.set_progress_message(existing.id, message_id)
+            await record_progress_message(store, existing.id, message_id)
         return existing, False
     lock = _locks(context).setdefault(asker.user.id, asyncio.Lock())
     async with lock:
@@ -267,9 +268,21 @@ async def queue_request(
         return job, False
     job_event(log, "queued", job, styles=style_label(job))
     message_id = await responder.queued(await queued_text(d, job, planned.notes))
-    if message_id is not None:
-        await store.set_progress_message(job.id, message_id)
+    await record_progress_message(store, job.id, message_id)
     return job, True
+
+
+async def record_progress_message(store: JobStore, job_id: int, message_id: int | None) -> None:
+    """Remember the message just sent for a job, waiting out a short outage (writing it twice
+    is harmless): unrecorded, the next try would send the user another one."""
+    if message_id is None:
+        return
+    await wait_out(
+        lambda: store.set_progress_message(job_id, message_id),
+        what=f"record the progress message of job {job_id}",
+        log=log,
+        give_up_after=ENQUEUE_PATIENCE,
+    )
 
 
 async def _download(

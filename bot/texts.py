@@ -160,6 +160,10 @@ NOTE_ANOTHER_STYLE = "🖼 Now as {style}"
 OWN_STYLE_NAME = "your painting"
 
 ERROR_GENERIC = "Oops, something went wrong on my side. Please try again."
+DATABASE_AWAY = (
+    "Sorry, I can't reach my list of pictures right now, so I couldn't take that. "
+    "Please send it again in a few minutes."
+)
 
 
 def escape(text: str) -> str:

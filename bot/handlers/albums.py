@@ -14,9 +14,11 @@ from telegram.ext import ContextTypes
 
 from bot import texts
 from bot.context import BotDeps, deps
+from bot.redelivery import again_or_apologise
 from bot.replies import safe_reply
 from bot.requests import is_style_command
 from bot.submit import Responder, Submission, attachment_or_refuse, parse_request, submit
+from jobs import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ async def on_album_item(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         albums.pop(key, None)
         try:
             await _process_album(context, album.items)
+        except DatabaseUnavailable as exc:  # its items come back together: one album again
+            await again_or_apologise(context, album.items, exc)
         except Exception:
             log.exception("album %s failed", key)
 
