@@ -8,6 +8,7 @@ import pytest
 
 from tests.bot_harness import free_port, http_get
 from tests.fake_bot_api import FakeBotAPI
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -32,12 +33,19 @@ async def health(env: dict[str, str]) -> tuple[int, str]:
     return await http_get(env["METRICS_PORT"], "/healthz")
 
 
+async def healthy(env: dict[str, str]) -> tuple[int, str] | None:
+    answer = await health(env)
+    return answer if answer[0] == 200 else None
+
+
 async def test_updates_come_by_webhook_and_the_secret_is_checked(spawn_bot, bot_env, fake_api):
     env = webhook_env(bot_env, LOG_LEVEL="DEBUG")  # PTB logs request parameters at DEBUG
     proc = await spawn_bot(env=env)
     await proc.wait_output("Picasso Me started", timeout=30)
+    # setWebhook comes after that line (post_init runs before the webhook server starts)
+    await eventually(lambda: fake_api.webhook_url, 15, "setWebhook")
     assert fake_api.webhook_url == env["WEBHOOK_URL"] and fake_api.webhook.secret == SECRET
-    assert await health(env) == (200, "ok\n")
+    assert await eventually(lambda: healthy(env), 15, "/healthz ok") == (200, "ok\n")
 
     # Telegram's push: the fake POSTs the update with the secret; the bot answers.
     mark = fake_api.mark()
