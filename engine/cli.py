@@ -84,7 +84,9 @@ def _build_parser(settings: EngineSettings) -> argparse.ArgumentParser:
     st.add_argument("--size", type=int, default=512, help="long side of the output in pixels")
     st.add_argument("--iterations", type=int, default=500)
     st.add_argument(
-        "--strength", type=float, help="style vs content (default: the painting's, else 1)"
+        "--strength",
+        type=float,
+        help="style vs content, times the painting's own balance (default 1)",
     )
     st.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours")
     st.add_argument("--style-scale", type=float, help="painting size vs output (default 1)")
@@ -134,7 +136,7 @@ def _stylize(args: argparse.Namespace, settings: EngineSettings) -> int:
         options = StylizeOptions(
             size=args.size,
             iterations=args.iterations,
-            strength=args.strength or defaults.get("strength", 1.0),
+            strength=(args.strength or 1.0) * defaults.get("strength", 1.0),
             preserve_colors=args.preserve_colors,
             style_scale=args.style_scale or defaults.get("style_scale", 1.0),
             content_weight=args.content_weight,

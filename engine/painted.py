@@ -16,11 +16,12 @@ PAINTED_NAME = "painted.json"
 
 @dataclass(frozen=True)
 class Painted:
-    strength: float
+    strength: float  # what the loss used: strength_asked x the painting's own default
     style_scale: float
     preserve_colors: bool
     size: int
     iterations: int
+    strength_asked: float = 1.0  # the job's multiplier (its own, else STRENGTH)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
@@ -36,6 +37,8 @@ class Painted:
                 preserve_colors=bool(values["preserve_colors"]),
                 size=int(values["size"]),
                 iterations=int(values["iterations"]),
+                # Records from before paintings had their own strength: asked == used.
+                strength_asked=float(values.get("strength_asked", values["strength"])),
             )
         except (ValueError, KeyError, TypeError):
             return None

@@ -30,7 +30,9 @@ class EngineSettings(BaseSettings):
     max_image_size: int = Field(2048, ge=32, le=8192, alias="MAX_IMAGE_SIZE")
     iterations: int = Field(500, ge=1, le=10000, alias="ITERATIONS")
     max_iterations: int = Field(2000, ge=1, le=20000, alias="MAX_ITERATIONS")
-    cpu_image_size: int = Field(512, ge=32, le=4096, alias="CPU_IMAGE_SIZE")
+    # Unset: CPU_SIZE_BF16 where the CPU paints in bf16, else CPU_SIZE_FP32 (about two
+    # minutes a picture either way on 2 cores; bench/RESULTS.md).
+    cpu_image_size: int | None = Field(None, ge=32, le=4096, alias="CPU_IMAGE_SIZE")
     cpu_iterations: int = Field(300, ge=1, le=10000, alias="CPU_ITERATIONS")
     strength: float = Field(1.0, gt=0, le=10, alias="STRENGTH")
     progress_every: int = Field(100, ge=1, alias="PROGRESS_EVERY")

@@ -52,8 +52,11 @@ def frames_file(start: Image.Image, end: Image.Image, count: int = 30) -> bytes:
     return recorder.pack()
 
 
-def painted(strength: float = 1.0, preserve_colors: bool = False) -> bytes:
-    return Painted(strength, 1.0, preserve_colors, 96, 300).to_json()
+def painted(
+    strength: float = 1.0, preserve_colors: bool = False, asked: float | None = None
+) -> bytes:
+    asked = strength if asked is None else asked
+    return Painted(strength, 1.0, preserve_colors, 96, 300, strength_asked=asked).to_json()
 
 
 async def paint(fake, deps, *, user=ALICE, chat=None, caption="/style monet", extra=None):
@@ -308,8 +311,9 @@ async def test_variations_respect_the_limits(fake_api, tmp_path):
 
 
 async def test_the_strength_a_variation_starts_from(fake_api, settings, job_store):
-    """The engine's record first; without one (older results), the job's own strength, else
-    the painting's default from the catalogue, else 1."""
+    """The multiplier asked for, not the strength the loss used (that is the painting's own
+    times it): the engine's record first; without one (older results), the job's own
+    strength, else 1, whatever the painting's own default."""
     catalogue = Catalogue(
         dataclasses.replace(p, defaults={"strength": 0.6}) if p.name == "monet" else p
         for p in load_catalogue().presets
@@ -324,12 +328,18 @@ async def test_the_strength_a_variation_starts_from(fake_api, settings, job_stor
         return await job_store.get(job.id)
 
     monet_job = await done((StyleRef(preset="monet"),))
-    assert await strength_used(deps, monet_job) == 0.6
+    assert await strength_used(deps, monet_job) == 1.0
     assert await strength_used(deps, await done((StyleRef(preset="udnie"),))) == 1.0
     asked = await done((StyleRef(preset="monet"),), JobOptions(strength=2.0))
     assert await strength_used(deps, asked) == 2.0
-    recorded = await done((StyleRef(preset="monet"),), record=painted(1.7))
+    recorded = await done((StyleRef(preset="monet"),), record=painted(1.02, asked=1.7))
     assert await strength_used(deps, recorded) == 1.7
+    older = await done(
+        (StyleRef(preset="udnie"),),
+        record=b'{"strength": 1.3, "style_scale": 1,'
+        b' "preserve_colors": false, "size": 96, "iterations": 300}',
+    )
+    assert await strength_used(deps, older) == 1.3  # before the multiplier was recorded
 
 
 async def test_a_variation_of_your_own_painting_copies_the_painting_too(fake_api, settings):

@@ -13,10 +13,18 @@ import torch
 from PIL import Image
 
 from engine.painted import PAINTED_NAME, Painted
+from engine.precision import PrecisionChoice
+from engine.runner import (
+    CPU_SIZE_BF16,
+    CPU_SIZE_FP32,
+    GENERIC_ERROR,
+    JobRunner,
+    oom_message,
+    plan_options,
+)
 from engine.settings import EngineSettings
 from engine.timelapse import FRAMES_NAME, unpack
 from engine.transfer import Cancelled, Progress, StylizeOptions
-from engine.worker import GENERIC_ERROR, JobRunner, oom_message, plan_options
 from jobs import JobOptions, JobStatus, JobStore
 from tests.test_worker_harness import add_job
 
@@ -24,11 +32,17 @@ from tests.test_worker_harness import add_job
 class ScriptedStylizer:
     """Stands in for engine.transfer.Stylizer: raises what `script` says, then paints grey."""
 
-    def __init__(self, *script: BaseException, device: str = "cuda") -> None:
+    def __init__(
+        self, *script: BaseException, device: str = "cuda", precision: str = "fp32"
+    ) -> None:
         self.device = torch.device(device)
+        self.precision = precision
         self.script = list(script)
         self.sizes: list[int] = []
         self.progress_every = 0
+
+    def precision_for(self, setting: str) -> PrecisionChoice:
+        return PrecisionChoice(self.precision, "scripted")
 
     def stylize(self, content, styles, options: StylizeOptions, on_progress=None, frames=None):
         self.sizes.append(options.size)
@@ -95,15 +109,39 @@ def test_plan_caps_on_cpu_only_what_the_job_did_not_ask_for(tmp_path):
     assert plan_options(JobOptions(), s, on_cpu=False).strength == s.strength
 
 
-def test_plan_uses_the_paintings_own_defaults_unless_the_job_sets_them(tmp_path):
+def test_a_cpu_job_is_larger_where_the_cpu_paints_in_bf16(tmp_path):
+    s = settings(tmp_path, MAX_IMAGE_SIZE=4096)
+    bf16 = plan_options(JobOptions(), s, on_cpu=True, precision="bf16")
+    fp32 = plan_options(JobOptions(), s, on_cpu=True, precision="fp32")
+    assert (bf16.size, fp32.size) == (CPU_SIZE_BF16, CPU_SIZE_FP32) and bf16.size > fp32.size
+    assert plan_options(JobOptions(), s, on_cpu=False, precision="bf16").size == s.image_size
+    owner = settings(tmp_path, CPU_IMAGE_SIZE=300)  # an owner's setting wins
+    assert plan_options(JobOptions(), owner, on_cpu=True, precision="bf16").size == 300
+    assert plan_options(JobOptions(size=900), s, on_cpu=True, precision="fp32").size == 900
+
+
+async def test_the_runner_sizes_a_cpu_job_by_the_precision_it_paints_in(store, tmp_path):
+    for precision, expected in (("bf16", CPU_SIZE_BF16), ("fp32", CPU_SIZE_FP32)):
+        job = await claimed(store, tmp_path, options=JobOptions(iterations=2))
+        stylizer = ScriptedStylizer(device="cpu", precision=precision)
+        runner = JobRunner(store, stylizer, settings(tmp_path), "w")
+        assert await runner.run(job) is JobStatus.DONE
+        assert stylizer.sizes == [expected]
+
+
+def test_the_strength_asked_for_multiplies_the_paintings_own(tmp_path):
     s = settings(tmp_path)
     painting = {"strength": 0.6, "style_scale": 1.5}
     plain = plan_options(JobOptions(), s, on_cpu=False, preset_defaults=painting)
     assert (plain.strength, plain.style_scale) == (0.6, 1.5)
     asked = plan_options(JobOptions(strength=2.0), s, on_cpu=False, preset_defaults=painting)
-    assert (asked.strength, asked.style_scale) == (2.0, 1.5)
+    assert (asked.strength, asked.style_scale) == (1.2, 1.5)
     none = plan_options(JobOptions(), s, on_cpu=False)
     assert (none.strength, none.style_scale) == (s.strength, 1.0)
+    owner = settings(tmp_path, STRENGTH=1.5)  # the owner's default multiplies too
+    assert plan_options(JobOptions(), owner, on_cpu=False, preset_defaults=painting).strength == (
+        0.9
+    )
 
 
 async def test_progress_is_reported_every_progress_every_iterations(store, tmp_path):
@@ -125,8 +163,24 @@ async def test_the_result_comes_with_its_frames_and_what_was_used(store, tmp_pat
     assert len(unpack(await store.read_file(job.id, FRAMES_NAME))) == 2
     painted = Painted.from_json(await store.read_file(job.id, PAINTED_NAME))
     assert painted == Painted(
-        strength=1.7, style_scale=1.0, preserve_colors=False, size=64, iterations=5
+        strength=1.7,
+        style_scale=1.0,
+        preserve_colors=False,
+        size=64,
+        iterations=5,
+        strength_asked=1.7,
     )
+
+
+async def test_the_record_keeps_the_multiplier_asked_for_apart_from_the_strength_used(
+    store, tmp_path
+):
+    job = await claimed(store, tmp_path, options=JobOptions(size=64, iterations=5, strength=2.0))
+    runner = JobRunner(store, ScriptedStylizer(), settings(tmp_path), "w")
+    runner._defaults = lambda job: {"strength": 0.6}  # the painting's own balance
+    assert await runner.run(job) is JobStatus.DONE
+    painted = Painted.from_json(await store.read_file(job.id, PAINTED_NAME))
+    assert (painted.strength, painted.strength_asked) == (1.2, 2.0)
 
 
 async def test_no_frames_when_the_timelapse_is_off(store, tmp_path):

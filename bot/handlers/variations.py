@@ -35,7 +35,6 @@ from bot.requests import MAX_STRENGTH
 from bot.submit import Asker, ButtonResponder, JobPlan, Responder, queue_request
 from engine.painted import PAINTED_NAME, Painted
 from jobs import Job, JobOptions, JobStatus, StyleRef
-from styles import defaults_for
 
 log = logging.getLogger(__name__)
 
@@ -186,20 +185,16 @@ async def _changed_options(d: BotDeps, job: Job, kind: str) -> tuple[JobOptions 
 
 
 async def strength_used(d: BotDeps, job: Job) -> float:
-    """The strength `job` was painted with: the engine's record of it; for results painted
-    before there was one, the job's own, else its painting's default (the catalogue's)."""
+    """The strength `job` asked for, a multiplier of its painting's own balance: the engine's
+    record of it, else the job's own, else 1 (the engine's STRENGTH is not the bot's to read;
+    the record covers it)."""
     record = await d.store.read_file(job.id, PAINTED_NAME)
     painted = Painted.from_json(record) if record is not None else None
     if painted is not None:
-        return painted.strength
+        return painted.strength_asked
     if job.options.strength is not None:
         return job.options.strength
-    presets = [
-        (d.catalogue.resolve(ref.preset), ref.weight)
-        for ref in job.styles
-        if ref.preset is not None and ref.preset in d.catalogue
-    ]
-    return float(defaults_for(presets).get("strength", DEFAULT_STRENGTH))
+    return DEFAULT_STRENGTH
 
 
 async def _offer_styles(context: ContextTypes.DEFAULT_TYPE, job: Job, message: Message) -> None:
@@ -234,7 +229,7 @@ async def _another_style(
         await _alert(query, texts.KEYBOARD_GONE)
         return
     preset = d.catalogue.resolve(name).name
-    # The strength the user set carries over; else the new painting's own default applies.
+    # The strength asked for carries over: a multiplier of the new painting's own balance.
     options = job.options
     note = texts.NOTE_ANOTHER_STYLE.format(style=preset_button_label(preset))
     plan = JobPlan(job.content_name, files, (StyleRef(preset=preset),), options, [note])

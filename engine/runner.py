@@ -1,0 +1,447 @@
+"""One job, painted: the job's options planned, its files read from the job table, the painting
+in a thread with progress and cancel bridged back to the event loop, and the outcome (result,
+preview, timelapse frames, what was used, or a clear failure) written back.
+
+The Worker (engine/worker.py) claims jobs and hands each to a JobRunner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from engine.images import ImageError, encode_image, load_image
+from engine.metrics import WorkerMetrics
+from engine.painted import PAINTED_NAME, Painted
+from engine.settings import EngineSettings
+from engine.timelapse import FRAMES_NAME, FrameRecorder
+from engine.transfer import Cancelled, Progress, StylizeOptions, Stylizer
+from jobs import (
+    DatabaseUnavailable,
+    Job,
+    JobOptions,
+    JobStatus,
+    JobStore,
+    StyleRef,
+)
+from jobs.events import job_event
+from jobs.retry import wait_out
+from styles import UnknownStyleError, defaults_for, load_catalogue
+
+log = logging.getLogger("engine.worker")
+
+PREVIEW_SIDE = 320
+OOM_SHRINK = 0.7
+
+GENERIC_ERROR = (
+    "Sorry, something went wrong while painting this picture. "
+    "Please try again later, or with another photo."
+)
+
+
+class JobFailed(Exception):
+    """This job cannot be painted; `user_message` says why, in words for the user."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+def missing_preset_message(name: str) -> str:
+    return (
+        f"The painting '{name}' is not installed on this server; "
+        "the admin should run `make styles`."
+    )
+
+
+def oom_message(size: int) -> str:
+    smaller = max(64, int(size * OOM_SHRINK) // 64 * 64)
+    return (
+        f"Your picture did not fit in the painter's memory, even at {size} px. "
+        f"Please try a smaller size, for example size={smaller}."
+    )
+
+
+# The CPU's default long side (CPU_IMAGE_SIZE unset): 300 iterations take about two minutes on
+# 2 cores at either (AMD EPYC, square photo: bf16 576 px ~140 s, fp32 448 px ~145 s; a 4:3
+# photo three quarters of that). bf16 paints 1.6-1.8x as fast, so it buys the larger picture.
+CPU_SIZE_BF16 = 576
+CPU_SIZE_FP32 = 448
+
+
+def cpu_image_size(settings: EngineSettings, precision: str) -> int:
+    """CPU_IMAGE_SIZE, else the size that keeps a default job near two minutes."""
+    if settings.cpu_image_size is not None:
+        return settings.cpu_image_size
+    return CPU_SIZE_BF16 if precision == "bf16" else CPU_SIZE_FP32
+
+
+def plan_options(
+    options: JobOptions,
+    settings: EngineSettings,
+    *,
+    on_cpu: bool,
+    preset_defaults: Mapping[str, float] | None = None,
+    precision: str = "fp32",
+) -> StylizeOptions:
+    """The job's knobs filled in from the painting's own defaults (the catalogue's
+    `[presets.X.defaults]`), then the settings. The strength asked for (the job's, else
+    STRENGTH) multiplies the painting's own: 1 is the balance chosen for that painting. On a
+    CPU, size and iterations the job did not ask for are capped by CPU_IMAGE_SIZE (unset: by
+    what the CPU paints in, `precision`) / CPU_ITERATIONS, so a default job ends in about two
+    minutes; MAX_IMAGE_SIZE / MAX_ITERATIONS cap everything."""
+    preset_defaults = preset_defaults or {}
+    size = options.size
+    if size is None:
+        size = settings.image_size
+        if on_cpu:
+            size = min(size, cpu_image_size(settings, precision))
+    iterations = options.iterations
+    if iterations is None:
+        iterations = settings.iterations
+        if on_cpu:
+            iterations = min(iterations, settings.cpu_iterations)
+    return StylizeOptions(
+        size=min(size, settings.max_image_size),
+        iterations=min(iterations, settings.max_iterations),
+        strength=round(asked_strength(options, settings) * preset_defaults.get("strength", 1.0), 4),
+        style_scale=preset_defaults.get("style_scale", 1.0),
+        preserve_colors=bool(options.preserve_colors),
+        seed=0 if options.seed is None else options.seed,
+        progress_every=1,  # every iteration: stop checks; the db hears every PROGRESS_EVERY
+        precision=settings.precision,
+    )
+
+
+def asked_strength(options: JobOptions, settings: EngineSettings) -> float:
+    """The multiplier a job asks for: its own strength, else the STRENGTH setting."""
+    return options.strength if options.strength is not None else settings.strength
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """A job's files, read from the job table: the photo and uploaded paintings by name."""
+
+    content: bytes
+    uploads: Mapping[str, bytes]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A painted job: the result (PNG), its size, and the files that go with it."""
+
+    result: bytes
+    size: tuple[int, int]
+    extra_files: dict[str, bytes]
+
+
+class JobRunner:
+    """Paints one job at a time in a thread, bridging progress back to the event loop."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        stylizer: Stylizer,
+        settings: EngineSettings,
+        worker_id: str,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
+        self.store = store
+        self.stylizer = stylizer
+        self.settings = settings
+        self.worker_id = worker_id
+        self.metrics = metrics or WorkerMetrics()
+        self.stopping = threading.Event()  # set by a signal: give the job back and exit
+        self.cancelled = threading.Event()  # the current job's cancel was requested
+        self.catalogue = load_catalogue()
+
+    def _defaults(self, job: Job) -> dict[str, float]:
+        """The job's presets' own defaults (an unknown preset fails later, when loaded)."""
+        presets = []
+        for ref in job.styles:
+            if ref.preset is not None and ref.preset in self.catalogue:
+                presets.append((self.catalogue.resolve(ref.preset), ref.weight))
+        return defaults_for(presets)
+
+    def _precision(self) -> str:
+        """What PRECISION means on this device (decided once, at the worker's start)."""
+        return self.stylizer.precision_for(self.settings.precision).precision
+
+    async def run(self, job: Job) -> JobStatus | None:
+        """Paint `job` and record the outcome; returns the job's new status."""
+        self.cancelled.clear()
+        started = time.monotonic()
+        try:
+            on_cpu = self.stylizer.device.type == "cpu"
+            options = plan_options(
+                job.options,
+                self.settings,
+                on_cpu=on_cpu,
+                preset_defaults=self._defaults(job),
+                precision=self._precision() if on_cpu else "fp32",
+            )
+            inputs = await self._inputs(job)
+            job_event(
+                log,
+                "started",
+                job,
+                wait_seconds=(job.started_at or job.created_at) - job.created_at,
+                attempt=job.attempts,
+                size=options.size,
+                iterations=options.iterations,
+                worker=self.worker_id,
+            )
+            loop = asyncio.get_running_loop()
+            outcome = await asyncio.to_thread(self._paint, job, inputs, options, loop)
+        except Cancelled:
+            return await self._stopped(job, time.monotonic() - started)
+        except JobFailed as exc:
+            return await self._fail(job, exc.user_message, time.monotonic() - started)
+        except Exception:
+            log.exception("job %s: unexpected error", job.id)
+            return await self._fail(job, GENERIC_ERROR, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        finish = functools.partial(
+            self.store.finish, job.id, outcome.result, extra_files=outcome.extra_files
+        )
+        if not await self._record(job, finish, JobStatus.DONE):
+            log.warning("job %s was taken from this worker; result discarded", job.id)
+            return None
+        width, height = outcome.size
+        job_event(log, "done", job, seconds=seconds, width=width, height=height)
+        return JobStatus.DONE
+
+    async def _inputs(self, job: Job) -> _Inputs:
+        """The job's photo and uploaded paintings, from the job table (before painting starts,
+        so the painting thread never waits on the database for them)."""
+        content = await self._read_file(job, job.content_name)
+        if content is None:
+            raise JobFailed(
+                "The photo for this job is missing on the server; please send it again."
+            )
+        uploads: dict[str, bytes] = {}
+        for ref in job.styles:
+            if ref.image is not None:
+                data = await self._read_file(job, ref.image)
+                if data is None:
+                    raise JobFailed(
+                        "Your style picture is missing on the server; please send it again."
+                    )
+                uploads[ref.image] = data
+        return _Inputs(content, uploads)
+
+    async def _read_file(self, job: Job, name: str) -> bytes | None:
+        """read_file, waiting out a lost database connection (a transient outage must not
+        fail the user's job); a stop request while waiting gives the job back."""
+        try:
+            return await wait_out(
+                lambda: self.store.read_file(job.id, name),
+                what=f"read {name} of job {job.id}",
+                log=log,
+                stop=self.stopping.is_set,
+            )
+        except DatabaseUnavailable as exc:
+            raise Cancelled(0) from exc
+
+    async def _stopped(self, job: Job, seconds: float) -> JobStatus | None:
+        if self.stopping.is_set():
+            status = await self.store.requeue(job.id, count_attempt=False, worker_id=self.worker_id)
+            job_event(log, "requeued", job, seconds=seconds, status=status)
+            return status
+        cancelled = functools.partial(self.store.mark_cancelled, job.id)
+        if not await self._record(job, cancelled, JobStatus.CANCELLED):
+            log.warning("job %s was taken from this worker; stopped painting it", job.id)
+            return None
+        job_event(log, "cancelled", job, seconds=seconds)
+        return JobStatus.CANCELLED
+
+    async def _fail(self, job: Job, message: str, seconds: float) -> JobStatus | None:
+        fail = functools.partial(self.store.fail, job.id, message)
+        if not await self._record(job, fail, JobStatus.FAILED):
+            return None
+        job_event(log, "failed", job, level=logging.WARNING, seconds=seconds, error=message)
+        return JobStatus.FAILED
+
+    async def _record(
+        self, job: Job, write: Callable[..., Awaitable[bool]], outcome: JobStatus
+    ) -> bool:
+        """Record the job's outcome, waiting out a lost database connection (the painting is
+        kept in memory meanwhile; the heartbeat keeps the job this worker's). A write whose
+        reply was lost may have committed: then the job already shows our outcome."""
+        uncertain = False
+
+        async def attempt() -> bool:
+            nonlocal uncertain
+            try:
+                return await write(worker_id=self.worker_id)
+            except DatabaseUnavailable:
+                uncertain = True
+                raise
+
+        what = f"record job {job.id} as {outcome}"
+        changed = await wait_out(attempt, what=what, log=log)
+        if changed or not uncertain:
+            return changed
+        now = await wait_out(lambda: self.store.get(job.id), what=what, log=log)
+        return now is not None and now.status is outcome and now.worker_id == self.worker_id
+
+    # ---------------------------------------------------------------- in the thread
+    def _paint(
+        self,
+        job: Job,
+        inputs: _Inputs,
+        options: StylizeOptions,
+        loop: asyncio.AbstractEventLoop,
+    ) -> _Outcome:
+        """(thread) Decode, paint, encode: the result as PNG, with the timelapse frames and
+        the record of what was used."""
+        content = self._load_content(inputs.content, options.size)
+        styles = [(self._load_style(inputs, ref, options.size), ref.weight) for ref in job.styles]
+        on_progress = self._progress_callback(job, loop)
+        frames = (
+            FrameRecorder(self.settings.timelapse_frames)
+            if self.settings.timelapse_frames
+            else None
+        )
+        image = self._stylize(job, content, styles, options, on_progress, frames)
+        painted = Painted(
+            strength=options.strength,
+            strength_asked=asked_strength(job.options, self.settings),
+            style_scale=options.style_scale,
+            preserve_colors=options.preserve_colors,
+            size=max(image.size),
+            iterations=options.iterations,
+        )
+        extra = {PAINTED_NAME: painted.to_json()}
+        if frames is not None:
+            extra[FRAMES_NAME] = frames.pack()
+        return _Outcome(encode_image(image, "PNG"), image.size, extra)
+
+    def _stylize(
+        self,
+        job: Job,
+        content,
+        styles,
+        options: StylizeOptions,
+        on_progress,
+        frames: FrameRecorder | None,
+    ):
+        """CUDA out of memory: free the cache and retry once at OOM_SHRINK x the size."""
+        try:
+            return self.stylizer.stylize(content, styles, options, on_progress, frames)
+        except torch.cuda.OutOfMemoryError:
+            pass  # retry outside the handler, so the traceback's tensors can be freed
+        torch.cuda.empty_cache()
+        smaller = dataclasses.replace(options, size=max(16, int(options.size * OOM_SHRINK)))
+        log.warning(
+            "job %s: out of GPU memory at %d px, retrying at %d px",
+            *(job.id, options.size, smaller.size),
+        )
+        try:
+            return self.stylizer.stylize(content, styles, smaller, on_progress, frames)
+        except torch.cuda.OutOfMemoryError:
+            pass
+        torch.cuda.empty_cache()
+        raise JobFailed(oom_message(smaller.size))
+
+    def _load_content(self, data: bytes, size: int) -> Image.Image:
+        try:
+            return load_image(data, max_side=size, max_pixels=self.settings.max_input_pixels)
+        except ImageError as exc:
+            raise JobFailed(exc.user_message) from exc
+
+    def _load_style(self, inputs: _Inputs, ref: StyleRef, size: int) -> Image.Image:
+        # Twice the output size leaves room for a style_scale > 1 without upscaling paintings.
+        max_side = 2 * size
+        if ref.image is not None:
+            try:
+                return load_image(
+                    inputs.uploads[ref.image],
+                    max_side=max_side,
+                    max_pixels=self.settings.max_input_pixels,
+                )
+            except ImageError as exc:
+                raise JobFailed(f"About your style picture: {exc.user_message}") from exc
+        assert ref.preset is not None
+        try:
+            preset = self.catalogue.resolve(ref.preset)
+        except UnknownStyleError as exc:
+            raise JobFailed(f"I don't know a painting called '{ref.preset}'.") from exc
+        path = self.catalogue.image_path(preset, self.settings.styles_dir)
+        if not path.is_file():
+            raise JobFailed(missing_preset_message(preset.name))
+        try:
+            return load_image(path, max_side=max_side, max_pixels=self.settings.max_input_pixels)
+        except ImageError as exc:
+            log.error("preset %s at %s is unreadable: %s", preset.name, path, exc)
+            raise JobFailed(
+                f"The painting '{preset.name}' on this server is damaged; "
+                "the admin should run `make styles`."
+            ) from exc
+
+    def _progress_callback(self, job: Job, loop: asyncio.AbstractEventLoop):
+        every = self.settings.progress_every
+
+        unreported = False  # the database was away at the last report
+
+        def on_progress(progress: Progress) -> bool:
+            """Called every iteration (cheap): stop at once on a signal or a cancel seen by
+            the heartbeat; write the preview and report every PROGRESS_EVERY iterations."""
+            if self.stopping.is_set() or self.cancelled.is_set():
+                return True
+            self.metrics.progress(progress.iteration, progress.elapsed)
+            if progress.iteration % every and not progress.final:
+                return False
+            preview = None
+            try:
+                preview = encode_image(progress.preview(max_side=PREVIEW_SIDE), "JPEG", quality=80)
+            except Exception:
+                log.exception("job %s: could not make the preview", job.id)
+            job_event(
+                log,
+                "progress",
+                job,
+                iteration=progress.iteration,
+                total=progress.total,
+                seconds=progress.elapsed,
+            )
+            report = self.store.report_progress(
+                job.id,
+                self.worker_id,
+                iteration=progress.iteration,
+                total=progress.total,
+                loss=_finite(progress.loss),
+                preview=preview,
+                eta_seconds=_finite(progress.eta),
+            )
+            nonlocal unreported
+            try:
+                stop = asyncio.run_coroutine_threadsafe(report, loop).result()
+                unreported = False
+            except DatabaseUnavailable as exc:  # keep painting; the result is reported later
+                if not unreported:  # once per outage, not once per iteration
+                    log.warning("job %s: cannot report progress (%s); painting on", job.id, exc)
+                unreported = True
+                stop = False
+            except Exception:
+                log.exception("job %s: could not report progress", job.id)
+                stop = False
+            if stop:
+                self.cancelled.set()
+            return stop or self.stopping.is_set()
+
+        return on_progress
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
