@@ -40,7 +40,7 @@ print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependenc
     && rm /tmp/requirements.txt
 
 # The app itself (.dockerignore lets in only pyproject.toml, README.md, bot/, engine/, jobs/,
-# styles/), then the paintings into STYLES_DIR; any failure stops the build.
+# styles/ and the gallery sheet /styles cuts its cards from), then the paintings into STYLES_DIR; any failure stops the build.
 COPY . .
 RUN pip install -c /etc/pip-constraints.txt --no-deps . \
     && python -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"

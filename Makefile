@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench bench-gpu styles clean postgres
+.PHONY: setup run test lint bench bench-gpu gallery styles clean postgres
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: $(STAMP) postgres
 	$(PY) -m bench.bench_jobs
 	$(PY) -m bench.bench_timelapse
 	$(PY) -m bench.bench_postgres
+
+## The README's contact sheet (docs/gallery.jpg + .json, also the bot's /styles cards): every
+## preset at its catalogue defaults on three photos. Rerun when the defaults or the engine change.
+gallery: styles
+	$(PY) -m bench.gallery
 
 ## GPU timings (run on a CUDA machine).
 bench-gpu: $(STAMP)

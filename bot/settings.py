@@ -33,6 +33,9 @@ class BotSettings(BaseSettings):
     # PostgreSQL shared with painters on other hosts (see README, "Scaling out").
     database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
     styles_dir: Path = Field(Path("styles"), alias="STYLES_DIR")
+    # The contact sheet `make gallery` renders (with its .json beside it): /styles cuts each
+    # painting's examples from it. Missing: /styles shows the paintings alone.
+    gallery_sheet: Path = Field(Path("docs/gallery.jpg"), alias="GALLERY_SHEET")
     engine_external: bool = Field(False, alias="ENGINE_EXTERNAL")
     # Limits (each refusal tells the user the number).
     max_active_jobs_per_user: int = Field(3, ge=1, alias="MAX_ACTIVE_JOBS_PER_USER")

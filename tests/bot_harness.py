@@ -192,6 +192,7 @@ def bot_env(fake_api: FakeBotAPI, tmp_path: Path) -> dict[str, str]:
         "TELEGRAM_BASE_FILE_URL": fake_api.base_file_url,
         "DATA_DIR": str(tmp_path / "data"),
         "STYLES_DIR": str(tmp_path / "styles"),
+        "GALLERY_SHEET": str(tmp_path / "no-gallery.jpg"),  # the paintings alone
         "ADMIN_IDS": str(ADMIN_ID),
         "ENGINE_EXTERNAL": "1",
         "NOTIFY_POLL_SECONDS": "0.2",
@@ -298,7 +299,14 @@ def styles_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def bot_settings(fake_api: FakeBotAPI, tmp_path: Path, styles_dir: Path):
+def gallery_sheet(tmp_path: Path) -> Path:
+    """GALLERY_SHEET of bot_settings: none, so /styles shows the paintings alone (the tests of
+    its cards override this fixture)."""
+    return tmp_path / "no-gallery.jpg"
+
+
+@pytest.fixture
+def bot_settings(fake_api: FakeBotAPI, tmp_path: Path, styles_dir: Path, gallery_sheet: Path):
     from bot.settings import BotSettings
 
     return BotSettings(
@@ -309,6 +317,7 @@ def bot_settings(fake_api: FakeBotAPI, tmp_path: Path, styles_dir: Path):
         ADMIN_IDS=str(ADMIN_ID),
         DATA_DIR=tmp_path / "data",
         STYLES_DIR=styles_dir,
+        GALLERY_SHEET=gallery_sheet,
         ENGINE_EXTERNAL=True,
     )
 

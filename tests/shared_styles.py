@@ -4,6 +4,8 @@ PICASSO_SHARED_STYLES). Missing files mean a broken checkout: tests fail, they n
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,24 @@ def shared_styles_dir(*paintings: str) -> Path:
             "set PICASSO_SHARED_STYLES to its location"
         )
     return SHARED_STYLES
+
+
+def run_bench(
+    module: str, args: list[str], cwd: Path, paintings: tuple[str, ...], **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m <module> <args>` of the repo (a bench script) with the shared paintings as
+    STYLES_DIR; fails the test if the paintings are missing."""
+    environment = {
+        **os.environ,
+        "STYLES_DIR": str(shared_styles_dir(*paintings)),
+        "PYTHONPATH": str(REPO),
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )

@@ -35,6 +35,7 @@ def make_settings(fake: FakeBotAPI, tmp_path: Path, **env: Any) -> BotSettings:
         "TELEGRAM_BASE_FILE_URL": fake.base_file_url,
         "DATA_DIR": str(tmp_path / "data"),
         "STYLES_DIR": str(tmp_path / "styles"),
+        "GALLERY_SHEET": str(tmp_path / "no-gallery.jpg"),
         "ENGINE_EXTERNAL": "1",
         "NOTIFY_POLL_SECONDS": "0.1",
         "ALBUM_WAIT_SECONDS": "0.3",

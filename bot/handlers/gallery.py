@@ -1,5 +1,6 @@
-"""/styles: the paintings as albums of thumbnails (file_ids cached after the first send), and
-a keyboard that tells about each one. Callback data prefix: `gallery:`."""
+"""/styles: the paintings as albums (file_ids cached after the first send), each painting beside
+what it does to three photos when `make gallery`'s sheet has it (bot/style_cards.py), else
+alone; and a keyboard that tells about each one. Callback data prefix: `gallery:`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot import texts
 from bot.context import BotDeps, deps
 from bot.replies import edit_html, reply_html
+from bot.style_cards import SheetIndex, load_index, make_card
 from engine.images import encode_image
 from styles import Preset
 
@@ -31,6 +33,7 @@ GALLERY_INTRO_HTML = (
     "<code>/style name</code>; blend them with <code>/style monet:0.7 udnie:0.3</code>."
 )
 GALLERY_CAPTION_HTML = "<b>{title}</b>\n{artist}, {year}\n<code>/style {name}</code>"
+CARD_NOTE_HTML = "\n<i>Right: three photos, and below them what this painting makes of them.</i>"
 GALLERY_DETAIL_HTML = (
     "<b>{title}</b>\n{artist}, {year}\n<i>{blurb}</i>\n\n"
     "Use it: <code>/style {name}</code>{aliases}"
@@ -71,31 +74,53 @@ def _gallery_cache(context: ContextTypes.DEFAULT_TYPE) -> dict[str, dict]:
     return context.application.bot_data.setdefault(_GALLERY_CACHE, {})
 
 
+def _stamp(path: Path) -> tuple[str, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+def _picture(path: Path, index: SheetIndex | None, name: str) -> tuple[bytes, bool]:
+    """(thread) The preset's card when the sheet has its row, else the painting alone."""
+    card = make_card(index, name, path) if index is not None else None
+    return (card, True) if card is not None else (make_thumbnail(path), False)
+
+
 async def _gallery_media(
     context: ContextTypes.DEFAULT_TYPE, d: BotDeps, presets: Sequence[Preset], use_ids: bool
 ) -> list[InputMediaPhoto]:
-    """Cached Telegram file_ids where we have them, else cached thumbnail bytes."""
+    """Cached Telegram file_ids where we have them, else cached card (or thumbnail) bytes. A
+    new painting file or a new sheet makes a new picture."""
     cache = _gallery_cache(context)
+    sheet = d.settings.gallery_sheet
+    index: SheetIndex | None = None
+    index_read = False
+    sheet_key = (_stamp(sheet), _stamp(sheet.with_suffix(".json")))
     media = []
     for preset in presets:
         path = d.catalogue.image_path(preset, d.settings.styles_dir)
-        stat = path.stat()
-        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        key = (_stamp(path), sheet_key)
         entry = cache.get(preset.name)
         if entry is None or entry["key"] != key:
-            entry = cache[preset.name] = {"key": key, "jpeg": None, "file_id": None}
+            entry = cache[preset.name] = {"key": key, "jpeg": None, "file_id": None, "card": False}
+        if use_ids and entry["file_id"]:
+            photo = entry["file_id"]
+        else:
+            if entry["jpeg"] is None:
+                if not index_read:  # once per /styles, and only when something is uploaded
+                    index, index_read = await asyncio.to_thread(load_index, sheet), True
+                entry["jpeg"], entry["card"] = await asyncio.to_thread(
+                    _picture, path, index, preset.name
+                )
+            photo = entry["jpeg"]
         caption = GALLERY_CAPTION_HTML.format(
             title=texts.escape(preset.title),
             artist=texts.escape(preset.artist),
             year=texts.escape(preset.year),
             name=texts.escape(preset.name),
-        )
-        if use_ids and entry["file_id"]:
-            photo = entry["file_id"]
-        else:
-            if entry["jpeg"] is None:
-                entry["jpeg"] = await asyncio.to_thread(make_thumbnail, path)
-            photo = entry["jpeg"]
+        ) + (CARD_NOTE_HTML if entry["card"] else "")
         media.append(
             InputMediaPhoto(
                 photo, caption=caption, parse_mode=ParseMode.HTML, filename=f"{preset.name}.jpg"
