@@ -62,6 +62,10 @@ class StylizeOptions:
     multiscale: bool = True
     lbfgs_history: int = 50
     adam_lr: float = 0.02
+    # Iterate averaging: each scale ends on the bias-corrected moving average of its pixels
+    # (this decay per iteration) instead of the last iterate; 0 = off. An experiment of
+    # bench/quality.py (crowsonkb/style-transfer-pytorch averages its iterates).
+    average_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -74,6 +78,8 @@ class StylizeOptions:
             raise ValueError("progress_every must be at least 1")
         if self.style_scale <= 0:
             raise ValueError("style_scale must be positive")
+        if not 0 <= self.average_decay < 1:
+            raise ValueError("average_decay must be in [0, 1)")
 
 
 @dataclass
@@ -427,6 +433,7 @@ class Stylizer:
             tracker.step(parts.total.item(), size, render, frame)
             return parts.total
 
+        average = _Average(options.average_decay, pixels) if options.average_decay else None
         for _ in range(iterations):
             optimizer.step(closure)
             if guard.diverged:
@@ -435,6 +442,10 @@ class Stylizer:
             if options.optimizer == "adam":
                 with torch.no_grad():
                     pixels.clamp_(0.0, 1.0)
+            if average is not None:
+                average.add(pixels)
+        if average is not None and average.weight > 0:
+            return average.value().clamp_(0.0, 1.0)
         return pixels.detach().clamp_(0.0, 1.0)
 
     def _finish(
@@ -475,6 +486,24 @@ class _Film:
                 change, size=self.photo.shape[-2:], mode="bicubic", antialias=True
             )
         return finish(self.photo + change, self.photo, self.options)
+
+
+class _Average:
+    """Exponential moving average of the iterates, bias-corrected (it starts from zero, so
+    early iterates are not over-weighted by the starting picture)."""
+
+    def __init__(self, decay: float, like: torch.Tensor) -> None:
+        self.decay = decay
+        self.total = torch.zeros_like(like, requires_grad=False)
+        self.weight = 0.0
+
+    @torch.no_grad()
+    def add(self, pixels: torch.Tensor) -> None:
+        self.total.mul_(self.decay).add_(pixels.detach().clamp(0.0, 1.0), alpha=1 - self.decay)
+        self.weight = self.weight * self.decay + (1 - self.decay)
+
+    def value(self) -> torch.Tensor:
+        return self.total / self.weight
 
 
 class _DivergenceGuard:

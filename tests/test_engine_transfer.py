@@ -211,6 +211,23 @@ def test_same_seed_same_image_and_seed_matters_for_noise_init(stylizer, photo, p
     assert not np.array_equal(a, c)
 
 
+def test_iterate_averaging_ends_on_the_average_and_stays_deterministic(
+    stylizer, photo, painting
+) -> None:
+    """The experiment of bench/quality.py (off by default): each scale ends on the moving
+    average of its iterates, which is not the last iterate, and the same on every run."""
+    averaged = _tiny(size=32, iterations=8, multiscale=False, average_decay=0.5)
+    a = np.asarray(stylizer.stylize(photo, [(painting, 1.0)], averaged))
+    b = np.asarray(stylizer.stylize(photo, [(painting, 1.0)], averaged))
+    plain = _tiny(size=32, iterations=8, multiscale=False)
+    last = np.asarray(stylizer.stylize(photo, [(painting, 1.0)], plain))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, last)
+    assert np.abs(a.astype(int) - last.astype(int)).mean() < 20  # an average of nearby iterates
+    with pytest.raises(ValueError):
+        _tiny(average_decay=1.0)
+
+
 def test_preserve_colors_keeps_the_photos_chroma(stylizer, photo, painting) -> None:
     options = _tiny(size=48, iterations=15, multiscale=False)
     plain = stylizer.stylize(photo, [(painting, 1.0)], options)
