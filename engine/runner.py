@@ -73,10 +73,11 @@ def oom_message(size: int) -> str:
 
 
 # The CPU's default long side (CPU_IMAGE_SIZE unset): 300 iterations take about two minutes on
-# 2 cores at either (AMD EPYC, square photo: bf16 576 px ~140 s, fp32 448 px ~145 s; a 4:3
-# photo three quarters of that). bf16 paints 1.6-1.8x as fast, so it buys the larger picture.
+# 2 cores at either (AMD EPYC, square photo: bf16 576 px 140 s, fp32 416 px 122 s; a 3:2 photo
+# about three quarters of that; bench/RESULTS.md). bf16 paints 1.6-1.8x as fast, so it buys
+# the larger picture.
 CPU_SIZE_BF16 = 576
-CPU_SIZE_FP32 = 448
+CPU_SIZE_FP32 = 416
 
 
 def cpu_image_size(settings: EngineSettings, precision: str) -> int:
