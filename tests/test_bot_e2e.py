@@ -17,6 +17,7 @@ import pytest
 
 from engine.painted import PAINTED_NAME, Painted
 from jobs import Job, JobStatus, JobStore
+from styles import load_catalogue
 from tests.bot_harness import free_port, http_get, metric_samples
 from tests.fake_bot_api import DEFAULT_USER_ID, Call, FakeBotAPI, make_user
 from tests.style_support import copy_styles, decode, decode_video, difference, photo
@@ -169,7 +170,11 @@ async def test_private_photo_result_png_timelapse_and_stronger(spawn_bot, fake_a
     async with await JobStore.open(Path(env["DATA_DIR"])) as store:
         first, second = sorted(await store.user_jobs(ALICE["id"], active_only=False), key=id_of)
         records = [await store.read_file(j.id, PAINTED_NAME) for j in (first, second)]
-        assert [Painted.from_json(r).strength for r in records] == [1.0, 1.5]
+        painted = [Painted.from_json(r) for r in records]
+        # Stronger steps the multiplier asked for; the loss used it times Monet's own balance.
+        assert [p.strength_asked for p in painted] == [1.0, 1.5]
+        own = load_catalogue().resolve("monet").defaults["strength"]
+        assert [p.strength for p in painted] == [own, round(1.5 * own, 4)]
         assert second.options.strength == 1.5
     assert await proc.stop(timeout=60) == 0
     assert "stopping the engine" in proc.output
