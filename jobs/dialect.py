@@ -37,6 +37,10 @@ class Dialect:
     # Look (without a write lock) before claiming: on SQLite an idle painter's poll then never
     # takes the database-wide write lock; PostgreSQL's claim locks one row at most anyway.
     probe_before_claim: bool
+    # Data-changing statements may be chained in one (WITH … AS (UPDATE …) INSERT …): a
+    # claim or a finish is then one round trip, atomic without BEGIN/COMMIT (PostgreSQL over
+    # the network; SQLite runs in-process and cannot).
+    writable_cte: bool = False
 
     def sql(self, text: str) -> str:
         """A query in the driver's placeholder style."""
@@ -79,4 +83,5 @@ POSTGRESQL = Dialect(
     claim_lock="FOR UPDATE OF j SKIP LOCKED",
     for_update=" FOR UPDATE",
     probe_before_claim=False,
+    writable_cte=True,
 )

@@ -56,6 +56,29 @@ class JobFiles(StoreBase):
             await self._put_files(tx, job_id, {name: data})
             return True
 
+    @staticmethod
+    def _upsert_files_sql(job_id: str, source: str, count: int) -> str:
+        """An INSERT of `count` files for the job `job_id` (an SQL expression over the table
+        `source`, e.g. a WITH query's rows), for chaining into one statement; its parameters
+        come from _file_params."""
+        rows = ", ".join(["(?::text, ?::bytea, ?::bigint, ?::double precision)"] * count)
+        return f"""
+            INSERT INTO job_files (job_id, name, data, size, created_at)
+            SELECT {job_id}, f.name, f.data, f.size, f.created_at
+            FROM {source}, (VALUES {rows}) AS f (name, data, size, created_at)
+            ON CONFLICT (job_id, name) DO UPDATE SET
+                data = excluded.data, size = excluded.size, created_at = excluded.created_at
+            """
+
+    @staticmethod
+    def _file_params(files: Mapping[str, bytes], now: float) -> list:
+        params: list = []
+        for name, data in files.items():
+            check_file_name(name)
+            blob = bytes(data)
+            params += [name, blob, len(blob), now]
+        return params
+
     async def _put_files(self, tx: Tx, job_id: int, files: Mapping[str, bytes]) -> None:
         now = self._now()
         for name, data in files.items():

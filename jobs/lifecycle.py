@@ -124,22 +124,35 @@ class JobLifecycle(JobFiles):
         """
         if self._db.dialect.probe_before_claim and not await self._claimable(worker_id):
             return None
+        claim = f"""
+            UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,
+                started_at = ?, progress_at = ?, iteration = 0, total_iterations = NULL,
+                loss = NULL, eta_at = NULL, cancel_requested = 0
+            WHERE id = (SELECT id FROM ({CLAIM_SQL}{self._db.dialect.claim_lock}) AS next_job)
+              AND NOT EXISTS (SELECT 1 FROM control WHERE key = 'paused' AND value = '1')
+              AND NOT EXISTS (SELECT 1 FROM engines WHERE worker_id = ? AND draining = 1)
+            RETURNING *
+            """
+        if self._db.dialect.writable_cte:
+            # One statement, one round trip: the claim, the painter's current job, the wake-up.
+            now = self._now()
+            row = await self._db.one(
+                f"""
+                WITH claimed AS ({claim}),
+                painter AS (
+                    UPDATE engines SET current_job = claimed.id, last_seen = ?
+                    FROM claimed WHERE engines.worker_id = ?
+                )
+                SELECT claimed.*, pg_notify(?, claimed.id::text) FROM claimed
+                """,
+                (worker_id, now, now, worker_id, now, worker_id, CHANGES),
+            )
+            return None if row is None else Job.from_row(row)
         async with self._db.transaction() as tx:
             # The time is read once the write lock is held: started_at orders the claims
             # (the round-robin reads it), so it must not predate a wait for the lock.
             now = self._now()
-            row = await tx.one(
-                f"""
-                UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,
-                    started_at = ?, progress_at = ?, iteration = 0, total_iterations = NULL,
-                    loss = NULL, eta_at = NULL, cancel_requested = 0
-                WHERE id = (SELECT id FROM ({CLAIM_SQL}{tx.dialect.claim_lock}) AS next_job)
-                  AND NOT EXISTS (SELECT 1 FROM control WHERE key = 'paused' AND value = '1')
-                  AND NOT EXISTS (SELECT 1 FROM engines WHERE worker_id = ? AND draining = 1)
-                RETURNING *
-                """,
-                (worker_id, now, now, worker_id),
-            )
+            row = await tx.one(claim, (worker_id, now, now, worker_id))
             if row is None:
                 return None
             await tx.run(
@@ -205,19 +218,30 @@ class JobLifecycle(JobFiles):
         """Running -> done, storing the result (a PNG) and any extra files in the same
         transaction. With worker_id, only if this worker still owns the job. Returns whether
         the job was changed (nothing is stored otherwise)."""
-        async with self._db.transaction() as tx:
-            owner, params = _owner(worker_id)
-            changed = await tx.run(
+        owner, params = _owner(worker_id)
+        done = f"""
+            UPDATE jobs SET status = 'done', result_name = ?, error = NULL,
+                iteration = COALESCE(total_iterations, iteration), finished_at = ?
+            WHERE id = ? AND status = 'running'{owner}
+            """
+        files = {**(extra_files or {}), RESULT_NAME: result}
+        if self._db.dialect.writable_cte:
+            # One statement, one round trip: the job done, its files stored, the wake-up.
+            now = self._now()
+            stored = self._upsert_files_sql("done.id", "done", len(files))
+            row = await self._db.one(
                 f"""
-                UPDATE jobs SET status = 'done', result_name = ?, error = NULL,
-                    iteration = COALESCE(total_iterations, iteration), finished_at = ?
-                WHERE id = ? AND status = 'running'{owner}
+                WITH done AS ({done} RETURNING id), stored AS ({stored})
+                SELECT done.id, pg_notify(?, done.id::text) FROM done
                 """,
-                (RESULT_NAME, self._now(), job_id, *params),
+                (RESULT_NAME, now, job_id, *params, *self._file_params(files, now), CHANGES),
             )
+            return row is not None
+        async with self._db.transaction() as tx:
+            changed = await tx.run(done, (RESULT_NAME, self._now(), job_id, *params))
             if not changed:
                 return False
-            await self._put_files(tx, job_id, {**(extra_files or {}), RESULT_NAME: result})
+            await self._put_files(tx, job_id, files)
             await tx.notify(CHANGES, str(job_id))
             return True
 
