@@ -25,7 +25,6 @@ import contextlib
 import io
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -38,18 +37,12 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.bench_engine import OUT, SHARED_STYLES, _spawn  # noqa: E402
+from bench.machine import cpu_name  # noqa: E402
 
 QUALITY_GATE = 0.03  # auto's judged loss may be at most 3 % above fp32's
 PHOTOS = ("astronaut", "coffee")
 STYLE = "starry-night"
 DEADLINE = 1800.0
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 # ------------------------------------------------------------------------------ precision

@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench.machine import cpu_name
 
 OUT = Path(__file__).resolve().parent / "out"
 SHARED_STYLES = Path(
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             budgets = [args.iterations] if mode == "reference" else args.engine_iterations
             for iterations in [int(b) for b in str(budgets).strip("[]").split(",")]:
                 records.append(_spawn(mode, size, iterations, args.style))
-    print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs\n")
+    print(f"\nMachine: {cpu_name()}, {os.cpu_count()} CPUs\n")
     print(_table(records))
     for size in sizes:
         refs = [r for r in records if r["mode"] == "reference" and r["size"] == size]

@@ -44,6 +44,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from bench.machine import cpu_name
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "out" / "gpu.json"
 SHARED_STYLES = Path(os.environ.get("PICASSO_SHARED_STYLES", REPO.parent / "shared" / "styles"))
@@ -225,7 +227,7 @@ def environment(device: Any) -> dict:
             result = subprocess.run(query, capture_output=True, text=True, timeout=10)
             info["driver"] = result.stdout.strip().splitlines()[0] if result.stdout else None
     else:
-        info["device_name"] = platform.processor() or platform.machine()
+        info["device_name"] = cpu_name()
     return info
 
 

@@ -15,21 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
-from pathlib import Path
 
 from bench.bench_engine import OUT, _inputs
+from bench.machine import cpu_name
 
 FRAMES = 48
-
-
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.mean(r[key] for r in runs[mode])
 
     summary = {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "threads": torch.get_num_threads(),
         "size": args.size,
         "iterations": args.iterations,

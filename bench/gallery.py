@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -30,8 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont, ImageOps  # noqa: E402
 
+from bench.machine import cpu_name  # noqa: E402
 from styles import Preset, load_catalogue  # noqa: E402
 
 SHEET = REPO / "docs" / "gallery.jpg"
@@ -50,16 +50,6 @@ BACKGROUND = (24, 24, 24)
 MAX_JPEG_BYTES = 1_000_000
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def square_photo(name: str, centre: tuple[float, float]) -> Image.Image:
     """A scikit-image photo cropped to a square around `centre` (the cells are square)."""
     import skimage.data
@@ -74,10 +64,7 @@ def square_photo(name: str, centre: tuple[float, float]) -> Image.Image:
 
 def fit_cell(image: Image.Image, cell: int) -> Image.Image:
     """`image` centre-cropped to a square and resized to the cell."""
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    square = image.crop((left, top, left + side, top + side))
-    return square.resize((cell, cell), Image.Resampling.LANCZOS)
+    return ImageOps.fit(image, (cell, cell), Image.Resampling.LANCZOS)
 
 
 @dataclass(frozen=True)

@@ -45,13 +45,13 @@ from bench.gallery import (  # noqa: E402
     OUT,
     PHOTOS,
     Row,
-    cpu_name,
     fit_cell,
     label_font,
     save_jpeg,
     square_photo,
     write_sheet,
 )
+from bench.machine import cpu_name  # noqa: E402
 from bench.reference import judge  # noqa: E402
 from engine import transfer  # noqa: E402
 from engine.losses import LossWeights, Targets, make_targets, style_transfer_loss  # noqa: E402
