@@ -167,6 +167,22 @@ def _changed(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
+class _Patience:
+    """Waits between the tries of one call: from FIRST_DELAY / 4, doubling up to
+    RETRY_AT_MOST_EVERY, until `seconds` would be exceeded."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.delay = FIRST_DELAY / 4
+
+    def spent(self) -> bool:
+        return time.monotonic() + self.delay > self.deadline
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.delay)
+        self.delay = min(2 * self.delay, RETRY_AT_MOST_EVERY)
+
+
 class PostgresDatabase(Database):
     dialect = POSTGRESQL
 
@@ -246,18 +262,16 @@ class PostgresDatabase(Database):
         safely do so). A connection that failed for a connection reason never goes back to
         the pool (it could be left half-way through a protocol exchange)."""
         harmless = params is None or first.lstrip().upper().startswith(("SELECT", "BEGIN"))
-        deadline = time.monotonic() + self.patience
-        delay = FIRST_DELAY / 4
+        patience = _Patience(self.patience)
         with self.guard():
             while True:
                 try:
                     conn = await self._pool.acquire()
                 except Exception as exc:
-                    if not _is_unreachable(exc) or time.monotonic() + delay > deadline:
+                    if not _is_unreachable(exc) or patience.spent():
                         raise
                     self.away_at = time.monotonic()
-                    await asyncio.sleep(delay)
-                    delay = min(2 * delay, RETRY_AT_MOST_EVERY)
+                    await patience.wait()
                     continue
                 try:
                     try:
@@ -270,11 +284,10 @@ class PostgresDatabase(Database):
                             raise
                         _discard(conn)
                         retry = harmless or _never_sent(exc)
-                        if not retry or time.monotonic() + delay > deadline:
+                        if not retry or patience.spent():
                             raise
                         self.away_at = time.monotonic()
-                        await asyncio.sleep(delay)
-                        delay = min(2 * delay, RETRY_AT_MOST_EVERY)
+                        await patience.wait()
                         continue
                     try:
                         yield conn, result

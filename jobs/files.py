@@ -18,11 +18,12 @@ from jobs.models import check_file_name
 PREVIEW_NAME = "preview.jpg"
 RESULT_NAME = "result.png"
 
-_UPSERT = """
-INSERT INTO job_files (job_id, name, data, size, created_at) VALUES (?, ?, ?, ?, ?)
+_INSERT = "INSERT INTO job_files (job_id, name, data, size, created_at)"
+_REPLACE = """
 ON CONFLICT (job_id, name) DO UPDATE SET
     data = excluded.data, size = excluded.size, created_at = excluded.created_at
 """
+_UPSERT = f"{_INSERT} VALUES (?, ?, ?, ?, ?){_REPLACE}"
 
 
 class JobFiles(StoreBase):
@@ -62,13 +63,10 @@ class JobFiles(StoreBase):
         `source`, e.g. a WITH query's rows), for chaining into one statement; its parameters
         come from _file_params."""
         rows = ", ".join(["(?::text, ?::bytea, ?::bigint, ?::double precision)"] * count)
-        return f"""
-            INSERT INTO job_files (job_id, name, data, size, created_at)
-            SELECT {job_id}, f.name, f.data, f.size, f.created_at
-            FROM {source}, (VALUES {rows}) AS f (name, data, size, created_at)
-            ON CONFLICT (job_id, name) DO UPDATE SET
-                data = excluded.data, size = excluded.size, created_at = excluded.created_at
-            """
+        return (
+            f"{_INSERT} SELECT {job_id}, f.name, f.data, f.size, f.created_at "
+            f"FROM {source}, (VALUES {rows}) AS f (name, data, size, created_at){_REPLACE}"
+        )
 
     @staticmethod
     def _file_params(files: Mapping[str, bytes], now: float) -> list:
