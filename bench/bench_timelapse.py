@@ -100,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         "frames_file_bytes": len(packed),
     }
     OUT.mkdir(exist_ok=True)
-    from bot.timelapse import timelapse_mp4
+    from bot.timelapse import timelapse_video
 
     started = time.perf_counter()
-    video = timelapse_mp4(packed)
+    video = timelapse_video(packed)
     summary["mp4_encode_s"] = round(time.perf_counter() - started, 3)
     summary["mp4_bytes"] = len(video.data)
     summary["mp4_seconds"] = round(video.seconds, 2)

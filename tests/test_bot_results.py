@@ -5,14 +5,17 @@ real app and notifier against the fake Bot API, a real job store; the engine is 
 from __future__ import annotations
 
 import dataclasses
+import io
 
+import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageSequence
 
+import bot.timelapse
 from bot.context import BotDeps
 from bot.handlers.results import TIMELAPSE_FILE_ID_NAME
 from bot.handlers.variations import strength_used, variation_key
-from bot.timelapse import MAX_BYTES
+from bot.timelapse import MAX_BYTES, TimelapseError, timelapse_video
 from engine.painted import PAINTED_NAME, Painted
 from engine.timelapse import FRAMES_NAME, FrameRecorder
 from jobs import JobOptions, JobStatus, StyleRef
@@ -161,6 +164,38 @@ async def test_timelapse_sends_a_looping_mp4_from_the_photo_to_the_painting(fake
         again = await tap(fake_api, result, f"tl:{job.id}", method="sendAnimation")
         assert again.params["animation"] == sent.result["animation"]["file_id"]
         assert not again.files
+
+
+async def test_without_pyav_the_timelapse_is_an_animated_gif(fake_api, settings, monkeypatch):
+    """PyAV is a dependency, but a platform may lack its wheel: Pillow's GIF then."""
+    monkeypatch.setattr(bot.timelapse, "av", None)
+    async with style_bot(fake_api, settings, notifier=True) as deps:
+        job, update, result = await paint(fake_api, deps)
+        sent = await tap(fake_api, result, f"tl:{job.id}", method="sendAnimation", timeout=30)
+        upload = sent.files[sent.params["animation"].removeprefix("attach://")]
+        assert upload.filename.endswith("-timelapse.gif") and len(upload.data) <= MAX_BYTES
+        with Image.open(io.BytesIO(upload.data)) as gif:
+            assert gif.format == "GIF" and gif.info["loop"] == 0
+            frames = [frame.convert("RGB") for frame in ImageSequence.Iterator(gif)]
+        assert len(frames) >= 24
+        original = decode(fake_api.files[update["message"]["photo"][-1]["file_id"]].data)
+        painting = Image.new("RGB", (96, 64), RESULT_COLOUR)
+        assert difference(frames[0], original) < 0.08 < difference(frames[0], painting)
+        assert difference(frames[-1], painting) < 0.08 < difference(frames[-1], original)
+
+
+def test_a_gif_too_big_shrinks_until_it_fits():
+    recorder = FrameRecorder(30)
+    recorder.start(30)
+    noise = np.random.default_rng(0)
+    for _ in range(31):
+        recorder.add(Image.fromarray(noise.integers(0, 255, (200, 300, 3), dtype=np.uint8)))
+    full = timelapse_video(recorder.pack(), gif=True, max_bytes=50 * 1024 * 1024)
+    small = timelapse_video(recorder.pack(), gif=True, max_bytes=len(full.data) // 2)
+    assert (full.extension, full.width) == ("gif", 300)
+    assert small.width < full.width and len(small.data) <= len(full.data) // 2
+    with pytest.raises(TimelapseError):
+        timelapse_video(recorder.pack(), gif=True, max_bytes=1000)
 
 
 async def test_a_double_tap_makes_one_timelapse(fake_api, settings):

@@ -25,7 +25,7 @@ from bot.context import deps
 from bot.handlers.variations import variation_buttons
 from bot.labels import style_label
 from bot.replies import reply_to, safe_reply
-from bot.timelapse import TimelapseError, timelapse_mp4
+from bot.timelapse import TimelapseError, timelapse_video
 from engine.timelapse import FRAMES_NAME
 from jobs import Job, JobStore
 
@@ -178,7 +178,7 @@ async def _make_and_send(
     context: ContextTypes.DEFAULT_TYPE, job: Job, message: Message, frames: bytes
 ) -> None:
     try:
-        video = await asyncio.to_thread(timelapse_mp4, frames)
+        video = await asyncio.to_thread(timelapse_video, frames)
     except TimelapseError as exc:
         log.error("timelapse of job %d: %s", job.id, exc)
         await safe_reply(context.bot, message.chat_id, message.message_id, texts.TIMELAPSE_FAILED)
@@ -190,7 +190,7 @@ async def _make_and_send(
             duration=round(video.seconds),
             width=video.width,
             height=video.height,
-            filename=f"picasso-{job.id}-timelapse.mp4",
+            filename=f"picasso-{job.id}-timelapse.{video.extension}",
             caption=texts.TIMELAPSE_CAPTION.format(style=style_label(job)),
             reply_parameters=reply_to(message.message_id),
         )
