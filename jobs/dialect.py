@@ -2,7 +2,7 @@
 
 Queries are written once, in the SQL both understand, with `?` placeholders. A dialect turns
 them into what its driver wants (PostgreSQL: `$1, $2, ...`), turns the schema's SQLite column
-types into PostgreSQL ones, and names the row-locking clauses that only PostgreSQL has (SQLite
+types into PostgreSQL ones, and writes the row-locking clauses that only PostgreSQL has (SQLite
 needs none: a write transaction there holds the whole database).
 """
 
@@ -29,9 +29,6 @@ _QUOTED_OR_MARK = re.compile(r"'(?:[^']|'')*'|\?")
 @dataclass(frozen=True)
 class Dialect:
     name: str
-    # Appended to the fair claim query: take the chosen head job's row lock, or pass over it
-    # to the next user's head while another painter is claiming it.
-    claim_lock: str
     # Appended to a SELECT whose rows the transaction goes on to change.
     for_update: str
     # Look (without a write lock) before claiming: on SQLite an idle painter's poll then never
@@ -45,6 +42,24 @@ class Dialect:
     def sql(self, text: str) -> str:
         """A query in the driver's placeholder style."""
         return _numbered(text) if self.name == "postgresql" else text
+
+    def first_claimable(self, candidates: str) -> str:
+        """The id of the first job of `candidates` (a query of job ids in claim order) that
+        this transaction may claim.
+
+        SQLite: simply the first (a write transaction there holds the whole database).
+        PostgreSQL: the first whose row lock it takes; a job another painter is claiming right
+        now is passed over to the next candidate (SKIP LOCKED), as is one that stopped being
+        queued since the statement began (the status is re-checked on the locked row). The
+        candidates are ranked first and locked one at a time, lazily, until one is taken: a
+        lock on a join of them with `jobs` would have the planner hash the whole queue."""
+        if self.name != "postgresql":
+            return f"{candidates} LIMIT 1"
+        return (
+            f"SELECT c.id FROM ({candidates}) AS c WHERE EXISTS ("
+            "SELECT 1 FROM jobs AS j WHERE j.id = c.id AND j.status = 'queued' "
+            "FOR UPDATE SKIP LOCKED) LIMIT 1"
+        )
 
     def reset_ids(self, table: str) -> str:
         """After rows were inserted with explicit ids: new rows get ids above them.
@@ -77,10 +92,9 @@ def _numbered(text: str) -> str:
     return _QUOTED_OR_MARK.sub(replace, text)
 
 
-SQLITE = Dialect(name="sqlite", claim_lock="", for_update="", probe_before_claim=True)
+SQLITE = Dialect(name="sqlite", for_update="", probe_before_claim=True)
 POSTGRESQL = Dialect(
     name="postgresql",
-    claim_lock="FOR UPDATE OF j SKIP LOCKED",
     for_update=" FOR UPDATE",
     probe_before_claim=False,
     writable_cte=True,

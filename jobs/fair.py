@@ -5,7 +5,7 @@ served least recently, where "last served" is MAX(started_at) over the user's jo
 state to keep in sync, a requeued job (started_at reset) does not count, and a user who was
 never served goes first. A bumped job (higher priority) beats every user's turn.
 
-`CLAIM_SQL` and `simulate()` must agree: queue positions shown to users come from the
+`CANDIDATES_SQL` and `simulate()` must agree: queue positions shown to users come from the
 simulation, the claims from the SQL; a test checks they produce the same order.
 """
 
@@ -16,28 +16,32 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-# The next job to run. Only each waiting user's head job competes, so the cost grows with
-# the number of waiting users, not of queued jobs: a GROUP BY over the covering index
-# (status, user_id, priority), then two index seeks per user for the head and "last served".
-# The dialect may append a row lock on `j` (PostgreSQL: FOR UPDATE OF j SKIP LOCKED): a
-# head another painter is claiming is passed over for the next user's head (not the same
-# user's next job, which is no head yet), and `j.status` is re-checked on the locked row.
-CLAIM_SQL = """
-WITH waiting AS (
-    SELECT user_id, MAX(priority) AS top FROM jobs WHERE status = 'queued' GROUP BY user_id
-), heads AS (
-    SELECT w.top,
-           (SELECT MAX(s.started_at) FROM jobs AS s WHERE s.user_id = w.user_id) AS last_served,
-           (SELECT q.id FROM jobs AS q
-            WHERE q.user_id = w.user_id AND q.status = 'queued' AND q.priority = w.top
-            ORDER BY q.created_at, q.id LIMIT 1) AS head_id
-    FROM waiting AS w
+# Every waiting user's head job (the user's best queued job: highest priority, then oldest),
+# in the order claims take them; the dialect takes the first it can claim (jobs/dialect.py).
+# It walks the partial index jobs_queued (user_id, priority DESC, created_at, id, …) WHERE
+# status = 'queued' from one user's head straight to the next user's head: two index seeks
+# per waiting user, then primary-key look-ups for the head's priority and age and a seek into
+# jobs_user_started for when the user was last served. So a claim costs per waiting user,
+# never per queued job, and reads no row a GROUP BY or a hash join over the whole queue
+# would (both cost milliseconds with a few thousand jobs queued: bench/RESULTS.md).
+_NEXT_HEAD = """(SELECT n.{column} FROM jobs AS n
+     WHERE n.status = 'queued' AND n.user_id > h.user_id
+     ORDER BY n.user_id, n.priority DESC, n.created_at, n.id LIMIT 1)"""
+CANDIDATES_SQL = f"""
+WITH RECURSIVE heads(user_id, id) AS (
+    SELECT user_id, id FROM (
+        SELECT q.user_id, q.id FROM jobs AS q WHERE q.status = 'queued'
+        ORDER BY q.user_id, q.priority DESC, q.created_at, q.id LIMIT 1) AS first_head
+    UNION ALL
+    SELECT {_NEXT_HEAD.format(column="user_id")},
+           {_NEXT_HEAD.format(column="id")}
+    FROM heads AS h WHERE h.user_id IS NOT NULL
 )
-SELECT h.head_id AS id, h.last_served
-FROM heads AS h JOIN jobs AS j ON j.id = h.head_id
-WHERE j.status = 'queued'
-ORDER BY h.top DESC, h.last_served IS NOT NULL, h.last_served, j.created_at, j.id
-LIMIT 1
+SELECT h.id FROM heads AS h WHERE h.id IS NOT NULL
+ORDER BY (SELECT k.priority FROM jobs AS k WHERE k.id = h.id) DESC,
+         (SELECT MAX(s.started_at) FROM jobs AS s WHERE s.user_id = h.user_id) NULLS FIRST,
+         (SELECT k.created_at FROM jobs AS k WHERE k.id = h.id),
+         h.id
 """
 
 # Everything simulate() needs: the queued jobs, and when each waiting user was last served.

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from jobs.base import REQUEUE_SET
 from jobs.db import CHANGES, QUEUE
-from jobs.fair import CLAIM_SQL
+from jobs.fair import CANDIDATES_SQL
 from jobs.files import PREVIEW_NAME, RESULT_NAME, JobFiles
 from jobs.models import (
     Job,
@@ -128,7 +128,7 @@ class JobLifecycle(JobFiles):
             UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,
                 started_at = ?, progress_at = ?, iteration = 0, total_iterations = NULL,
                 loss = NULL, eta_at = NULL, cancel_requested = 0
-            WHERE id = (SELECT id FROM ({CLAIM_SQL}{self._db.dialect.claim_lock}) AS next_job)
+            WHERE id = ({self._db.dialect.first_claimable(CANDIDATES_SQL)})
               AND NOT EXISTS (SELECT 1 FROM control WHERE key = 'paused' AND value = '1')
               AND NOT EXISTS (SELECT 1 FROM engines WHERE worker_id = ? AND draining = 1)
             RETURNING *

@@ -123,7 +123,20 @@ _V6 = [
     "ALTER TABLE engines ADD COLUMN draining INTEGER NOT NULL DEFAULT 0",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]
+# 7: the fair claim walks the queue head to head (jobs/fair.py). jobs_queued orders each
+# user's queued jobs the way a head is chosen, so one seek finds the next waiting user's head;
+# it holds queued jobs only, so a claim or a finish adds nothing to it (`status` is in it only
+# so that SQLite sees the index as covering). jobs_active serves the counts of queued and
+# running jobs. Together they replace jobs_queue_users (status, user_id,
+# priority), which every claim and every finish wrote to.
+_V7 = [
+    "CREATE INDEX jobs_queued ON jobs (user_id, priority DESC, created_at, id, status) "
+    "WHERE status = 'queued'",
+    "CREATE INDEX jobs_active ON jobs (status) WHERE status IN ('queued', 'running')",
+    "DROP INDEX jobs_queue_users",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
 LATEST = len(MIGRATIONS)
 
 

@@ -84,3 +84,25 @@ async def test_coroutines_sharing_one_store_do_not_mix_transactions(tmp_path, da
         claims = await asyncio.gather(*(store.claim(f"w{i}") for i in range(40)))
         ids = [job.id for job in claims if job is not None]
         assert len(ids) == 30 and len(set(ids)) == 30
+
+
+async def test_a_head_another_painter_is_claiming_is_passed_over_not_waited_for(tmp_path, pg_url):
+    """PostgreSQL: while one transaction holds the first head's row lock (a painter in the
+    middle of claiming it), a claim takes the next user's head at once; it neither waits for
+    the lock nor takes the locked user's second job, and the head is claimable afterwards."""
+    import asyncpg
+
+    async with await JobStore.open(tmp_path / "data", database_url=pg_url) as store:
+        first = await enqueue(store, user_id=1)
+        await enqueue(store, user_id=1)  # the same user's next job: not a head yet
+        other = await enqueue(store, user_id=2)
+        conn = await asyncpg.connect(pg_url)
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", first.id)
+                claimed = await asyncio.wait_for(store.claim("w1"), 5)
+                assert claimed is not None and claimed.id == other.id
+                assert await asyncio.wait_for(store.claim("w2"), 5) is None
+        finally:
+            await conn.close()
+        assert (await store.claim("w2")).id == first.id
