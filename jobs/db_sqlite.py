@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,10 +33,24 @@ PRAGMAS = (
 
 
 async def configure(conn: aiosqlite.Connection, busy_timeout_ms: int = 10_000) -> None:
-    """Per-connection settings; busy_timeout first so switching to WAL can wait for a lock."""
+    """Per-connection settings; busy_timeout first so that the others can wait for a lock.
+
+    Switching a database to WAL needs it to itself, and SQLite answers "database is locked"
+    at once, without its busy handler, when another connection is opening the same new file
+    (the bot and a painter starting together): that one is retried until busy_timeout."""
     await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    deadline = time.monotonic() + busy_timeout_ms / 1000
     for pragma in PRAGMAS:
-        await conn.execute(pragma)
+        delay = 0.005
+        while True:
+            try:
+                await conn.execute(pragma)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 0.2)
 
 
 INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
