@@ -38,6 +38,8 @@ class Dialect:
     # claim or a finish is then one round trip, atomic without BEGIN/COMMIT (PostgreSQL over
     # the network; SQLite runs in-process and cannot).
     writable_cte: bool = False
+    # A scalar subquery may return a whole row (`(SELECT q FROM jobs AS q …)`), read by field.
+    row_values: bool = False
 
     def sql(self, text: str) -> str:
         """A query in the driver's placeholder style."""
@@ -98,4 +100,5 @@ POSTGRESQL = Dialect(
     for_update=" FOR UPDATE",
     probe_before_claim=False,
     writable_cte=True,
+    row_values=True,
 )

@@ -5,7 +5,7 @@ served least recently, where "last served" is MAX(started_at) over the user's jo
 state to keep in sync, a requeued job (started_at reset) does not count, and a user who was
 never served goes first. A bumped job (higher priority) beats every user's turn.
 
-`CANDIDATES_SQL` and `simulate()` must agree: queue positions shown to users come from the
+The candidates queries and `simulate()` must agree: queue positions shown to users come from the
 simulation, the claims from the SQL; a test checks they produce the same order.
 """
 
@@ -19,11 +19,15 @@ from dataclasses import dataclass
 # Every waiting user's head job (the user's best queued job: highest priority, then oldest),
 # in the order claims take them; the dialect takes the first it can claim (jobs/dialect.py).
 # It walks the partial index jobs_queued (user_id, priority DESC, created_at, id, …) WHERE
-# status = 'queued' from one user's head straight to the next user's head: two index seeks
-# per waiting user, then primary-key look-ups for the head's priority and age and a seek into
-# jobs_user_started for when the user was last served. So a claim costs per waiting user,
+# status = 'queued' from one user's head straight to the next user's head, and looks up when
+# each waiting user was last served in jobs_user_started. So a claim costs per waiting user,
 # never per queued job, and reads no row a GROUP BY or a hash join over the whole queue
 # would (both cost milliseconds with a few thousand jobs queued: bench/RESULTS.md).
+#
+# Written twice, for one order: SQLite's scalar subqueries return one column, so it seeks the
+# next head twice (user and id) and looks up the head's priority and age by primary key;
+# PostgreSQL reads each head as one row value, one index scan per waiting user (the claim
+# then takes 0.6 of the time). The fair-order tests run both against simulate().
 _NEXT_HEAD = """(SELECT n.{column} FROM jobs AS n
      WHERE n.status = 'queued' AND n.user_id > h.user_id
      ORDER BY n.user_id, n.priority DESC, n.created_at, n.id LIMIT 1)"""
@@ -43,6 +47,27 @@ ORDER BY (SELECT k.priority FROM jobs AS k WHERE k.id = h.id) DESC,
          (SELECT k.created_at FROM jobs AS k WHERE k.id = h.id),
          h.id
 """
+ROW_VALUE_CANDIDATES_SQL = """
+WITH RECURSIVE heads(job) AS (
+    SELECT (SELECT q FROM jobs AS q WHERE q.status = 'queued'
+            ORDER BY q.user_id, q.priority DESC, q.created_at, q.id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT n FROM jobs AS n WHERE n.status = 'queued' AND n.user_id > (h.job).user_id
+            ORDER BY n.user_id, n.priority DESC, n.created_at, n.id LIMIT 1)
+    FROM heads AS h WHERE (h.job).id IS NOT NULL
+)
+SELECT (h.job).id AS id FROM heads AS h WHERE (h.job).id IS NOT NULL
+ORDER BY (h.job).priority DESC,
+         (SELECT MAX(s.started_at) FROM jobs AS s WHERE s.user_id = (h.job).user_id) NULLS FIRST,
+         (h.job).created_at,
+         (h.job).id
+"""
+
+
+def candidates_sql(row_values: bool) -> str:
+    """The claim candidates query for a database with (True) or without row-valued subqueries."""
+    return ROW_VALUE_CANDIDATES_SQL if row_values else CANDIDATES_SQL
+
 
 # Everything simulate() needs: the queued jobs, and when each waiting user was last served.
 QUEUED_SQL = "SELECT id, user_id, priority, created_at FROM jobs WHERE status = 'queued'"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from jobs.base import REQUEUE_SET
 from jobs.db import CHANGES, QUEUE
-from jobs.fair import CANDIDATES_SQL
+from jobs.fair import candidates_sql
 from jobs.files import PREVIEW_NAME, RESULT_NAME, JobFiles
 from jobs.models import (
     Job,
@@ -122,18 +122,19 @@ class JobLifecycle(JobFiles):
         PostgreSQL the one UPDATE locks only the chosen head job's row, and passes over a
         head another painter is locking right now to the next user's head (SKIP LOCKED).
         """
-        if self._db.dialect.probe_before_claim and not await self._claimable(worker_id):
+        dialect = self._db.dialect
+        if dialect.probe_before_claim and not await self._claimable(worker_id):
             return None
         claim = f"""
             UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,
                 started_at = ?, progress_at = ?, iteration = 0, total_iterations = NULL,
                 loss = NULL, eta_at = NULL, cancel_requested = 0
-            WHERE id = ({self._db.dialect.first_claimable(CANDIDATES_SQL)})
+            WHERE id = ({dialect.first_claimable(candidates_sql(dialect.row_values))})
               AND NOT EXISTS (SELECT 1 FROM control WHERE key = 'paused' AND value = '1')
               AND NOT EXISTS (SELECT 1 FROM engines WHERE worker_id = ? AND draining = 1)
             RETURNING *
             """
-        if self._db.dialect.writable_cte:
+        if dialect.writable_cte:
             # One statement, one round trip: the claim, the painter's current job, the wake-up.
             now = self._now()
             row = await self._db.one(
