@@ -1,11 +1,12 @@
 """The job table on PostgreSQL beside SQLite: racing painters, wake-up latency, big results.
 
-    .venv/bin/python -m bench.bench_postgres [--jobs 2000] [--samples 40]
+    .venv/bin/python -m bench.bench_postgres [--jobs 2000] [--users 50] [--samples 40]
 
 Starts a throwaway PostgreSQL (jobs/testing_pg.py: local TCP with a password, durability
 off as in the tests, so commits cost what the protocol costs, not what the disk does) and
 measures, for each backend:
-- claim + finish per second with 1 and with 4 painter processes racing on one queue;
+- claim + finish per second with 1 and with 4 painter processes racing on one queue of
+  --jobs jobs from --users users (a claim costs per waiting user, not per queued job);
 - enqueue -> claimed latency for an idle painter (the worker's idle loop: clear the wake-up,
   claim, wait for a wake-up or POLL_SECONDS=0.5), median and 90th percentile;
 - the round trip of a 5 MB result (finish with the bytes, then read them back), when the
@@ -139,9 +140,9 @@ async def measure(name: str, root: Path, url: str | None, args) -> list[tuple[st
     for painters in (1, 4):
         data = root / f"{name}-race{painters}" / "data"
         db = await fresh(url, f"race{painters}")
-        await fill(data, db, args.jobs)
+        await fill(data, db, args.jobs, args.users)
         rate, done = racing(data, db, painters)
-        note = f"{done} jobs, each claimed once"
+        note = f"{done} jobs from {args.users} users, each claimed once"
         if painters == 4 and name == "PostgreSQL":
             note += f"; target ≥ {TARGET_RACING}: {'met' if rate >= TARGET_RACING else 'NOT met'}"
         rows.append((f"{name}: claim + finish, {painters} painter(s)", f"{rate:,.0f}/s", note))
@@ -180,6 +181,7 @@ async def fresh(url: str | None, name: str) -> str | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--users", type=int, default=50, help="the jobs' owners, round-robin")
     parser.add_argument("--samples", type=int, default=40)
     args = parser.parse_args()
     server = ThrowawayPostgres().init().start()
