@@ -127,8 +127,8 @@ _V6 = [
 # user's queued jobs the way a head is chosen, so one seek finds the next waiting user's head;
 # it holds queued jobs only, so a claim or a finish adds nothing to it (`status` is in it only
 # so that SQLite sees the index as covering). jobs_active serves the counts of queued and
-# running jobs. Together they replace jobs_queue_users (status, user_id,
-# priority), which every claim and every finish wrote to.
+# running jobs. Together they replace jobs_queue_users (status, user_id, priority), which
+# every claim and every finish wrote to.
 _V7 = [
     "CREATE INDEX jobs_queued ON jobs (user_id, priority DESC, created_at, id, status) "
     "WHERE status = 'queued'",

@@ -10,6 +10,8 @@ import sys
 import textwrap
 from collections import defaultdict
 
+import asyncpg
+
 from jobs import JobStatus, JobStore
 from jobs.testing import enqueue
 
@@ -90,8 +92,6 @@ async def test_a_head_another_painter_is_claiming_is_passed_over_not_waited_for(
     """PostgreSQL: while one transaction holds the first head's row lock (a painter in the
     middle of claiming it), a claim takes the next user's head at once; it neither waits for
     the lock nor takes the locked user's second job, and the head is claimable afterwards."""
-    import asyncpg
-
     async with await JobStore.open(tmp_path / "data", database_url=pg_url) as store:
         first = await enqueue(store, user_id=1)
         await enqueue(store, user_id=1)  # the same user's next job: not a head yet

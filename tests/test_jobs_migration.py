@@ -138,9 +138,9 @@ async def test_reopening_is_a_no_op_and_concurrent_opens_migrate_once(tmp_path, 
         assert (await schema_state(data, url))[0] == LATEST
 
 
-async def test_processes_opening_a_new_sqlite_database_together_all_get_in(tmp_path):
-    """The bot and a painter starting at once on a new install: switching the new file to WAL
-    met "database is locked" (SQLite skips its busy handler there) in about 1 start in 10."""
+async def test_stores_opening_a_new_sqlite_database_at_once_all_get_in(tmp_path):
+    """As the bot and a painter starting together on a new install: switching the new file to
+    WAL met "database is locked" (SQLite skips its busy handler there) in about 1 start in 10."""
     for attempt in range(20):
         data = tmp_path / f"data{attempt}"
         stores = await asyncio.gather(*(JobStore.open(data) for _ in range(4)))
