@@ -27,7 +27,7 @@ from jobs.db import CHANNELS, Database, Params, Row, Tx
 from jobs.dburl import DatabaseUrl
 from jobs.dialect import POSTGRESQL
 from jobs.models import DatabaseUnavailable
-from jobs.retry import wait_out
+from jobs.retry import Patience, wait_out
 from jobs.schema import migrate
 
 log = logging.getLogger("jobs.postgres")
@@ -167,22 +167,6 @@ def _changed(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
-class _Patience:
-    """Waits between the tries of one call: from FIRST_DELAY / 4, doubling up to
-    RETRY_AT_MOST_EVERY, until `seconds` would be exceeded."""
-
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + seconds
-        self.delay = FIRST_DELAY / 4
-
-    def spent(self) -> bool:
-        return time.monotonic() + self.delay > self.deadline
-
-    async def wait(self) -> None:
-        await asyncio.sleep(self.delay)
-        self.delay = min(2 * self.delay, RETRY_AT_MOST_EVERY)
-
-
 class PostgresDatabase(Database):
     dialect = POSTGRESQL
 
@@ -262,7 +246,7 @@ class PostgresDatabase(Database):
         safely do so). A connection that failed for a connection reason never goes back to
         the pool (it could be left half-way through a protocol exchange)."""
         harmless = params is None or first.lstrip().upper().startswith(("SELECT", "BEGIN"))
-        patience = _Patience(self.patience)
+        patience = Patience(self.patience, first=FIRST_DELAY / 4, at_most=RETRY_AT_MOST_EVERY)
         with self.guard():
             while True:
                 try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import aiosqlite
 
 from jobs.db import Database, Params, Row, Tx
 from jobs.dialect import SQLITE
+from jobs.retry import Patience
 from jobs.schema import migrate
 
 PRAGMAS = (
@@ -39,18 +39,16 @@ async def configure(conn: aiosqlite.Connection, busy_timeout_ms: int = 10_000) -
     at once, without its busy handler, when another connection is opening the same new file
     (the bot and a painter starting together): that one is retried until busy_timeout."""
     await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    deadline = time.monotonic() + busy_timeout_ms / 1000
+    patience = Patience(busy_timeout_ms / 1000, first=0.005, at_most=0.2)
     for pragma in PRAGMAS:
-        delay = 0.005
         while True:
             try:
                 await conn.execute(pragma)
                 break
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                if "locked" not in str(exc) or patience.spent():
                     raise
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, 0.2)
+                await patience.wait()
 
 
 INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL

@@ -1,6 +1,7 @@
-"""Waiting out a database that is away for a moment (PostgreSQL restarting, a network blip).
+"""Waiting out a database that is away for a moment (PostgreSQL restarting, a network blip,
+another process holding SQLite's lock).
 
-Only for calls that are safe to repeat: enqueue (idempotent on chat and message),
+`wait_out`: only for calls that are safe to repeat: enqueue (idempotent on chat and message),
 mark_delivered, reads, and a worker's outcome (guarded by ownership). One warning when the
 database first fails, then quiet retries with back-off.
 """
@@ -50,3 +51,20 @@ async def wait_out(
         if warned:
             log.info("%s: done after %.1fs of database trouble", what, time.monotonic() - started)
         return result
+
+
+class Patience:
+    """The waits between the tries of one call: from `first` seconds, doubling up to
+    `at_most`, until the next wait would end after `seconds` from now."""
+
+    def __init__(self, seconds: float, *, first: float, at_most: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.delay = first
+        self.at_most = at_most
+
+    def spent(self) -> bool:
+        return time.monotonic() + self.delay > self.deadline
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.delay)
+        self.delay = min(2 * self.delay, self.at_most)
