@@ -74,12 +74,20 @@ def _gallery_cache(context: ContextTypes.DEFAULT_TYPE) -> dict[str, dict]:
     return context.application.bot_data.setdefault(_GALLERY_CACHE, {})
 
 
-def _stamp(path: Path) -> tuple[str, int, int] | None:
+Stamp = tuple[str, int, int] | None
+
+
+def _stamp(path: Path) -> Stamp:
     try:
         stat = path.stat()
     except OSError:
         return None
     return str(path), stat.st_mtime_ns, stat.st_size
+
+
+def _stamps(paths: Sequence[Path]) -> list[Stamp]:
+    """(thread) What each file is now: a changed painting or sheet makes a new picture."""
+    return [_stamp(path) for path in paths]
 
 
 def _picture(path: Path, index: SheetIndex | None, name: str) -> tuple[bytes, bool]:
@@ -97,11 +105,13 @@ async def _gallery_media(
     sheet = d.settings.gallery_sheet
     index: SheetIndex | None = None
     index_read = False
-    sheet_key = (_stamp(sheet), _stamp(sheet.with_suffix(".json")))
+    paths = [d.catalogue.image_path(preset, d.settings.styles_dir) for preset in presets]
+    *painting_stamps, sheet_stamp, index_stamp = await asyncio.to_thread(
+        _stamps, [*paths, sheet, sheet.with_suffix(".json")]
+    )
     media = []
-    for preset in presets:
-        path = d.catalogue.image_path(preset, d.settings.styles_dir)
-        key = (_stamp(path), sheet_key)
+    for preset, path, stamp in zip(presets, paths, painting_stamps, strict=True):
+        key = (stamp, (sheet_stamp, index_stamp))
         entry = cache.get(preset.name)
         if entry is None or entry["key"] != key:
             entry = cache[preset.name] = {"key": key, "jpeg": None, "file_id": None, "card": False}
