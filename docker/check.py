@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -414,6 +415,37 @@ def with_compose(fake: FakeInThread) -> None:
             compose("down", "-v", env=env, check=False, timeout=300)
 
 
+def bot_outage_restart(fake: FakeInThread, env: dict, seen: list[str]) -> None:
+    """PostgreSQL stopped; a request comes; the bot, waiting for the database to handle it,
+    is restarted (SIGTERM) and the database comes back: one queued message, one painting."""
+    [bot] = containers(env, "bot")
+    queued_before = len([t for t in messages_to(fake, BOB) if "Queued" in t])
+    compose("stop", "postgres", env=env)
+    request = fake.call(fake.api.photo_update, photo_bytes(5), "/style cezanne", user=BOB)
+    fake.push(request)
+    kept = f'"update_id": {request["update_id"]}'
+
+    def waiting() -> bool:
+        return kept in run("docker", "exec", bot, "sh", "-c",
+                           "cat /data/waiting-updates.json 2>/dev/null", check=False)  # fmt: skip
+
+    until(waiting, 120, "the request kept in /data/waiting-updates.json")
+    seen.append("PostgreSQL stopped; the request waits in /data/waiting-updates.json")
+    started = time.monotonic()
+    compose("restart", "bot", env=env, timeout=120)
+    seen.append(f"bot restarted in {time.monotonic() - started:.0f} s")
+    compose("start", "postgres", env=env)
+    started = time.monotonic()
+    painted(fake, BOB, request, 300)
+    seen.append(f"PostgreSQL back; painting {time.monotonic() - started:.0f} s later")
+    time.sleep(10)  # a second message or painting would show now
+    queued = len([t for t in messages_to(fake, BOB) if "Queued" in t]) - queued_before
+    count = len(results_to(fake, BOB, request))
+    seen.append(f"{queued} queued message(s), {count} painting(s)")
+    if (queued, count) != (1, 1):
+        raise RuntimeError(f"{queued} queued messages and {count} paintings for one request")
+
+
 def compose_steps(fake: FakeInThread, env: dict) -> None:
     with step("compose: up (postgres, bot, 2 painters), healthy within the start periods") as seen:
         up(env, seen)
@@ -447,9 +479,11 @@ def compose_steps(fake: FakeInThread, env: dict) -> None:
         victim = next(c for c in containers(env, "worker") if worker_id in logs(c))
         iteration = psql(env, f"SELECT iteration || '/' || total_iterations FROM jobs "
                               f"WHERE id = {job_id}")  # fmt: skip
-        run("docker", "kill", "-s", "KILL", victim)
+        # SIGKILL to its process from outside, as a crash or the OOM killer would: unlike
+        # `docker kill`, which Docker takes for a stop by hand, `restart:` brings it back.
+        os.kill(int(run("docker", "inspect", "-f", "{{.State.Pid}}", victim)), signal.SIGKILL)
         killed_at = time.monotonic()
-        seen.append(f"job {job_id} at iteration {iteration}: killed {name_of(victim)}")
+        seen.append(f"job {job_id} at iteration {iteration}: SIGKILL to {name_of(victim)}")
         painted(fake, BOB, request, 600)
         seen.append(f"delivered {time.monotonic() - killed_at:.0f} s after the kill")
         time.sleep(10)  # a second delivery would show now
@@ -461,6 +495,11 @@ def compose_steps(fake: FakeInThread, env: dict) -> None:
         seen.append(f"{count} painting(s) sent; job {attempts}; the killed painter: {restarted}")
         if count != 1:
             raise RuntimeError(f"{count} paintings sent for one request")
+        if not restarted.startswith("running"):
+            raise RuntimeError(f"the killed painter was not restarted: {restarted}")
+
+    with step("compose: bot restarted in a PostgreSQL outage, the request handled once") as seen:
+        bot_outage_restart(fake, env, seen)
 
     with step("compose: down and up again keeps queued and finished jobs") as seen:
         answers = len(messages_to(fake, ADMIN))
