@@ -10,7 +10,8 @@
 # and iterations: CPU_* settings). The sizes, measured: README, "Docker".
 #
 # Two stages: the wheels (docker/wheels/, used first when present) and pip's work stay in the
-# first; the final image gets the finished /opt/venv only.
+# first; the final image gets the finished /opt/venv only. torch's triton (0.9 GB: kernels for
+# torch.compile, which the engine never uses) is left out.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS deps
@@ -29,6 +30,7 @@ print('\n'.join(tomllib.load(open('/tmp/build/pyproject.toml', 'rb'))['project']
         > /tmp/build/requirements.txt \
     && /opt/venv/bin/pip install --find-links /tmp/wheels ${PIP_OFFLINE:+--no-index} \
         -r /tmp/build/requirements.txt \
+    && /opt/venv/bin/pip uninstall -y -q triton \
     && /opt/venv/bin/python -c "import torch, torchvision; \
 print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'torchvision', torchvision.__version__)"
 
