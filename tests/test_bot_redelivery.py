@@ -12,6 +12,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from telegram import Update
 
 from bot import texts
 from bot.app import METRICS_KEY
@@ -158,3 +159,36 @@ async def test_requests_waiting_for_the_database_survive_a_restart_of_the_bot(
         await store.close()
     await second.stop()
     assert "Traceback" not in first.output + second.output, first.output + second.output
+
+
+def test_the_keep_file_round_trip_and_what_a_damaged_one_costs(fake_api, tmp_path):
+    """What one process keeps, the next restores (the tries counted on, an album together);
+    an unreadable entry is skipped, an unreadable file costs nothing but a warning."""
+    from bot.app import build_application
+
+    settings = make_settings(fake_api, tmp_path)
+    keep = settings.data_dir / KEEP_FILE
+    first = build_application(settings, with_services=False)
+    updates = [
+        Update.de_json({"update_id": n, **fake_api.text_update(f"/help {n}")}, first.bot)
+        for n in (7, 8, 9)
+    ]
+    kept = redelivery_of(first)
+    kept._remember(updates[:1], 2)
+    kept._remember(updates[1:], 1)  # an album's items, together
+    assert kept_update_ids(keep) == [7, 8, 9]
+    entries = json.loads(keep.read_text())
+    keep.write_text(json.dumps([*entries, {"tries": "x"}, {"nothing": 1}]))
+
+    second = build_application(settings, with_services=False)
+    assert redelivery_of(second).restore() == 3
+    queued = [second.update_queue.get_nowait() for _ in range(3)]
+    assert [u.update_id for u in queued] == [7, 8, 9]
+    assert queued[0].message.text == "/help 7"
+    assert redelivery_of(second)._tries[7][0] == 2 and redelivery_of(second)._tries[9][0] == 1
+    redelivery_of(second).done(queued[:1])  # handled: no longer kept
+    assert kept_update_ids(keep) == [8, 9]
+
+    keep.write_text("{not json")
+    third = build_application(settings, with_services=False)
+    assert redelivery_of(third).restore() == 0
