@@ -47,32 +47,54 @@ class LossWeights:
 
 @dataclass
 class Targets:
-    """What the output should match at one scale: content features and blended style Grams."""
+    """What the output should match at one scale: content features and blended style Grams,
+    of the picture itself and (`coarser`) of its copies halved once, twice, ... (see
+    `style_transfer_loss`)."""
 
     content: dict[str, torch.Tensor]
     content_energy: dict[str, torch.Tensor]
     style: dict[str, torch.Tensor]
     style_energy: dict[str, torch.Tensor]
+    coarser: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    coarser_energy: list[dict[str, torch.Tensor]] = field(default_factory=list)
 
 
-def make_targets(
-    content_features: Mapping[str, torch.Tensor],
-    style_features: Sequence[tuple[Mapping[str, torch.Tensor], float]],
-    weights: LossWeights,
-) -> Targets:
+StyleFeatures = Sequence[tuple[Mapping[str, torch.Tensor], float]]
+
+
+def blended_grams(style_features: StyleFeatures, weights: LossWeights) -> dict[str, torch.Tensor]:
     """Blend several paintings by averaging their Grams with the given weights."""
     total = sum(w for _, w in style_features)
     if total <= 0:
         raise ValueError("Style weights must add up to more than zero.")
+    return {
+        layer: sum(gram(feats[layer]) * (w / total) for feats, w in style_features)
+        for layer in weights.style_layers
+    }
+
+
+def _energy(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.pow(2).mean().clamp_min(1e-8) for k, v in tensors.items()}
+
+
+def make_targets(
+    content_features: Mapping[str, torch.Tensor],
+    style_features: StyleFeatures,
+    weights: LossWeights,
+    coarser_style_features: Sequence[StyleFeatures] = (),
+) -> Targets:
+    """The targets of one scale; `coarser_style_features[k]` are the paintings' features
+    halved k + 1 times, for the picture's copies halved as often."""
     content = {k: content_features[k].detach().float() for k in weights.content_layers}
-    style: dict[str, torch.Tensor] = {}
-    for layer in weights.style_layers:
-        style[layer] = sum(gram(feats[layer]) * (w / total) for feats, w in style_features)
+    style = blended_grams(style_features, weights)
+    coarser = [blended_grams(level, weights) for level in coarser_style_features]
     return Targets(
         content=content,
-        content_energy={k: v.pow(2).mean().clamp_min(1e-8) for k, v in content.items()},
+        content_energy=_energy(content),
         style=style,
-        style_energy={k: v.pow(2).mean().clamp_min(1e-8) for k, v in style.items()},
+        style_energy=_energy(style),
+        coarser=coarser,
+        coarser_energy=[_energy(level) for level in coarser],
     )
 
 
@@ -91,25 +113,47 @@ class LossParts:
     tv: torch.Tensor
 
 
+def _style_distance(
+    features: Mapping[str, torch.Tensor],
+    grams: Mapping[str, torch.Tensor],
+    energy: Mapping[str, torch.Tensor],
+    weights: LossWeights,
+) -> torch.Tensor:
+    layer_total = sum(weights.style_layers.values())
+    return sum(
+        (w / layer_total) * (gram(features[k]) - grams[k]).pow(2).mean() / energy[k]
+        for k, w in weights.style_layers.items()
+    )
+
+
 def style_transfer_loss(
     image: torch.Tensor,
     features: Mapping[str, torch.Tensor],
     targets: Targets,
     weights: LossWeights,
     strength: float = 1.0,
+    coarser_features: Sequence[Mapping[str, torch.Tensor]] = (),
+    coarser_weight: float = 1.0,
 ) -> LossParts:
-    """The weighted sum the optimiser minimises (see the module docstring)."""
+    """The weighted sum the optimiser minimises (see the module docstring).
+
+    With `coarser_features` (the picture halved once, twice, ...; as many as `targets.coarser`)
+    the style term is the weighted mean of the style distance at every level, each coarser
+    level weighing `coarser_weight` against the picture's own: VGG's receptive fields are fixed
+    in pixels, so on a large picture the Grams of the picture alone ask only for fine strokes,
+    and its shapes at the size a phone shows them are left to the photo (issue #18)."""
     content = sum(
         w * (features[k].float() - targets.content[k]).pow(2).mean() / targets.content_energy[k]
         for k, w in weights.content_layers.items()
     )
-    layer_total = sum(weights.style_layers.values())
-    style = sum(
-        (w / layer_total)
-        * (gram(features[k]) - targets.style[k]).pow(2).mean()
-        / targets.style_energy[k]
-        for k, w in weights.style_layers.items()
-    )
+    style = _style_distance(features, targets.style, targets.style_energy, weights)
+    if coarser_features:
+        for level, level_features in enumerate(coarser_features):
+            level_style = _style_distance(
+                level_features, targets.coarser[level], targets.coarser_energy[level], weights
+            )
+            style = style + coarser_weight * level_style
+        style = style / (1.0 + coarser_weight * len(coarser_features))
     tv = tv_loss(image) if weights.tv > 0 else image.new_zeros(())
     total = weights.content * content + weights.style * strength * style + weights.tv * tv
     return LossParts(total=total, content=content, style=style, tv=tv)
