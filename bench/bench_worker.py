@@ -293,6 +293,7 @@ async def _measure(
     args: argparse.Namespace, store: JobStore, proc: asyncio.subprocess.Process, log: Path
 ) -> dict:
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     engine = await wait_ready(store, proc, log)
     device = describe(engine)
     ready_s = time.monotonic() - started
@@ -335,6 +336,7 @@ async def _measure(
             "device": args.device,
         },
         "worker_ready_s": round(ready_s, 1),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         **summarise(jobs, mix, painted, unpaused, complete),
         "gpu": sampler.summary(unpaused, max(finished, default=time.time())),
         "worker_exit": proc.returncode,
@@ -359,6 +361,8 @@ def summarise(
     seconds = sorted(s for j in done if (s := _seconds(j)) is not None)
     last = max((j.finished_at for j in done if j.finished_at), default=None)
     span = (last - unpaused) if last is not None else None
+    # The queue's own share: unpaused → first start, and each finish → the next start.
+    gap = (span - sum(seconds)) / len(done) if span and len(seconds) == len(done) else None
     first = min(done, key=lambda j: j.started_at or math.inf, default=None)
     return {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(unpaused)),
@@ -371,6 +375,7 @@ def summarise(
         "job_s_median": round(statistics.median(seconds), 2) if seconds else None,
         "job_s_p90": round(percentile(seconds, 0.9), 2) if seconds else None,
         "first_job_s": _round(_seconds(first), 2) if first else None,
+        "between_jobs_s": _round(gap, 3),
         "painted_sizes": sorted({p.size for p in painted if p}),
         "painted_iterations": sorted({p.iterations for p in painted if p}),
         "jobs": [
@@ -428,6 +433,13 @@ def markdown(report: dict) -> str:
         f"{_fmt(report['jobs_per_hour'], ',.0f')} | {_fmt(report['job_s_median'], '.2f')} | "
         f"{_fmt(report['job_s_p90'], '.2f')} | {_fmt(report['first_job_s'], '.2f')} | "
         f"{utilisation} |",
+    ]
+    gap = _fmt(report["between_jobs_s"], ".3f")
+    before, after = report["load_average"]
+    lines += [
+        "",
+        f"- between jobs (a finish to the next claim; unpausing to the first): {gap} s a job",
+        f"- load average (1 min): {before} before, {after} after",
     ]
     if not report["complete"]:
         lines += ["", f"NOT complete: {report['other']} job(s) still queued or painting"]

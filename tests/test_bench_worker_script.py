@@ -32,6 +32,7 @@ def test_bench_worker_paints_mixed_jobs_through_the_real_worker(tmp_path, capsys
     assert report["job_s_p90"] >= report["job_s_median"] and report["first_job_s"] > 0
     assert report["painted_sizes"] == [40] and report["painted_iterations"] == [3]
     assert report["gpu"] is None
+    assert report["between_jobs_s"] >= 0 and len(report["load_average"]) == 2
     jobs = report["jobs"]
     assert [(j["user"], j["photo"], j["painting"]) for j in jobs] == [
         (1, "astronaut", "starry-night"),
@@ -43,6 +44,7 @@ def test_bench_worker_paints_mixed_jobs_through_the_real_worker(tmp_path, capsys
     printed = capsys.readouterr().out
     assert "| device | px × iterations | jobs | done | failed | jobs/hour |" in printed
     assert f"| {report['device']['name']} (fp32) | 40 × 3 | 3 | 3 | 0 |" in printed
+    assert "- between jobs (a finish to the next claim; unpausing to the first):" in printed
 
 
 def test_missing_paintings_stop_it_before_anything_starts(tmp_path, monkeypatch, capsys):
