@@ -130,7 +130,7 @@ def plan(jobs: int, users: int) -> list[Planned]:
 class GpuSampler:
     """`nvidia-smi` every SAMPLE_EVERY seconds in a thread: (unix time, util %, memory MiB)."""
 
-    index: int
+    gpu: str  # what nvidia-smi's --id takes: an index, a UUID or a PCI bus id
     samples: list[tuple[float, float, float]] = field(default_factory=list)
     error: str | None = None
 
@@ -151,7 +151,7 @@ class GpuSampler:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        query = ["nvidia-smi", f"--id={self.index}"]
+        query = ["nvidia-smi", f"--id={self.gpu}"]
         query += ["--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits"]
         while not self._stop.is_set():
             started = time.time()
@@ -164,9 +164,10 @@ class GpuSampler:
             self._stop.wait(max(0.0, SAMPLE_EVERY - (time.time() - started)))
 
     def summary(self, start: float, end: float) -> dict | None:
+        """Over the samples taken between `start` and `end`; None if it never ran."""
         inside = [s for s in self.samples if start <= s[0] <= end]
         if not inside:
-            return None
+            return None if self.error is None else {"samples": 0, "error": self.error}
         util = [s[1] for s in inside]
         return {
             "samples": len(inside),
@@ -177,11 +178,15 @@ class GpuSampler:
         }
 
 
-def cuda_index(device: str | None) -> int:
-    """cuda:N → N (the GPU nvidia-smi is asked about); anything else → 0."""
+def nvidia_smi_id(device: str | None) -> str:
+    """The GPU the worker's torch calls `device` (cuda:N), as nvidia-smi names it: N, or the
+    N-th of CUDA_VISIBLE_DEVICES where that is set (nvidia-smi ignores it)."""
+    index = 0
     if device and device.startswith("cuda:") and device[5:].isdigit():
-        return int(device[5:])
-    return 0
+        index = int(device[5:])
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+    visible = [v for v in visible if v]
+    return visible[index] if index < len(visible) else str(index)
 
 
 # ------------------------------------------------------------------------------ the worker
@@ -308,7 +313,7 @@ async def _measure(
             new_job(item.user, styles=styles), {"content.jpg": photos[item.photo]}
         )
         ids.append(job.id)
-    sampler = GpuSampler(cuda_index(args.device))
+    sampler = GpuSampler(nvidia_smi_id(device.get("index")))
     if device["kind"] == "cuda" and sampler.available():
         sampler.start()
     unpaused = time.time()
@@ -413,7 +418,7 @@ def markdown(report: dict) -> str:
     iterations = "/".join(map(str, report["painted_iterations"])) or "–"
     utilisation = (
         f"{gpu['util_mean']:.0f} % / {gpu['util_max']:.0f} %, {gpu['memory_used_max_mib']:.0f} MiB"
-        if gpu
+        if gpu and gpu["samples"]
         else "–"
     )
     settings = report["settings"]
@@ -441,6 +446,8 @@ def markdown(report: dict) -> str:
         f"- between jobs (a finish to the next claim; unpausing to the first): {gap} s a job",
         f"- load average (1 min): {before} before, {after} after",
     ]
+    if gpu and gpu["error"]:
+        lines.append(f"- nvidia-smi failed ({gpu['samples']} samples kept): {gpu['error']}")
     if not report["complete"]:
         lines += ["", f"NOT complete: {report['other']} job(s) still queued or painting"]
     errors = sorted({j["error"] for j in report["jobs"] if j["error"]})

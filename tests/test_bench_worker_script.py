@@ -11,6 +11,8 @@ import time
 import pytest
 
 from bench import bench_gpu, bench_worker
+from bench.machine import cpu_name
+from jobs import EngineInfo
 from tests.shared_styles import shared_styles_dir
 
 pytestmark = pytest.mark.timeout(300)
@@ -66,21 +68,27 @@ def test_the_mix_pairs_every_photo_with_every_painting():
     assert [m.user for m in mix[:6]] == [1, 2, 3, 4, 1, 2]
 
 
-def test_gpu_sampler_reads_nvidia_smi(tmp_path, monkeypatch):
+def _sample(tmp_path, monkeypatch, script: str, gpu: str, enough) -> tuple[dict | None, object]:
+    """Run a GpuSampler against a fake nvidia-smi (`script`) until `enough(sampler)`."""
     fake = tmp_path / "nvidia-smi"
-    fake.write_text('#!/bin/sh\necho "$1" >> "$0.args"\necho "40, 4096"\n')
+    fake.write_text(f"#!/bin/sh\n{script}\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(bench_worker, "SAMPLE_EVERY", 0.05)
-    sampler = bench_worker.GpuSampler(bench_worker.cuda_index("cuda:1"))
+    sampler = bench_worker.GpuSampler(gpu)
     assert sampler.available()
     started = time.time()
     sampler.start()
     deadline = time.monotonic() + 30
-    while len(sampler.samples) < 3 and time.monotonic() < deadline:
+    while not enough(sampler) and time.monotonic() < deadline:
         time.sleep(0.05)
     sampler.stop()
-    summary = sampler.summary(started, time.time())
+    return sampler.summary(started, time.time()), sampler
+
+
+def test_gpu_sampler_reads_nvidia_smi(tmp_path, monkeypatch):
+    script = 'echo "$1" >> "$0.args"\necho "40, 4096"'
+    summary, sampler = _sample(tmp_path, monkeypatch, script, "1", lambda s: len(s.samples) >= 3)
     assert summary is not None and summary["samples"] >= 3
     assert (summary["util_mean"], summary["util_max"]) == (40.0, 40.0)
     assert summary["memory_used_max_mib"] == 4096.0 and summary["error"] is None
@@ -88,6 +96,39 @@ def test_gpu_sampler_reads_nvidia_smi(tmp_path, monkeypatch):
     assert sampler.summary(0, 1) is None
 
 
+def test_gpu_sampler_reports_what_nvidia_smi_could_not_say(tmp_path, monkeypatch):
+    script = 'echo "[N/A], [N/A]"'  # a MIG slice has no utilisation
+    summary, _ = _sample(tmp_path, monkeypatch, script, "0", lambda s: s.error is not None)
+    assert summary is not None and summary["samples"] == 0
+    assert "ValueError" in summary["error"]
+
+
+def test_nvidia_smi_is_asked_about_the_workers_gpu(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert [bench_worker.nvidia_smi_id(d) for d in (None, "cuda", "cuda:0", "cuda:3")] == [
+        "0",
+        "0",
+        "0",
+        "3",
+    ]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5, 7")
+    assert bench_worker.nvidia_smi_id("cuda:1") == "7"
+    assert bench_worker.nvidia_smi_id("cuda:0") == "5"
+
+
 def test_percentile_interpolates():
     assert bench_worker.percentile([1.0], 0.9) == 1.0
     assert bench_worker.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.9) == pytest.approx(4.6)
+
+
+def test_the_device_as_the_worker_registered_it():
+    gpu = EngineInfo("w", 1, "host", "NVIDIA H200 (cuda:0), bf16", 143771)
+    assert bench_worker.describe(gpu) == {
+        "kind": "cuda",
+        "name": "NVIDIA H200",
+        "index": "cuda:0",
+        "memory_mib": 143771,
+        "precision": "bf16",
+    }
+    cpu = bench_worker.describe(EngineInfo("w", 1, "host", "cpu, fp32", None))
+    assert cpu == {"kind": "cpu", "name": cpu_name(), "precision": "fp32"}
