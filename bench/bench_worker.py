@@ -58,7 +58,7 @@ from jobs.testing import new_job  # noqa: E402
 
 PHOTOS = ("astronaut", "rocket", "coffee", "chelsea", "immunohistochemistry")
 PAINTINGS = ("starry-night", "monet", "udnie", "great-wave", "scream")
-DEFAULT_JOBS = {"cuda": 40, "cpu": 5}  # a CPU: each photo and painting once, ~10 min
+DEFAULT_JOBS = {"cuda": 40, "cpu": 5}  # a CPU: each photo and painting once (2 cores: ~12 min)
 SAMPLE_EVERY = 0.5  # seconds between nvidia-smi samples
 START_DEADLINE = 600.0  # torch, VGG19 and the precision probe
 ENGINE_VARS = {f.alias for f in EngineSettings.model_fields.values()}
