@@ -123,6 +123,7 @@ class Painted:
     seconds: float
     image: Image.Image
     judged: dict[str, float] = field(default_factory=dict)
+    variant: str = ""
 
 
 def _options_key(options: StylizeOptions, preset: str, photo: str) -> str:
@@ -183,7 +184,7 @@ def contact_sheet(rows: list[list[Painted]], photos: dict[str, Image.Image], pho
         y = GAP + r * (cell_h + GAP)
         cells = [(f"{row[0].photo}", at_phone(photos[row[0].photo], phone))]
         for p in row:
-            label = f"{p.preset} {p.size}px"
+            label = f"{p.preset} {p.size}px {p.variant}".rstrip()
             if p.judged:
                 label += f"  {p.judged['way'] * 100:.0f}% way"
             cells.append((label, at_phone(p.image, phone)))
@@ -204,7 +205,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--set", action="append", default=[], help="StylizeOptions key=value")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME:key=value,key=value: also paint the large sizes with these options "
+        "(e.g. before:look_side=0); the small picture is painted once, with --set only",
+    )
     parser.add_argument("--tag", default="run", help="names the cache folder and the sheet")
+    parser.add_argument("--sheet", type=Path, help="also write the contact sheet here")
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
@@ -215,6 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     judge = PhoneJudge(stylizer, args.phone)
     extra = _parse_sets(args.set)
     sizes = [int(s) for s in args.sizes.split(",")]
+    variants: list[tuple[str, dict[str, object]]] = [("", {})]
+    for text in args.variant:
+        name, _, pairs = text.partition(":")
+        variants.insert(0, (name, _parse_sets(pairs.split(",")) if pairs else {}))
     photos = {name: load_photo(name) for name in args.photos.split(",")}
     cache = OUT / "scale" / args.tag
 
@@ -223,8 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"CPU: {cpu_name()}, {torch.get_num_threads()} threads, {precision}; "
         f"{args.iterations} iterations; options {extra or 'engine defaults'}; tag {args.tag}\n"
     )
-    print("| preset | photo | size | s | style | content | way | style ratio | content ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| preset | photo | size | variant | s | style | content | way | style ratio "
+        "| content ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     rows: list[list[Painted]] = []
     record: list[dict] = []
     for preset_name in args.presets.split(","):
@@ -233,7 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         own = preset.defaults
         for photo_name, photo in photos.items():
             row = []
-            for size in [args.small, *sizes]:
+            jobs = [(args.small, "", {})]
+            jobs += [(size, name, sets) for size in sizes for name, sets in variants]
+            for size, variant, sets in jobs:
                 options = StylizeOptions(
                     size=size,
                     iterations=args.iterations,
@@ -242,9 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     precision=args.precision,
                     progress_every=args.iterations,
                     seed=0,
-                    **{k: v for k, v in extra.items()},  # type: ignore[arg-type]
+                    **{**extra, **sets},  # type: ignore[arg-type]
                 )
                 done = paint_one(stylizer, cache, preset_name, photo_name, photo, painting, options)
+                done.variant = variant
                 done.judged = judge.distances(done.image, photo, painting)
                 row.append(done)
             small = row[0].judged
@@ -253,7 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 style_ratio = j["style"] / small["style"]
                 content_ratio = j["content"] / small["content"]
                 print(
-                    f"| {preset_name} | {photo_name} | {p.size} | {p.seconds:.0f} | "
+                    f"| {preset_name} | {photo_name} | {p.size} | {p.variant or '-'} | "
+                    f"{p.seconds:.0f} | "
                     f"{j['style']:.3f} | {j['content']:.3f} | {j['way'] * 100:.0f} % | "
                     f"{style_ratio:.2f} | {content_ratio:.2f} |",
                     flush=True,
@@ -263,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "preset": preset_name,
                         "photo": photo_name,
                         "size": p.size,
+                        "variant": p.variant,
                         "seconds": round(p.seconds, 1),
                         **{k: round(v, 4) for k, v in j.items()},
                         "style_ratio": round(style_ratio, 3),
@@ -273,13 +294,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     sheet = contact_sheet(rows, photos, args.phone)
     path = OUT / f"scale-{args.tag}.jpg"
     save_jpeg(sheet, path)
+    if args.sheet:
+        save_jpeg(sheet, args.sheet)
     (OUT / f"scale-{args.tag}.json").write_text(json.dumps(record, indent=1))
-    worst = {}
+    worst: dict[str, dict[str, float]] = {}
     for entry in record:
         if entry["size"] == args.small:
             continue
+        mine = worst.setdefault(entry["variant"] or "engine", {})
         for k in ("style_ratio", "content_ratio"):
-            worst[k] = max(worst.get(k, 0.0), entry[k])
+            mine[k] = max(mine.get(k, 0.0), entry[k])
+        mine["least way %"] = min(mine.get("least way %", 100.0), round(entry["way"] * 100))
     print(f"\nworst ratios: {worst}; sheet {path.relative_to(REPO)}")
     return 0
 

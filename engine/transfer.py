@@ -33,6 +33,7 @@ from engine.vgg import LAYER_NAMES, FeatureExtractor, build_vgg19
 
 MIN_SCALE_SIDE = 64
 LEVEL_SLACK = 0.7  # a halved copy down to 0.7 x look_side still counts as a level
+MIN_LEVEL_SIDE = 32  # VGG's relu5_1 sees a 16 px picture as one position: keep a few
 OUT_OF_RANGE_WEIGHT = 10.0
 
 
@@ -70,13 +71,13 @@ class StylizeOptions:
     # bench/quality.py (crowsonkb/style-transfer-pytorch averages its iterates).
     average_decay: float = 0.0
     # The look is the painting's as seen at this long side (a phone shows a 768 px picture at
-    # about 256 px): a larger picture also matches the style on its copies halved down to about
-    # this side, each such level weighing `coarse_style_weight` (0: its own size only; #18).
+    # about 256 px): a larger picture also matches the style (and with `coarse_content_weight`
+    # the photo) on its copies halved down to about this side (0: its own size only; #18).
+    # Weights measured with bench/scale.py (bench/RESULTS.md): the style alone on the halved
+    # copies over-paints (the photo's content goes), style and content 1:1 under-paints a little.
     look_side: int = 256
-    coarse_style_weight: float = 1.0
-    # At the scales after the first, the content target moves this far from the photo's
-    # features towards those of the picture the scale starts from (the coarser painting).
-    content_from_painting: float = 0.0
+    coarse_style_weight: float = 1.25
+    coarse_content_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -91,10 +92,8 @@ class StylizeOptions:
             raise ValueError("style_scale must be positive")
         if not 0 <= self.average_decay < 1:
             raise ValueError("average_decay must be in [0, 1)")
-        if self.look_side < 0 or self.coarse_style_weight < 0:
-            raise ValueError("look_side and coarse_style_weight must not be negative")
-        if not 0 <= self.content_from_painting <= 1:
-            raise ValueError("content_from_painting must be in [0, 1]")
+        if min(self.look_side, self.coarse_style_weight, self.coarse_content_weight) < 0:
+            raise ValueError("look_side and the coarse weights must not be negative")
 
 
 @dataclass
@@ -129,13 +128,17 @@ def scale_sides(target: int, min_side: int = MIN_SCALE_SIDE, multiscale: bool = 
     return sides[::-1]
 
 
-def coarser_levels(side: int, look_side: int) -> int:
-    """How many halvings of a picture of long side `side` the style is also matched on: while
-    the halved picture is still at least about `look_side` (within LEVEL_SLACK)."""
+def coarser_levels(size: tuple[int, int], look_side: int) -> int:
+    """How many halvings of a picture of `size` (w, h) the style is also matched on: while the
+    halved picture's long side is still at least about `look_side` (within LEVEL_SLACK) and its
+    short side leaves VGG something to see (MIN_LEVEL_SIDE)."""
     if look_side <= 0:
         return 0
     levels = 0
-    while side / 2 ** (levels + 1) >= look_side * LEVEL_SLACK:
+    while (
+        max(size) / 2 ** (levels + 1) >= look_side * LEVEL_SLACK
+        and min(size) // 2 ** (levels + 1) >= MIN_LEVEL_SIDE
+    ):
         levels += 1
     return levels
 
@@ -342,8 +345,6 @@ class Stylizer:
                 image = self._initial(photo_t, options, generator)
             else:
                 image = _carry_up(image, previous_photo, photo_t)
-                if options.content_from_painting > 0:
-                    self._lean_content_on(targets, image, options)
             previous_photo = photo_t
             image = self._optimise(image, photo_t, targets, iterations, tracker, options, weights)
         assert image is not None
@@ -404,7 +405,7 @@ class Stylizer:
             style_features = []
             # The painting keeps the same size relative to the output at every scale.
             style_side = max(16, round(max(size) * options.style_scale))
-            levels = coarser_levels(max(size), options.look_side)
+            levels = coarser_levels(size, options.look_side)
             coarser: list[list[tuple[dict[str, torch.Tensor], float]]] = [[] for _ in range(levels)]
             for painting, weight in styles:
                 if weight == 0:
@@ -415,18 +416,10 @@ class Stylizer:
                 style_features.append((self.extractor(painting_t), weight))
                 for level, halved in enumerate(halvings(painting_t, levels)):
                     coarser[level].append((self.extractor(halved), weight))
-        return make_targets(content_features, style_features, weights, coarser)
-
-    @torch.no_grad()
-    def _lean_content_on(
-        self, targets: Targets, start: torch.Tensor, options: StylizeOptions
-    ) -> None:
-        """Move the content target towards the features of the picture this scale starts
-        from (the coarser scale's painting, carried up)."""
-        with self._autocast(options):
-            painted = self.extractor(start)
-        for layer, target in targets.content.items():
-            target.lerp_(painted[layer].float(), options.content_from_painting)
+            coarser_content = []
+            if options.coarse_content_weight:
+                coarser_content = [self.extractor(h) for h in halvings(photo, levels)]
+        return make_targets(content_features, style_features, weights, coarser, coarser_content)
 
     def _initial(
         self, photo: torch.Tensor, options: StylizeOptions, generator: torch.Generator
@@ -487,6 +480,7 @@ class Stylizer:
                 options.strength,
                 coarser,
                 options.coarse_style_weight,
+                options.coarse_content_weight,
             )
             overshoot = (pixels - visible).pow(2).mean() * OUT_OF_RANGE_WEIGHT
             objective = parts.total + overshoot
