@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench bench-gpu gallery styles clean postgres
+.PHONY: setup run test lint bench bench-gpu gallery styles clean postgres docker-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ gallery: styles
 bench-gpu: $(STAMP)
 	$(PY) -m bench.bench_gpu
 	$(PY) -m bench.bench_worker
+
+## Build the image and run it for real (docker/check.py): one container on SQLite, then
+## `docker compose up` with PostgreSQL and two painters, against the tests' fake Bot API.
+## Needs root and docker (starts dockerd if none runs); slow (torch), so not part of `test`.
+docker-check: $(STAMP)
+	$(PY) docker/check.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
