@@ -101,6 +101,7 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], bool | None]
+ExtraLoss = Callable[[torch.Tensor], torch.Tensor]
 
 
 def scale_sides(target: int, min_side: int = MIN_SCALE_SIDE, multiscale: bool = True) -> list[int]:
@@ -250,6 +251,7 @@ class Stylizer:
         net = build_vgg19(weights, last_layer=deepest).to(self.device)
         self.extractor = FeatureExtractor(net, layers)
         self._auto_precision: PrecisionChoice | None = None
+        self._extra_loss: ExtraLoss | None = None  # stylize's, while it optimises
 
     def precision_for(self, setting: str) -> PrecisionChoice:
         """What a job's precision setting means here; `auto` is decided (and, on a CPU with
@@ -276,11 +278,17 @@ class Stylizer:
         options: StylizeOptions | None = None,
         on_progress: ProgressCallback | None = None,
         frames: FrameRecorder | None = None,
+        init: Image.Image | None = None,
+        extra_loss: ExtraLoss | None = None,
     ) -> Image.Image:
         """Repaint `content` in the blended style of `styles` ((painting, weight) pairs).
 
         With `frames`, the picture is also kept as it forms: the photo, frames spread over the
-        iterations (and so over the scales), then the painting, all at one size."""
+        iterations (and so over the scales), then the painting, all at one size.
+
+        `init` (clips: the previous painted frame warped onto this one) is where the first
+        scale starts instead of the photo; `extra_loss(pixels)` (clips: the temporal loss) is
+        added to what is minimised at every iteration (pixels: (1, 3, H, W) in [0, 1])."""
         options = options or StylizeOptions()
         if not styles:
             raise ValueError("At least one style image is needed.")
@@ -305,10 +313,18 @@ class Stylizer:
             targets = self._targets(photo_t, styles, size, options, weights)
             if image is None or previous_photo is None:
                 image = self._initial(photo_t, options, generator)
+                if init is not None:
+                    image = _to_tensor(_resized(init, size), self.device)
             else:
                 image = _carry_up(image, previous_photo, photo_t)
             previous_photo = photo_t
-            image = self._optimise(image, photo_t, targets, iterations, tracker, options, weights)
+            self._extra_loss = extra_loss
+            try:
+                image = self._optimise(
+                    image, photo_t, targets, iterations, tracker, options, weights
+                )
+            finally:
+                self._extra_loss = None
         assert image is not None
         final = self._finish(image, photo_t, options)
         if tracker.film is not None:
@@ -426,6 +442,8 @@ class Stylizer:
             parts = style_transfer_loss(visible, features, targets, weights, options.strength)
             overshoot = (pixels - visible).pow(2).mean() * OUT_OF_RANGE_WEIGHT
             objective = parts.total + overshoot
+            if self._extra_loss is not None:
+                objective = objective + self._extra_loss(visible)
             objective.backward()
             if pixels.grad is not None and not pixels.grad.is_contiguous():
                 pixels.grad = pixels.grad.contiguous()  # L-BFGS views it flat
