@@ -16,9 +16,12 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
+from PIL import Image
+
 from engine.clip import ClipOptions, ClipProgress, paint_clip
 from engine.images import encode_image
 from engine.painted import PAINTED_NAME, Painted
+from engine.transfer import Progress
 from engine.video import ClipError, decode_clip, encode_animation
 from jobs import Job
 from jobs.clips import CLIP_RESULT_NAME
@@ -30,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("engine.worker")
 
-PREVIEW_SIDE = 320
 MIN_CLIP_SIDE = 32  # smaller frames are too small for VGG19's five poolings
 
 
@@ -51,7 +53,7 @@ def paint_clip_job(
     loop: asyncio.AbstractEventLoop,
 ) -> _Outcome:
     """(thread) Decode, paint, encode a clip job; JobFailed for a clip that can't be painted."""
-    from engine.runner import JobFailed, _Outcome
+    from engine.runner import JobFailed, _Outcome, asked_strength
 
     settings = runner.settings
     try:
@@ -86,9 +88,7 @@ def paint_clip_job(
     animation = encode_animation(painted, clip.fps)
     record = Painted(
         strength=options.strength,
-        strength_asked=job.options.strength
-        if job.options.strength is not None
-        else settings.strength,
+        strength_asked=asked_strength(job.options, settings),
         style_scale=options.style_scale,
         preserve_colors=options.preserve_colors,
         size=max(clip.size),
@@ -99,47 +99,28 @@ def paint_clip_job(
 
 
 def _reporter(runner: JobRunner, job: Job, loop: asyncio.AbstractEventLoop):
-    """After every painted frame: the frame count, the frame as the preview, the time left.
-    True (stop) when the job was cancelled or taken from this worker."""
-    from jobs import DatabaseUnavailable
+    """After every painted frame, the runner's own progress report (the database hears it
+    whatever PROGRESS_EVERY says): frames painted as the iteration, the frame just painted as
+    the preview, the clip's time left. True (stop) when the job was cancelled or taken from
+    this worker. (The painter's iterations metric counts a clip's frames.)"""
+    report = runner._progress_callback(job, loop)
 
     def on_frame(progress: ClipProgress) -> bool:
-        if runner.stopping.is_set() or runner.cancelled.is_set():
-            return True
-        preview = None
-        try:
+        def render(side: int) -> Image.Image:
             thumb = progress.last.copy()
-            thumb.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-            preview = encode_image(thumb, "JPEG", quality=80)
-        except Exception:
-            log.exception("job %s: could not make the preview", job.id)
-        job_event(
-            log,
-            "progress",
-            job,
-            frame=progress.frame,
-            frames=progress.total,
-            seconds=progress.elapsed,
-        )
-        report = runner.store.report_progress(
-            job.id,
-            runner.worker_id,
+            thumb.thumbnail((side, side), Image.Resampling.LANCZOS)
+            return thumb
+
+        snapshot = Progress(
             iteration=progress.frame,
             total=progress.total,
-            loss=None,
-            preview=preview,
-            eta_seconds=progress.eta if math.isfinite(progress.eta) else None,
+            loss=math.nan,
+            elapsed=progress.elapsed,
+            eta=progress.eta,
+            size=progress.last.size,
+            final=True,  # report now, whatever PROGRESS_EVERY says
+            _render=render,
         )
-        try:
-            stop = asyncio.run_coroutine_threadsafe(report, loop).result()
-        except DatabaseUnavailable as exc:  # keep painting; the result is reported later
-            log.warning("job %s: cannot report progress (%s); painting on", job.id, exc)
-            stop = False
-        except Exception:
-            log.exception("job %s: could not report progress", job.id)
-            stop = False
-        if stop:
-            runner.cancelled.set()
-        return stop or runner.stopping.is_set()
+        return bool(report(snapshot))
 
     return on_frame

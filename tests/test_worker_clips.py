@@ -60,7 +60,7 @@ def worker(tmp_path_factory):
 async def store(worker):
     async with await JobStore.open(worker.data_dir) as store:
         yield store
-    assert worker.proc.poll() is None, f"the worker died:\n{worker.log()}"
+    assert worker.proc.poll() is None, worker.log()
 
 
 async def test_a_clip_is_painted_frame_by_frame_into_an_animation(store):
