@@ -65,9 +65,6 @@ DOWNLOAD_FAILED = "I couldn't download that file from Telegram. Please try again
 
 MEDIA_HINT = {
     "sticker": "Stickers can't be painted, sorry — send me a photo instead. 🙂",
-    "video": "I can only paint still photos, not videos. Send a photo instead.",
-    "animation": "GIFs can't be painted, sorry — send a still photo instead.",
-    "video_note": "I can only paint still photos, not videos. Send a photo instead.",
     "voice": "I can only paint photos. Send one with the caption /style monet.",
     "audio": "I can only paint photos. Send one with the caption /style monet.",
 }
@@ -115,6 +112,12 @@ PROGRESS = "🖌 Painting… {bar} {percent}%\nStep {iteration}/{total} · {elap
 PROGRESS_ETA = " · about {eta} left"
 PROGRESS_STARTING = "🖌 Painting… getting the brushes ready."
 DONE = "✅ Done in {duration}."
+CLIP_PROGRESS = (
+    "🖌 Painting your clip… {bar} {percent}%\nFrame {iteration} of {total} · {elapsed} elapsed{eta}"
+)
+CLIP_SOUND_DROPPED = "🔇 The sound is dropped: the painted clip comes back silent."
+CLIP_TOO_LONG = "This clip is {seconds} s long; I paint clips of at most {limit:g} seconds."
+CLIP_AS_STYLE = "The painting to copy must be a picture, not a video."
 FAILED = "😕 {error}"
 FAILED_FALLBACK = "Something went wrong while painting. Please try again."
 CANCELLED = "Cancelled."

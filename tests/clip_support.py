@@ -76,15 +76,53 @@ def encode_clip(
             container.mux(stream.encode(av.VideoFrame.from_image(frame)))
         container.mux(stream.encode())
         if sound is not None:
-            samples = 16000 * len(frames) // round(fps)
-            wave = (np.sin(np.arange(samples) / 10) * 0.3).astype(np.float32)[None]
-            chunk = 1024
-            for start in range(0, samples - chunk, chunk):
-                piece = av.AudioFrame.from_ndarray(
-                    wave[:, start : start + chunk], format="fltp", layout="mono"
-                )
-                piece.sample_rate = 16000
-                piece.pts = start
-                container.mux(sound.encode(piece))
-            container.mux(sound.encode())
+            _sine(container, sound, len(frames) / fps)
+    return buffer.getvalue()
+
+
+def _sine(container, stream, seconds: float = 1.0, volume: float = 0.3) -> None:
+    """`seconds` of a 255 Hz tone (16 kHz mono AAC) muxed into `stream`."""
+    samples = int(16000 * seconds)
+    wave = (np.sin(np.arange(samples + 1024) / 10) * volume).astype(np.float32)[None]
+    for start in range(0, samples, 1024):
+        piece = av.AudioFrame.from_ndarray(
+            wave[:, start : start + 1024], format="fltp", layout="mono"
+        )
+        piece.sample_rate, piece.pts = 16000, start
+        container.mux(stream.encode(piece))
+    container.mux(stream.encode())
+
+
+def sound_only_clip(with_video_track: bool) -> bytes:
+    """One second of silence in Matroska: with an empty video track (a video with zero
+    frames), or without any (no video at all)."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="matroska") as container:
+        if with_video_track:
+            video = container.add_stream("libx264", rate=12)
+            video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+        sound = container.add_stream("aac", rate=16000)
+        sound.layout = "mono"
+        _sine(container, sound, volume=0.0)
+    return buffer.getvalue()
+
+
+def unknown_codec_clip() -> bytes:
+    """A Matroska clip whose video codec (FourCC) no decoder knows: FFV1 renamed ZZZ9."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="matroska") as container:
+        stream = container.add_stream("ffv1", rate=12)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for frame in moving_shape_frames(4, (32, 24)):
+            container.mux(stream.encode(av.VideoFrame.from_image(frame)))
+        container.mux(stream.encode())
+    data = buffer.getvalue()
+    assert data.count(b"FFV1") == 1
+    return data.replace(b"FFV1", b"ZZZ9")
+
+
+def still_png() -> bytes:
+    """A PNG: what a photo renamed .mp4 really is."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), "red").save(buffer, "PNG")
     return buffer.getvalue()

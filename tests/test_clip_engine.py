@@ -12,7 +12,14 @@ from PIL import Image
 
 from engine.flow import flicker, motion, warp
 from engine.video import ClipError, decode_clip, encode_animation, even_size, probe_clip
-from tests.clip_support import encode_clip, moving_shape_frames, texture
+from tests.clip_support import (
+    encode_clip,
+    moving_shape_frames,
+    sound_only_clip,
+    still_png,
+    texture,
+    unknown_codec_clip,
+)
 
 
 def _shifted(count: int, shift: int, size=(64, 48), seed=1) -> list[np.ndarray]:
@@ -89,40 +96,21 @@ def _still_mp4() -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("data", "reason"),
+    ("make", "reason"),
     [
-        (b"not a video at all" * 50, "unreadable"),
+        (lambda: b"not a video at all" * 50, "unreadable"),
         (lambda: encode_clip(moving_shape_frames(40, (32, 24)), 10), "too_long"),
-        (_still_mp4, "still"),
-        ("png", "still"),
-        ("truncated", "unreadable"),
-        ("audio-only", "no_video"),
+        (lambda: encode_clip(moving_shape_frames(1, (32, 32)), 10), "still"),
+        (still_png, "still"),
+        (lambda: encode_clip(moving_shape_frames(10, (32, 24)), 10)[:300], "unreadable"),
+        (lambda: sound_only_clip(with_video_track=False), "no_video"),
+        (lambda: sound_only_clip(with_video_track=True), "no_frames"),
+        (unknown_codec_clip, "codec"),
     ],
 )
-def test_bad_clips_are_refused_with_a_reason(data, reason: str) -> None:
-    if data == "png":
-        buffer = io.BytesIO()
-        Image.new("RGB", (32, 32), "red").save(buffer, "PNG")
-        data = buffer.getvalue()
-    elif data == "truncated":
-        data = encode_clip(moving_shape_frames(10, (32, 24)), 10)[:300]
-    elif data == "audio-only":
-        buffer = io.BytesIO()
-        with av.open(buffer, "w", format="mp4") as container:
-            sound = container.add_stream("aac", rate=16000)
-            sound.layout = "mono"
-            for start in range(0, 16000, 1024):
-                piece = av.AudioFrame.from_ndarray(
-                    np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
-                )
-                piece.sample_rate, piece.pts = 16000, start
-                container.mux(sound.encode(piece))
-            container.mux(sound.encode())
-        data = buffer.getvalue()
-    elif callable(data):
-        data = data()
+def test_bad_clips_are_refused_with_a_reason(make, reason: str) -> None:
     with pytest.raises(ClipError) as caught:
-        probe_clip(data, max_seconds=3)
+        probe_clip(make(), max_seconds=3)
     assert caught.value.reason == reason
     assert "\n" not in caught.value.user_message
 
