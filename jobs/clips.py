@@ -14,6 +14,7 @@ from jobs.models import Job, NewJob
 
 CLIP_STEM = "clip"
 CLIP_RESULT_NAME = "clip-painted.mp4"
+CLIP_PATTERN = CLIP_STEM + ".%"  # SQL LIKE: the content names of clips
 
 
 def clip_content_name(suffix: str) -> str:
