@@ -25,6 +25,9 @@ Your own painting as the style:
 • Send an album of two photos captioned /style: first your photo, then the painting
 • Or reply to your photo with the painting, captioned /style
 
+Short videos, GIFs and round video messages too: the same caption, reply or buttons, and
+back comes the clip, painted (without its sound).
+
 See /styles for the list of paintings. Photos or image files up to 20 MB."""
 
 STYLE_USAGE = (
