@@ -104,8 +104,15 @@ def attachment_of(message: Message | None) -> Attachment | None:
             )
     doc = message.document
     if doc is not None:
+        # A video sent as a file is a clip too (its length is only known once decoded).
+        clip = "video" if (doc.mime_type or "").lower().startswith("video/") else None
         return _attachment(
-            message, doc, is_document=True, mime_type=doc.mime_type, file_name=doc.file_name
+            message,
+            doc,
+            is_document=clip is None,
+            mime_type=doc.mime_type,
+            file_name=doc.file_name,
+            clip=clip,
         )
     return None
 

@@ -178,6 +178,11 @@ async def test_bad_clips_get_one_line_and_nothing_is_queued(spawn_bot, fake_api,
     await expect_answers(fake_api, cases, proc, within=20)
     async with await JobStore.open(Path(env["DATA_DIR"])) as store:
         assert await store.user_jobs(ALICE["id"], active_only=False) == []
+        # A video sent as a file is a clip like any other.
+        as_file = fake_api.document_update(clip(), "video/mp4", "holiday.mp4", "/style monet")
+        await expect_answers(fake_api, [(as_file, "Queued")], proc, within=20)
+        [job] = await store.user_jobs(ALICE["id"], active_only=False)
+        assert is_clip(job) and job.content_name == "clip.mp4"
     assert await proc.stop(timeout=30) == 0
 
 
