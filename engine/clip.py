@@ -155,7 +155,7 @@ def paint_clip(
             image = stylizer.stylize(frame, styles, options, on_progress)
         else:
             move: Motion = motion(frames[index - 1], frame)
-            warped = warp(painted[-1], move.backward)
+            warped = warp(painted[-1], move.backward, sharp=True)
             start = Image.fromarray(np.clip(warped * 255.0 + 0.5, 0, 255).astype(np.uint8))
             extra = temporal_loss(warped, move.mask, clip.temporal_weight, stylizer.device)
             image = stylizer.stylize(
