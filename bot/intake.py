@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from telegram import Bot, Message
@@ -97,7 +100,7 @@ def attachment_of(message: Message | None) -> Attachment | None:
     for kind in CLIP_KINDS:
         media = getattr(message, kind, None)
         if media is not None:
-            seconds = int(media.duration) if media.duration is not None else None
+            seconds = _duration_seconds(media)
             mime, name = getattr(media, "mime_type", None), getattr(media, "file_name", None)
             return _attachment(
                 message, media, mime_type=mime, file_name=name, clip=kind, duration=seconds
@@ -115,6 +118,19 @@ def attachment_of(message: Message | None) -> Attachment | None:
             clip=clip,
         )
     return None
+
+
+def _duration_seconds(media) -> int | None:
+    """A clip's `duration` in seconds (an int in PTB 22, a timedelta in later versions),
+    without PTB's deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = media.duration
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return math.ceil(value.total_seconds())
+    return int(value)
 
 
 def _attachment(message: Message, media, **details) -> Attachment:
