@@ -115,6 +115,7 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], bool | None]
+ExtraLoss = Callable[[torch.Tensor], torch.Tensor]
 
 
 def scale_sides(target: int, min_side: int = MIN_SCALE_SIDE, multiscale: bool = True) -> list[int]:
@@ -314,11 +315,17 @@ class Stylizer:
         options: StylizeOptions | None = None,
         on_progress: ProgressCallback | None = None,
         frames: FrameRecorder | None = None,
+        init: Image.Image | None = None,
+        extra_loss: ExtraLoss | None = None,
     ) -> Image.Image:
         """Repaint `content` in the blended style of `styles` ((painting, weight) pairs).
 
         With `frames`, the picture is also kept as it forms: the photo, frames spread over the
-        iterations (and so over the scales), then the painting, all at one size."""
+        iterations (and so over the scales), then the painting, all at one size.
+
+        `init` (clips: the previous painted frame warped onto this one) is where the first
+        scale starts instead of the photo; `extra_loss(pixels)` (clips: the temporal loss) is
+        added to what is minimised at every iteration (pixels: (1, 3, H, W) in [0, 1])."""
         options = options or StylizeOptions()
         if not styles:
             raise ValueError("At least one style image is needed.")
@@ -343,10 +350,14 @@ class Stylizer:
             targets = self._targets(photo_t, styles, size, options, weights)
             if image is None or previous_photo is None:
                 image = self._initial(photo_t, options, generator)
+                if init is not None:
+                    image = _to_tensor(_resized(init, size), self.device)
             else:
                 image = _carry_up(image, previous_photo, photo_t)
             previous_photo = photo_t
-            image = self._optimise(image, photo_t, targets, iterations, tracker, options, weights)
+            image = self._optimise(
+                image, photo_t, targets, iterations, tracker, options, weights, extra_loss
+            )
         assert image is not None
         final = self._finish(image, photo_t, options)
         if tracker.film is not None:
@@ -438,6 +449,7 @@ class Stylizer:
         tracker: _Tracker,
         options: StylizeOptions,
         weights: LossWeights,
+        extra_loss: ExtraLoss | None = None,
     ) -> torch.Tensor:
         """One scale's iterations. Nothing here reads a value back from the device: the loss
         goes to the tracker as a tensor (read when progress is reported), the divergence
@@ -484,6 +496,8 @@ class Stylizer:
             )
             overshoot = (pixels - visible).pow(2).mean() * OUT_OF_RANGE_WEIGHT
             objective = parts.total + overshoot
+            if extra_loss is not None:
+                objective = objective + extra_loss(visible)
             objective.backward()
             return parts.total.detach(), objective.detach()
 
