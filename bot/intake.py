@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from telegram import Bot, Message
@@ -35,7 +38,9 @@ _MAGIC_SUFFIX = (
     (b"MM\0*", ".tif"),
 )
 # Media Telegram sends that cannot be painted: (message attribute, hint key).
-_UNPAINTABLE = ("sticker", "animation", "video", "video_note", "voice", "audio")
+_UNPAINTABLE = ("sticker", "voice", "audio")
+# Clips (painted frame by frame, bot/clips.py): message attributes, in the order looked at.
+CLIP_KINDS = ("animation", "video", "video_note")
 
 
 class IntakeError(Exception):
@@ -59,6 +64,8 @@ class Attachment:
     file_name: str | None = None
     width: int | None = None
     height: int | None = None
+    clip: str | None = None  # "video", "animation" or "video_note": a clip, not a picture
+    duration: int | None = None  # a clip's length in seconds, as Telegram says
 
 
 @dataclass(frozen=True)
@@ -69,9 +76,19 @@ class VettedImage:
     suffix: str  # ".jpg", ".png", … — use it for the job file's name
     note: str | None = None  # e.g. "Your image is 6000×4000; I'll paint it at 2048 px."
 
+    @property
+    def content_name(self) -> str:
+        """The job file's name for this image as the picture to paint."""
+        return "content" + self.suffix
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return (self.note,) if self.note else ()
+
 
 def attachment_of(message: Message | None) -> Attachment | None:
-    """The photo (largest size) or document of a message; None if it has neither.
+    """The photo (largest size), clip (video, GIF, video message) or document of a message;
+    None if it has none of them.
 
     Documents are returned whatever their type; `check_document` refuses non-images.
     """
@@ -79,26 +96,52 @@ def attachment_of(message: Message | None) -> Attachment | None:
         return None
     if message.photo:
         size = message.photo[-1]
-        return Attachment(
-            message_id=message.message_id,
-            file_id=size.file_id,
-            file_unique_id=size.file_unique_id,
-            file_size=size.file_size,
-            width=size.width,
-            height=size.height,
-        )
+        return _attachment(message, size, width=size.width, height=size.height)
+    for kind in CLIP_KINDS:
+        media = getattr(message, kind, None)
+        if media is not None:
+            seconds = _duration_seconds(media)
+            mime, name = getattr(media, "mime_type", None), getattr(media, "file_name", None)
+            return _attachment(
+                message, media, mime_type=mime, file_name=name, clip=kind, duration=seconds
+            )
     doc = message.document
-    if doc is not None and message.animation is None:
-        return Attachment(
-            message_id=message.message_id,
-            file_id=doc.file_id,
-            file_unique_id=doc.file_unique_id,
-            file_size=doc.file_size,
-            is_document=True,
+    if doc is not None:
+        # A video sent as a file is a clip too (its length is only known once decoded).
+        clip = "video" if (doc.mime_type or "").lower().startswith("video/") else None
+        return _attachment(
+            message,
+            doc,
+            is_document=clip is None,
             mime_type=doc.mime_type,
             file_name=doc.file_name,
+            clip=clip,
         )
     return None
+
+
+def _duration_seconds(media) -> int | None:
+    """A clip's `duration` in seconds (an int in PTB 22, a timedelta in later versions),
+    without PTB's deprecation warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = media.duration
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return math.ceil(value.total_seconds())
+    return int(value)
+
+
+def _attachment(message: Message, media, **details) -> Attachment:
+    """The Attachment of `media` (a PhotoSize, Document, Video, …) of `message`."""
+    return Attachment(
+        message_id=message.message_id,
+        file_id=media.file_id,
+        file_unique_id=media.file_unique_id,
+        file_size=media.file_size,
+        **details,
+    )
 
 
 def unpaintable_kind(message: Message | None) -> str | None:
@@ -149,6 +192,20 @@ async def fetch_image(
     note that it is painted at most `paint_side` px.
     """
     check_document(attachment, max_bytes)
+    data = await download(bot, attachment, max_bytes)
+    return await asyncio.to_thread(
+        _vet,
+        data,
+        name=attachment.file_unique_id,
+        max_pixels=max_pixels,
+        max_side=max_side,
+        paint_side=paint_side or max_side,
+    )
+
+
+async def download(bot: Bot, attachment: Attachment, max_bytes: int) -> bytes:
+    """The attachment's bytes from Telegram (getFile, then the download), at most
+    `max_bytes`; IntakeError with the reason otherwise."""
     try:
         tg_file = await bot.get_file(attachment.file_id)
     except BadRequest as exc:
@@ -169,14 +226,7 @@ async def fetch_image(
         log.warning("download of %s failed: %s", attachment.file_unique_id, exc)
         raise IntakeError(texts.DOWNLOAD_FAILED) from exc
     check_size(len(data), max_bytes)
-    return await asyncio.to_thread(
-        _vet,
-        bytes(data),
-        name=attachment.file_unique_id,
-        max_pixels=max_pixels,
-        max_side=max_side,
-        paint_side=paint_side or max_side,
-    )
+    return bytes(data)
 
 
 def _vet(data: bytes, *, name: str, max_pixels: int, max_side: int, paint_side: int) -> VettedImage:

@@ -38,6 +38,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.helpers import mention_html
 
 from bot import texts
+from bot.clips import deliver_clip
 from bot.context import BotDeps
 from bot.handlers.results import has_timelapse, result_keyboard
 from bot.labels import options_label, style_label
@@ -45,6 +46,7 @@ from bot.replies import reply_to
 from bot.submit import queued_text, record_progress_message
 from engine.images import encode_image
 from jobs import RESULT_NAME, DatabaseUnavailable, Job, JobStatus
+from jobs.clips import is_clip
 from jobs.events import job_event
 from jobs.retry import wait_out
 
@@ -110,7 +112,8 @@ def progress_text(job: Job, now: float) -> str:
         else:
             remaining = elapsed / job.iteration * (total - job.iteration)
         eta = texts.PROGRESS_ETA.format(eta=texts.format_duration(remaining))
-    return texts.PROGRESS.format(
+    template = texts.CLIP_PROGRESS if is_clip(job) else texts.PROGRESS
+    return template.format(
         bar=texts.progress_bar(fraction),
         percent=int(round(100 * fraction)),
         iteration=job.iteration,
@@ -497,8 +500,25 @@ class Notifier:
             chat_id=job.chat_id, message_id=shown.message_id, caption=text
         )
 
+    def done_duration(self, job: Job) -> str:
+        return texts.format_duration(duration_of(job))
+
+    def result_caption(self, job: Job, width: int, height: int, duration: str) -> str:
+        """The caption under a result (HTML): style, options, size, time, and in groups who
+        asked."""
+        style = " · ".join(filter(None, [style_label(job), options_label(job)]))
+        caption = texts.escape(
+            texts.RESULT_CAPTION.format(style=style, width=width, height=height, duration=duration)
+        )
+        if job.chat_type != "private":
+            caption += "\n" + texts.RESULT_CREDIT_HTML.format(mention=credit_html(job))
+        return caption
+
     async def _deliver_done(self, job: Job) -> None:
-        duration = texts.format_duration(duration_of(job))
+        if is_clip(job):
+            await deliver_clip(self, job)
+            return
+        duration = self.done_duration(job)
         result = await self.store.read_file(job.id, job.result_name or RESULT_NAME)
         try:
             if result is None:
@@ -510,12 +530,7 @@ class Notifier:
             await self._final_edit(job, failed, send_if_missing=True)
             return
         await self._final_edit(job, texts.DONE.format(duration=duration), send_if_missing=False)
-        style = " · ".join(filter(None, [style_label(job), options_label(job)]))
-        caption = texts.escape(
-            texts.RESULT_CAPTION.format(style=style, width=width, height=height, duration=duration)
-        )
-        if job.chat_type != "private":
-            caption += "\n" + texts.RESULT_CREDIT_HTML.format(mention=credit_html(job))
+        caption = self.result_caption(job, width, height, duration)
         markup = result_keyboard(job, timelapse=await has_timelapse(self.store, job))
         try:
             await self.bot.send_photo(

@@ -44,6 +44,8 @@ class BotSettings(BaseSettings):
     max_input_pixels: int = Field(60_000_000, ge=1, alias="MAX_INPUT_PIXELS")
     max_image_size: int = Field(2048, ge=32, alias="MAX_IMAGE_SIZE")
     max_iterations: int = Field(2000, ge=1, alias="MAX_ITERATIONS")
+    # Clips longer than this are refused before anything is queued (the engine reads it too).
+    clip_max_seconds: float = Field(10.0, gt=0, le=120, alias="CLIP_MAX_SECONDS")
     # How often the bot looks at the job table for progress to show (seconds).
     notify_poll_seconds: float = Field(1.0, gt=0, alias="NOTIFY_POLL_SECONDS")
     # Album items arrive as separate updates: wait this long after the last one.

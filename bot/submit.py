@@ -17,6 +17,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import intake, texts
+from bot.clips import VettedClip, fetch_clip
 from bot.context import BotDeps, deps
 from bot.labels import display_name, style_label
 from bot.replies import safe_reply
@@ -291,6 +292,9 @@ async def _download(
     """The request's photo (and own painting) from Telegram, with the user's defaults."""
     d = deps(context)
     options = await _merged_options(d, sub.user.id, sub.request)
+    if sub.style_image is not None and sub.style_image.clip is not None:
+        await responder.fail(texts.CLIP_AS_STYLE)
+        return None
     fetch = dict(
         max_bytes=d.settings.max_download_bytes,
         max_pixels=d.settings.max_input_pixels,
@@ -298,14 +302,22 @@ async def _download(
         paint_side=options.size or d.settings.max_image_size,
     )
     try:
-        content = await intake.fetch_image(context.bot, sub.content, **fetch)
+        if sub.content.clip is not None:  # a video, GIF or video message (bot/clips.py)
+            content: intake.VettedImage | VettedClip = await fetch_clip(
+                context.bot,
+                sub.content,
+                max_bytes=d.settings.max_download_bytes,
+                max_seconds=d.settings.clip_max_seconds,
+            )
+        else:
+            content = await intake.fetch_image(context.bot, sub.content, **fetch)
         own_style = None
         if sub.style_image is not None:
             own_style = await intake.fetch_image(context.bot, sub.style_image, **fetch)
     except intake.IntakeError as exc:
         await responder.fail(exc.user_message)
         return None
-    content_name = "content" + content.suffix
+    content_name = content.content_name
     files = {content_name: content.data}
     if own_style is not None:
         style_name = "style-1" + own_style.suffix
@@ -313,7 +325,7 @@ async def _download(
         styles: tuple[StyleRef, ...] = (StyleRef(image=style_name, weight=1.0),)
     else:
         styles = tuple(StyleRef(preset=c.preset, weight=c.weight) for c in sub.request.styles)
-    notes = [*sub.request.notes, *([content.note] if content.note else [])]
+    notes = [*sub.request.notes, *content.notes]
     return JobPlan(content_name, files, styles, options, notes)
 
 

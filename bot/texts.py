@@ -25,6 +25,9 @@ Your own painting as the style:
 • Send an album of two photos captioned /style: first your photo, then the painting
 • Or reply to your photo with the painting, captioned /style
 
+Short videos, GIFs and round video messages too: the same caption, reply or buttons, and
+back comes the clip, painted (without its sound).
+
 See /styles for the list of paintings. Photos or image files up to 20 MB."""
 
 STYLE_USAGE = (
@@ -65,9 +68,6 @@ DOWNLOAD_FAILED = "I couldn't download that file from Telegram. Please try again
 
 MEDIA_HINT = {
     "sticker": "Stickers can't be painted, sorry — send me a photo instead. 🙂",
-    "video": "I can only paint still photos, not videos. Send a photo instead.",
-    "animation": "GIFs can't be painted, sorry — send a still photo instead.",
-    "video_note": "I can only paint still photos, not videos. Send a photo instead.",
     "voice": "I can only paint photos. Send one with the caption /style monet.",
     "audio": "I can only paint photos. Send one with the caption /style monet.",
 }
@@ -115,6 +115,12 @@ PROGRESS = "🖌 Painting… {bar} {percent}%\nStep {iteration}/{total} · {elap
 PROGRESS_ETA = " · about {eta} left"
 PROGRESS_STARTING = "🖌 Painting… getting the brushes ready."
 DONE = "✅ Done in {duration}."
+CLIP_PROGRESS = (
+    "🖌 Painting your clip… {bar} {percent}%\nFrame {iteration} of {total} · {elapsed} elapsed{eta}"
+)
+CLIP_SOUND_DROPPED = "🔇 The sound is dropped: the painted clip comes back silent."
+CLIP_TOO_LONG = "This clip is {seconds} s long; I paint clips of at most {limit:g} seconds."
+CLIP_AS_STYLE = "The painting to copy must be a picture, not a video."
 FAILED = "😕 {error}"
 FAILED_FALLBACK = "Something went wrong while painting. Please try again."
 CANCELLED = "Cancelled."

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from engine.clip_runner import paint_clip_job
 from engine.images import ImageError, encode_image, load_image
 from engine.metrics import WorkerMetrics
 from engine.painted import PAINTED_NAME, Painted
@@ -34,6 +35,7 @@ from jobs import (
     JobStore,
     StyleRef,
 )
+from jobs.clips import is_clip
 from jobs.events import job_event
 from jobs.retry import wait_out
 from styles import UnknownStyleError, defaults_for, load_catalogue
@@ -305,7 +307,9 @@ class JobRunner:
         loop: asyncio.AbstractEventLoop,
     ) -> _Outcome:
         """(thread) Decode, paint, encode: the result as PNG, with the timelapse frames and
-        the record of what was used."""
+        the record of what was used. A clip goes to engine/clip_runner.py."""
+        if is_clip(job):
+            return paint_clip_job(self, job, inputs, options, loop)
         content = self._load_content(inputs.content, options.size)
         styles = [(self._load_style(inputs, ref, options.size), ref.weight) for ref in job.styles]
         on_progress = self._progress_callback(job, loop)

@@ -39,6 +39,15 @@ class EngineSettings(BaseSettings):
     # Frames kept of each painting as it forms, for the result's timelapse (0 = none).
     timelapse_frames: int = Field(48, ge=0, le=120, alias="TIMELAPSE_FRAMES")
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", alias="PRECISION")
+    # Clips (videos, GIFs, video messages): longest accepted (the bot refuses longer ones),
+    # frame rate cap (faster clips are resampled), long side on a GPU / on a CPU (a clip is
+    # never enlarged; size= may ask for less, never more), iterations of every frame after
+    # the first (the first gets the photo's ITERATIONS / CPU_ITERATIONS).
+    clip_max_seconds: float = Field(10.0, gt=0, le=120, alias="CLIP_MAX_SECONDS")
+    clip_max_fps: float = Field(12.0, gt=0, le=60, alias="CLIP_MAX_FPS")
+    clip_size: int = Field(512, ge=32, le=2048, alias="CLIP_SIZE")
+    cpu_clip_size: int = Field(256, ge=32, le=2048, alias="CPU_CLIP_SIZE")
+    clip_frame_iterations: int = Field(40, ge=1, le=2000, alias="CLIP_FRAME_ITERATIONS")
     max_input_pixels: int = Field(60_000_000, ge=1, alias="MAX_INPUT_PIXELS")
     # None: exclusive on the embedded SQLite, shared (many painters) on PostgreSQL.
     engine_exclusive: bool | None = Field(None, alias="ENGINE_EXCLUSIVE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 
 
 def running_remaining(
@@ -29,13 +30,21 @@ def running_remaining(
 
 
 def queued_finish(
-    *, ahead: int, running_left: list[float], workers: int, avg_duration: float
+    *,
+    ahead: int,
+    running_left: list[float],
+    workers: int,
+    avg_duration: float,
+    durations: Sequence[float] | None = None,
 ) -> float:
     """Seconds until a queued job with `ahead` jobs before it finishes: each worker frees up
-    when its current job ends, then takes the next job, each lasting `avg_duration`."""
+    when its current job ends, then takes the next job, each lasting `avg_duration` (or, with
+    `durations`, its own: the jobs ahead in order, then this one; a clip lasts longer)."""
+    if durations is None:
+        durations = [avg_duration] * (ahead + 1)
     free_at = sorted(running_left)[:workers]
     free_at += [0.0] * (max(1, workers) - len(free_at))
     heapq.heapify(free_at)
-    for _ in range(ahead):
-        heapq.heappush(free_at, heapq.heappop(free_at) + avg_duration)
-    return free_at[0] + avg_duration
+    for index in range(ahead):
+        heapq.heappush(free_at, heapq.heappop(free_at) + durations[index])
+    return free_at[0] + durations[ahead]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from jobs.base import StoreBase
+from jobs.clips import CLIP_PATTERN
 from jobs.eta import queued_finish, running_remaining
 from jobs.fair import LAST_SERVED_SQL, QUEUED_SQL, QueuedJob, simulate
 from jobs.models import Job, JobStatus, Stats
 
 RECENT_FOR_AVERAGE = 20
+CLIP_HISTORY = 500  # finished jobs looked at for the clips' average (clips may be rare)
 
 
 class JobQueries(StoreBase):
@@ -95,12 +97,40 @@ class JobQueries(StoreBase):
         if job.id not in order:
             return None
         workers = max(await self.live_engine_count(), len(running), 1)
+        ahead = order.index(job.id)
         return queued_finish(
-            ahead=order.index(job.id),
+            ahead=ahead,
             running_left=[v for v in left.values() if v is not None],
             workers=workers,
             avg_duration=avg,
+            durations=await self._clip_aware_durations(order[: ahead + 1], avg),
         )
+
+    async def _clip_aware_durations(self, line: list[int], avg: float) -> list[float] | None:
+        """How long each job of `line` will run when clips are among them: a clip the recent
+        clips' average, anything else the recent average (None: no clip, or no clip history)."""
+        rows = await self._db.all(
+            f"SELECT id FROM jobs WHERE status = 'queued' AND content_name LIKE '{CLIP_PATTERN}'"
+        )
+        clips = {row["id"] for row in rows} & set(line)
+        if not clips:
+            return None
+        clip_avg = await self.average_clip_duration()
+        if clip_avg is None:
+            return None
+        return [clip_avg if job_id in clips else avg for job_id in line]
+
+    async def average_clip_duration(self) -> float | None:
+        """Mean run time of the clips among the last CLIP_HISTORY finished jobs."""
+        row = await self._db.one(
+            f"""
+            SELECT AVG(CASE WHEN content_name LIKE '{CLIP_PATTERN}' THEN d END) AS avg FROM (
+                SELECT finished_at - started_at AS d, content_name FROM jobs
+                WHERE status = 'done' AND started_at IS NOT NULL
+                ORDER BY finished_at DESC LIMIT {CLIP_HISTORY}) AS recent
+            """
+        )
+        return None if row is None or row["avg"] is None else float(row["avg"])
 
     async def live_engine_count(self) -> int:
         row = await self._db.one(

@@ -152,6 +152,7 @@ class StoredFile:
     file_name: str | None = None
     width: int | None = None
     height: int | None = None
+    duration: int = 3  # seconds, for clips (what the message says; the data may disagree)
 
 
 @dataclass
@@ -557,8 +558,13 @@ class FakeBotAPI:
                 emoji="🎨",
             )
             return {"sticker": base}
+        if kind == "video_note":  # round: one side, no mime type, no caption
+            base.update(length=stored.width or 240, duration=stored.duration)
+            return {kind: base}
         if kind in ("video", "animation"):
-            base.update(width=stored.width or 320, height=stored.height or 240, duration=3)
+            base.update(
+                width=stored.width or 320, height=stored.height or 240, duration=stored.duration
+            )
             if stored.mime_type:
                 base["mime_type"] = stored.mime_type
             fields: dict[str, Any] = {kind: base}
@@ -672,13 +678,25 @@ class FakeBotAPI:
         return {"message": message}
 
     def _other_media_update(
-        self, kind: str, data: bytes, mime: str | None, caption: str | None, **kw: Any
+        self,
+        kind: str,
+        data: bytes,
+        mime: str | None,
+        caption: str | None,
+        duration: int = 3,
+        *,
+        user: dict | int | None = None,
+        chat: dict | str | None = None,
+        reply_to: dict | None = None,
     ) -> dict:
         stored = self._store_file(data, kind, mime_type=mime, extension="mp4")
+        stored.duration = duration
         message = self._message(
             caption=caption,
             caption_entities=command_entities(caption) if caption else None,
-            **kw,
+            user=user,
+            chat=chat,
+            reply_to=reply_to,
             **self._media_field(stored, kind),
         )
         return {"message": message}
@@ -702,26 +720,24 @@ class FakeBotAPI:
         data: bytes = b"fake-mp4",
         caption: str | None = None,
         *,
-        user: dict | int | None = None,
-        chat: dict | str | None = None,
-        reply_to: dict | None = None,
+        duration: int = 3,
+        **kw: Any,  # user, chat, reply_to
     ) -> dict:
-        return self._other_media_update(
-            "video", data, "video/mp4", caption, user=user, chat=chat, reply_to=reply_to
-        )
+        return self._other_media_update("video", data, "video/mp4", caption, duration, **kw)
 
     def animation_update(
         self,
         data: bytes = b"fake-gif-mp4",
         caption: str | None = None,
         *,
-        user: dict | int | None = None,
-        chat: dict | str | None = None,
-        reply_to: dict | None = None,
+        duration: int = 3,
+        **kw: Any,  # user, chat, reply_to
     ) -> dict:
-        return self._other_media_update(
-            "animation", data, "video/mp4", caption, user=user, chat=chat, reply_to=reply_to
-        )
+        return self._other_media_update("animation", data, "video/mp4", caption, duration, **kw)
+
+    def video_note_update(self, data: bytes = b"fake-round-mp4", *, duration=3, **kw) -> dict:
+        """A round video message (it never has a caption: ask by replying to it)."""
+        return self._other_media_update("video_note", data, None, None, duration, **kw)
 
     def album_update(
         self,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
 
 from jobs import JobStatus
+from jobs.clips import clip_content_name
 from jobs.eta import queued_finish, running_remaining
-from jobs.testing import PLACEHOLDER, enqueue
+from jobs.testing import PLACEHOLDER, enqueue, new_job
 
 
 async def add(store, tmp_path, clock, user_id: int):
@@ -110,6 +112,30 @@ async def test_eta_from_average_durations(store, tmp_path, clock):
     assert await store.eta_seconds(running.id) == pytest.approx(42)
 
 
+async def test_eta_knows_a_queued_clip_takes_a_clips_time(store, tmp_path, clock):
+    """Photos took 10 s, a clip 100 s: a clip in line counts 100 s, a photo 10 s (the
+    average of everything, 40 s, would be wrong for both)."""
+    for duration, clip in ((10, False), (100, True), (10, False)):
+        job = await add(store, tmp_path, clock, 9) if not clip else await add_clip(store, clock)
+        await store.claim("w")
+        clock.advance(duration)
+        await store.finish(job.id, PLACEHOLDER)
+    assert await store.average_duration() == pytest.approx(40)
+    photo = await add(store, tmp_path, clock, 1)
+    clip = await add_clip(store, clock, user_id=2)
+    after = await add(store, tmp_path, clock, 3)
+    assert await store.eta_seconds(photo.id) == pytest.approx(40)  # no clip in its line
+    assert await store.eta_seconds(clip.id) == pytest.approx(40 + 100)
+    assert await store.eta_seconds(after.id) == pytest.approx(40 + 100 + 40)
+
+
+async def add_clip(store, clock, user_id: int = 9):
+    clock.advance(1)
+    new = dataclasses.replace(new_job(user_id), content_name=clip_content_name(".mp4"))
+    job, _ = await store.enqueue(new, {new.content_name: PLACEHOLDER})
+    return job
+
+
 def test_eta_arithmetic():
     assert running_remaining(
         now=110, started_at=100, progress_at=108, iteration=40, total=100, avg_duration=None
@@ -128,6 +154,12 @@ def test_eta_arithmetic():
     assert queued_finish(ahead=0, running_left=[4.0], workers=2, avg_duration=10) == 10
     assert queued_finish(ahead=1, running_left=[4.0], workers=2, avg_duration=10) == 14
     assert queued_finish(ahead=2, running_left=[4.0], workers=2, avg_duration=10) == 20
+    # own durations: a photo (10 s) and a clip (100 s) ahead; the idle lane takes the photo,
+    # the clip waits for the lane freed at 4 s, and this job follows the photo at 10 s
+    lane = queued_finish(
+        ahead=2, running_left=[4.0], workers=2, avg_duration=10, durations=[10, 100, 10]
+    )
+    assert lane == 10 + 10
 
 
 async def test_positions_of_inactive_jobs(store, tmp_path, clock):

@@ -55,15 +55,11 @@ log = logging.getLogger(__name__)
 
 STYLE_CAPTION_RE = re.compile(r"^/style(@\w+)?(\s|$)", re.IGNORECASE)
 STYLE_CAPTION = filters.CaptionRegex(STYLE_CAPTION_RE)
-PAINTABLE = filters.PHOTO | filters.Document.ALL
-UNPAINTABLE = (
-    filters.Sticker.ALL
-    | filters.VIDEO
-    | filters.ANIMATION
-    | filters.VIDEO_NOTE
-    | filters.VOICE
-    | filters.AUDIO
+# Clips (videos, GIFs, round video messages) are painted frame by frame (bot/clips.py).
+PAINTABLE = (
+    filters.PHOTO | filters.Document.ALL | filters.VIDEO | filters.ANIMATION | filters.VIDEO_NOTE
 )
+UNPAINTABLE = filters.Sticker.ALL | filters.VOICE | filters.AUDIO
 
 
 class _InAlbum(filters.MessageFilter):

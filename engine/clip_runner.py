@@ -1,0 +1,126 @@
+"""A clip job, painted: the engine side of jobs/clips.py, called by JobRunner for clips.
+
+The clip is decoded from the job file with the limits (engine/video.py), painted frame by
+frame (engine/clip.py) and stored as an MP4 job file with the last frame as `result.png`.
+Progress is reported after every frame ("frame 18 of 60"), with that frame as the preview and
+the engine's estimate of the time left (frames x iterations x pixels); a cancel or a shutdown
+is looked at every iteration. A painter killed mid-clip leaves the job RUNNING under a dead
+worker: it goes back to the queue like a photo's and is painted again from its first frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from engine.clip import ClipOptions, ClipProgress, paint_clip
+from engine.images import encode_image
+from engine.painted import PAINTED_NAME, Painted
+from engine.transfer import Progress
+from engine.video import ClipError, decode_clip, encode_animation
+from jobs import Job
+from jobs.clips import CLIP_RESULT_NAME
+from jobs.events import job_event
+
+if TYPE_CHECKING:
+    from engine.runner import JobRunner, _Inputs, _Outcome
+    from engine.transfer import StylizeOptions
+
+log = logging.getLogger("engine.worker")
+
+MIN_CLIP_SIDE = 32  # smaller frames are too small for VGG19's five poolings
+
+
+def clip_side(job: Job, runner: JobRunner) -> int:
+    """The clip's long side: CLIP_SIZE (GPU) / CPU_CLIP_SIZE (CPU), or less if size= asks
+    (not under MIN_CLIP_SIDE)."""
+    settings = runner.settings
+    on_cpu = runner.stylizer.device.type == "cpu"
+    cap = settings.cpu_clip_size if on_cpu else settings.clip_size
+    return min(cap, max(MIN_CLIP_SIDE, job.options.size)) if job.options.size else cap
+
+
+def paint_clip_job(
+    runner: JobRunner,
+    job: Job,
+    inputs: _Inputs,
+    options: StylizeOptions,
+    loop: asyncio.AbstractEventLoop,
+) -> _Outcome:
+    """(thread) Decode, paint, encode a clip job; JobFailed for a clip that can't be painted."""
+    from engine.runner import JobFailed, _Outcome, asked_strength
+
+    settings = runner.settings
+    try:
+        clip = decode_clip(
+            inputs.content,
+            max_seconds=settings.clip_max_seconds,
+            max_fps=settings.clip_max_fps,
+            long_side=clip_side(job, runner),
+        )
+    except ClipError as exc:
+        raise JobFailed(exc.user_message) from exc
+    styles = [(runner._load_style(inputs, ref, max(clip.size)), ref.weight) for ref in job.styles]
+    options = dataclasses.replace(options, size=max(clip.size))
+    job_event(
+        log,
+        "clip",
+        job,
+        frames=len(clip.frames),
+        fps=clip.fps,
+        width=clip.size[0],
+        height=clip.size[1],
+    )
+    painted = paint_clip(
+        runner.stylizer,
+        clip.frames,
+        styles,
+        options,
+        ClipOptions(frame_iterations=settings.clip_frame_iterations),
+        on_frame=_reporter(runner, job, loop),
+        should_stop=lambda: runner.stopping.is_set() or runner.cancelled.is_set(),
+    )
+    animation = encode_animation(painted, clip.fps)
+    record = Painted(
+        strength=options.strength,
+        strength_asked=asked_strength(job.options, settings),
+        style_scale=options.style_scale,
+        preserve_colors=options.preserve_colors,
+        size=max(clip.size),
+        iterations=options.iterations,
+    )
+    extra = {PAINTED_NAME: record.to_json(), CLIP_RESULT_NAME: animation}
+    return _Outcome(encode_image(painted[-1], "PNG"), clip.size, extra)
+
+
+def _reporter(runner: JobRunner, job: Job, loop: asyncio.AbstractEventLoop):
+    """After every painted frame, the runner's own progress report (the database hears it
+    whatever PROGRESS_EVERY says): frames painted as the iteration, the frame just painted as
+    the preview, the clip's time left. True (stop) when the job was cancelled or taken from
+    this worker. (The painter's iterations metric counts a clip's frames.)"""
+    report = runner._progress_callback(job, loop)
+
+    def on_frame(progress: ClipProgress) -> bool:
+        def render(side: int) -> Image.Image:
+            thumb = progress.last.copy()
+            thumb.thumbnail((side, side), Image.Resampling.LANCZOS)
+            return thumb
+
+        snapshot = Progress(
+            iteration=progress.frame,
+            total=progress.total,
+            loss=math.nan,
+            elapsed=progress.elapsed,
+            eta=progress.eta,
+            size=progress.last.size,
+            final=True,  # report now, whatever PROGRESS_EVERY says
+            _render=render,
+        )
+        return bool(report(snapshot))
+
+    return on_frame
