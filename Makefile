@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench bench-gpu gallery styles clean postgres
+.PHONY: setup run test lint bench bench-gpu gallery styles clean postgres docker-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,22 +37,31 @@ test: lint postgres
 	$(VENV)/bin/pytest
 
 ## CPU benchmarks: the engine against the plain reference, fp32 against PRECISION=auto and the
-## bot + engine against the CLI, the job table (SQLite and PostgreSQL), the timelapse's cost.
+## bot + engine against the CLI, the job table (SQLite and PostgreSQL), the timelapse's cost,
+## jobs an hour through the real worker (needs the paintings: `make styles`).
 bench: $(STAMP) postgres
 	$(PY) -m bench.bench_engine
 	$(PY) -m bench.bench_cpu
 	$(PY) -m bench.bench_jobs
 	$(PY) -m bench.bench_timelapse
 	$(PY) -m bench.bench_postgres
+	$(PY) -m bench.bench_worker
 
 ## The README's contact sheet (docs/gallery.jpg + .json, also the bot's /styles cards): every
 ## preset at its catalogue defaults on three photos. Rerun when the defaults or the engine change.
 gallery: styles
 	$(PY) -m bench.gallery
 
-## GPU timings (run on a CUDA machine).
+## GPU timings, then jobs an hour through the real worker (run on a CUDA machine).
 bench-gpu: $(STAMP)
 	$(PY) -m bench.bench_gpu
+	$(PY) -m bench.bench_worker
+
+## Build the image and run it for real (docker/check.py): one container on SQLite, then
+## `docker compose up` with PostgreSQL and two painters, against the tests' fake Bot API.
+## Needs root and docker (starts dockerd if none runs); slow (torch), so not part of `test`.
+docker-check: $(STAMP)
+	$(PY) docker/check.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -101,8 +101,10 @@ def w2_targets(
     content_features: Mapping[str, torch.Tensor],
     style_features: Sequence[tuple[Mapping[str, torch.Tensor], float]],
     weights: LossWeights,
+    *_levels: object,
 ) -> W2Targets:
-    """The Gram targets plus each layer's blended mean, covariance and its square root."""
+    """The Gram targets plus each layer's blended mean, covariance and its square root (the
+    experiment paints at sizes without halved levels: `_levels` are not used)."""
     base = make_targets(content_features, style_features, weights)
     total = sum(w for _, w in style_features)
     targets = W2Targets(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
@@ -123,6 +125,7 @@ def w2_loss(
     targets: W2Targets,
     weights: LossWeights,
     strength: float = 1.0,
+    *_levels: object,
 ):
     """Content and TV as the engine's; style: W2 between the features' Gaussians."""
     no_style = dataclasses.replace(weights, style_layers={})

@@ -31,7 +31,14 @@ from bot.handlers import register_all, start_help
 from bot.metrics import BotMetrics
 from bot.notifier import Notifier
 from bot.ops_server import OpsServer
-from bot.redelivery import REDELIVERY_KEY, Redelivery, again_or_apologise, redelivery_of
+from bot.redelivery import (
+    KEEP_FILE,
+    REDELIVERY_KEY,
+    Redelivery,
+    again_or_apologise,
+    redelivery_of,
+    tried,
+)
 from bot.replies import apologise
 from bot.settings import BotSettings
 from bot.supervisor import ENGINE_COMMAND, EngineSupervisor
@@ -51,6 +58,20 @@ OPS_KEY = "ops_server"
 BOT_SECRETS = frozenset({"TELEGRAM_TOKEN", "WEBHOOK_SECRET"})  # never passed to the engine
 
 
+class PicassoApplication(Application):
+    """Tells the redelivery when an update has been through the handlers (bot/redelivery.py
+    keeps the updates waiting for the database until a try gets through)."""
+
+    async def process_update(self, update: object) -> None:
+        try:
+            await super().process_update(update)
+        finally:
+            message = update.effective_message if isinstance(update, Update) else None
+            # An album's items are done when the album is (bot/handlers/albums.py).
+            if isinstance(update, Update) and (message is None or message.media_group_id is None):
+                tried(self, [update])
+
+
 def build_application(
     settings: BotSettings,
     *,
@@ -65,6 +86,7 @@ def build_application(
     watch = TelegramWatch(metrics)
     builder = (
         ApplicationBuilder()
+        .application_class(PicassoApplication)
         .token(settings.telegram_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
@@ -92,7 +114,8 @@ def build_application(
     app.bot_data["engine_command"] = tuple(engine_command)
     app.bot_data[METRICS_KEY] = metrics
     app.bot_data[WATCH_KEY] = watch
-    app.bot_data[REDELIVERY_KEY] = Redelivery(app)  # updates the database was away for
+    # Updates the database was away for; kept in DATA_DIR across restarts.
+    app.bot_data[REDELIVERY_KEY] = Redelivery(app, keep=settings.data_dir / KEEP_FILE)
     app.add_handler(TypeHandler(Update, _count_update), group=-1)  # before every handler
     register_all(app)
     app.add_error_handler(on_error)
@@ -121,6 +144,7 @@ async def start_services(app: Application) -> None:
     notifier = Notifier(app.bot, deps)
     notifier.start()
     app.bot_data[NOTIFIER_KEY] = notifier
+    redelivery_of(app).restore()  # what an earlier run left waiting for the database
     if not settings.engine_external:
         supervisor = EngineSupervisor(
             app.bot_data.get("engine_command", ENGINE_COMMAND),

@@ -12,14 +12,28 @@ has one is not sent again (bot/submit.py). What happened before the failure is a
 twice where it cannot be checked (an answer to a button, a refusal).
 
 Album items are put back together, so they are collected into one album again.
+
+The updates waiting for their next try are also kept in a file (`KEEP_FILE` in DATA_DIR,
+written at each change) and handled again by the next process: a bot stopped during an outage
+(a container restarted, a deploy, a crash) loses none of them. An update leaves the file only
+once a try got through (`done`, called by the application after the update was processed, and
+by the album collector after the album was), or its tries are spent; one in the middle of a
+try when the process dies is still in it. Telegram cannot be asked to
+keep them instead: python-telegram-bot confirms a whole batch with the next getUpdates right
+after putting it on the update queue (and once more as it stops), and a webhook's update is
+answered at once; holding the offset back would hold back every later update too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from telegram import Update
 from telegram.ext import Application, ContextTypes
@@ -32,16 +46,27 @@ log = logging.getLogger(__name__)
 REDELIVERY_KEY = "redelivery"
 DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0)  # seconds before each try: ~2 min in all
 FORGET_AFTER = 600.0  # an update not failing again for this long is done with
+KEEP_FILE = "waiting-updates.json"  # in DATA_DIR: the updates waiting, for the next process
 
 
 class Redelivery:
     """The updates waiting for another try, and how many tries each has had."""
 
-    def __init__(self, application: Application, delays: Sequence[float] = DELAYS) -> None:
+    def __init__(
+        self,
+        application: Application,
+        delays: Sequence[float] = DELAYS,
+        *,
+        keep: Path | None = None,
+    ) -> None:
+        """`keep`: the file the waiting updates are kept in across processes (None: not kept)."""
         self.application = application
         self.delays = tuple(delays)
+        self.keep = keep
         self._tries: dict[int, tuple[int, float]] = {}  # update id -> (tries, when last put back)
         self._waiting: set[asyncio.Task[None]] = set()
+        self._kept: dict[int, tuple[int, list[Update]]] = {}  # first id -> (tries, the updates)
+        self._scheduled: set[int] = set()  # update ids waiting in _put_back
 
     def again(self, updates: Sequence[Update], reason: BaseException) -> bool:
         """Put `updates` back on the update queue, together, after their next back-off (True);
@@ -53,11 +78,14 @@ class Redelivery:
         if tries >= len(self.delays):
             for update in updates:
                 self._tries.pop(update.update_id, None)
+            self._forget(updates)
             log.warning("the database stayed away; gave up on update %s: %s", ids, reason)
             return False
         delay = self.delays[tries]
         for update in updates:
             self._tries[update.update_id] = (tries + 1, now)
+        self._remember(updates, tries + 1)
+        self._scheduled.update(u.update_id for u in updates)
         level = logging.WARNING if tries == 0 else logging.INFO
         log.log(level, "the database is away (%s); update %s again in %g s (try %d of %d)",
                 reason, ids, delay, tries + 2, len(self.delays) + 1)  # fmt: skip
@@ -70,28 +98,122 @@ class Redelivery:
         """`update` is one that was put back (it was counted when it first came)."""
         return isinstance(update, Update) and update.update_id in self._tries
 
-    async def _put_back(self, updates: list[Update], delay: float) -> None:
-        await asyncio.sleep(delay)
-        if not self.application.running:
-            log.warning("stopping: update %s, waiting for the database, is dropped",
-                        ", ".join(str(u.update_id) for u in updates))  # fmt: skip
+    def done(self, updates: Sequence[Update]) -> None:
+        """A try of `updates` ended without being put back (handled, or failed for another
+        reason than the database): they are not kept any more."""
+        if not self._kept or any(u.update_id in self._scheduled for u in updates):
             return
+        self._forget(updates)
+
+    async def _put_back(self, updates: list[Update], delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._scheduled.difference_update(u.update_id for u in updates)
+        if not self.application.running:
+            return  # stopping: kept for the next process (or dropped, said by close())
         for update in updates:
             self.application.update_queue.put_nowait(update)
 
+    def restore(self) -> int:
+        """At start (the job store open, the handlers' dependencies installed): put the updates
+        an earlier process left waiting back on the update queue, each group together, with
+        the tries they had. Returns how many updates."""
+        if self.keep is None:
+            return 0
+        try:
+            saved = json.loads(self.keep.read_text())
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            log.warning("could not read the updates left waiting in %s: %s", self.keep, exc)
+            return 0
+        now = time.monotonic()
+        count = 0
+        for entry in saved:
+            try:
+                tries = int(entry["tries"])
+                updates = [Update.de_json(u, self.application.bot) for u in entry["updates"]]
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("skipped a malformed entry of %s: %s", self.keep, exc)
+                continue
+            updates = [u for u in updates if u is not None]
+            if not updates:
+                continue
+            for update in updates:
+                self._tries[update.update_id] = (tries, now)
+                self.application.update_queue.put_nowait(update)
+            self._kept[updates[0].update_id] = (tries, updates)
+            count += len(updates)
+        if count:
+            log.warning("handling again %d update(s) an earlier run left waiting for the "
+                        "database", count)  # fmt: skip
+        return count
+
     async def close(self) -> None:
-        """At shutdown: updates still waiting for their next try are dropped (said in the log;
-        Telegram has been told they were handled)."""
-        if self._waiting:
-            log.warning("stopping: %d update(s) waiting for the database are dropped",
-                        len(self._waiting))  # fmt: skip
+        """At shutdown: the updates still waiting for their next try stay in the keep file
+        for the next process (without one they are dropped, said in the log)."""
+        if self._kept:
+            count = sum(len(updates) for _, updates in self._kept.values())
+            if self.keep is not None:
+                log.warning("stopping: %d update(s) waiting for the database are kept in %s "
+                            "for the next start", count, self.keep)  # fmt: skip
+            else:
+                log.warning("stopping: %d update(s) waiting for the database are dropped",
+                            count)  # fmt: skip
         for task in list(self._waiting):
             task.cancel()
         await asyncio.gather(*self._waiting, return_exceptions=True)
 
+    def _remember(self, updates: Sequence[Update], tries: int) -> None:
+        ids = {u.update_id for u in updates}
+        for first, (_, group) in list(self._kept.items()):
+            if ids & {u.update_id for u in group}:
+                del self._kept[first]
+        self._kept[updates[0].update_id] = (tries, list(updates))
+        self._write()
+
+    def _forget(self, updates: Sequence[Update]) -> None:
+        ids = {u.update_id for u in updates}
+        before = len(self._kept)
+        for first, (_, group) in list(self._kept.items()):
+            if ids & {u.update_id for u in group}:
+                del self._kept[first]
+        if len(self._kept) != before:
+            self._write()
+
+    def _write(self) -> None:
+        """The waiting updates to the keep file, whole or not at all (a temporary file renamed
+        over it); an empty list removes it."""
+        if self.keep is None:
+            return
+        try:
+            if not self._kept:
+                with contextlib.suppress(FileNotFoundError):
+                    self.keep.unlink()
+                return
+            entries = [
+                {"tries": tries, "updates": [u.to_dict() for u in group]}
+                for tries, group in self._kept.values()
+            ]
+            self.keep.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.keep.with_name(f".{self.keep.name}.part")
+            partial.write_text(json.dumps(entries))
+            os.replace(partial, self.keep)
+        except OSError as exc:  # the updates still wait in this process
+            log.warning("could not keep the waiting updates in %s: %s", self.keep, exc)
+
 
 def redelivery_of(application: Application) -> Redelivery:
     return application.bot_data[REDELIVERY_KEY]
+
+
+def tried(application: Application, updates: Sequence[Update]) -> None:
+    """A try of `updates` got through (or failed for another reason than the database): see
+    `Redelivery.done`. Nothing where the application has no redelivery (some tests)."""
+    redelivery = application.bot_data.get(REDELIVERY_KEY)
+    if redelivery is not None:
+        redelivery.done(updates)
 
 
 async def again_or_apologise(

@@ -10,7 +10,7 @@ means the same thing for a 64 px thumbnail of Udnie and a 2048 px Starry Night.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -47,32 +47,75 @@ class LossWeights:
 
 @dataclass
 class Targets:
-    """What the output should match at one scale: content features and blended style Grams."""
+    """What the output should match at one scale: content features and blended style Grams,
+    of the picture itself and (`coarser`) of its copies halved once, twice, ... (see
+    `style_transfer_loss`)."""
 
     content: dict[str, torch.Tensor]
     content_energy: dict[str, torch.Tensor]
     style: dict[str, torch.Tensor]
     style_energy: dict[str, torch.Tensor]
+    coarser: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    coarser_energy: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    coarser_content: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    coarser_content_energy: list[dict[str, torch.Tensor]] = field(default_factory=list)
+
+    def content_at(self, level: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(features, energy) at a level: 0 is the picture itself, k its copy halved k times."""
+        return [self.content, *self.coarser_content][level], [
+            self.content_energy,
+            *self.coarser_content_energy,
+        ][level]
+
+    def style_at(self, level: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(Grams, energy) at a level, as `content_at`."""
+        return [self.style, *self.coarser][level], [self.style_energy, *self.coarser_energy][level]
 
 
-def make_targets(
-    content_features: Mapping[str, torch.Tensor],
-    style_features: Sequence[tuple[Mapping[str, torch.Tensor], float]],
-    weights: LossWeights,
-) -> Targets:
+StyleFeatures = Sequence[tuple[Mapping[str, torch.Tensor], float]]
+
+
+def blended_grams(style_features: StyleFeatures, weights: LossWeights) -> dict[str, torch.Tensor]:
     """Blend several paintings by averaging their Grams with the given weights."""
     total = sum(w for _, w in style_features)
     if total <= 0:
         raise ValueError("Style weights must add up to more than zero.")
+    return {
+        layer: sum(gram(feats[layer]) * (w / total) for feats, w in style_features)
+        for layer in weights.style_layers
+    }
+
+
+def _energy(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.pow(2).mean().clamp_min(1e-8) for k, v in tensors.items()}
+
+
+def make_targets(
+    content_features: Mapping[str, torch.Tensor],
+    style_features: StyleFeatures,
+    weights: LossWeights,
+    coarser_style_features: Sequence[StyleFeatures] = (),
+    coarser_content_features: Sequence[Mapping[str, torch.Tensor]] = (),
+) -> Targets:
+    """The targets of one scale; `coarser_style_features[k]` are the paintings' features
+    halved k + 1 times (and `coarser_content_features[k]` the photo's), for the picture's
+    copies halved as often."""
     content = {k: content_features[k].detach().float() for k in weights.content_layers}
-    style: dict[str, torch.Tensor] = {}
-    for layer in weights.style_layers:
-        style[layer] = sum(gram(feats[layer]) * (w / total) for feats, w in style_features)
+    style = blended_grams(style_features, weights)
+    coarser = [blended_grams(level, weights) for level in coarser_style_features]
+    coarser_content = [
+        {k: level[k].detach().float() for k in weights.content_layers}
+        for level in coarser_content_features
+    ]
     return Targets(
         content=content,
-        content_energy={k: v.pow(2).mean().clamp_min(1e-8) for k, v in content.items()},
+        content_energy=_energy(content),
         style=style,
-        style_energy={k: v.pow(2).mean().clamp_min(1e-8) for k, v in style.items()},
+        style_energy=_energy(style),
+        coarser=coarser,
+        coarser_energy=[_energy(level) for level in coarser],
+        coarser_content=coarser_content,
+        coarser_content_energy=[_energy(level) for level in coarser_content],
     )
 
 
@@ -91,25 +134,59 @@ class LossParts:
     tv: torch.Tensor
 
 
+def _relative_error(
+    features: Mapping[str, torch.Tensor],
+    targets: Mapping[str, torch.Tensor],
+    energy: Mapping[str, torch.Tensor],
+    layers: Mapping[str, float],
+    of: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
+) -> torch.Tensor:
+    """Sum over `layers` of weight x |of(features) - target|^2 / the target's energy."""
+    return sum(
+        w * (of(features[k]) - targets[k]).pow(2).mean() / energy[k] for k, w in layers.items()
+    )
+
+
+def _content_distance(
+    features: Mapping[str, torch.Tensor], targets: Targets, level: int, weights: LossWeights
+) -> torch.Tensor:
+    return _relative_error(features, *targets.content_at(level), weights.content_layers)
+
+
+def _style_distance(
+    features: Mapping[str, torch.Tensor], targets: Targets, level: int, weights: LossWeights
+) -> torch.Tensor:
+    total = sum(weights.style_layers.values())
+    layers = {k: w / total for k, w in weights.style_layers.items()}
+    return _relative_error(features, *targets.style_at(level), layers, of=gram)
+
+
 def style_transfer_loss(
     image: torch.Tensor,
     features: Mapping[str, torch.Tensor],
     targets: Targets,
     weights: LossWeights,
     strength: float = 1.0,
+    coarser_features: Sequence[Mapping[str, torch.Tensor]] = (),
+    coarse_style: float = 1.0,
+    coarse_content: float = 0.0,
 ) -> LossParts:
-    """The weighted sum the optimiser minimises (see the module docstring)."""
-    content = sum(
-        w * (features[k].float() - targets.content[k]).pow(2).mean() / targets.content_energy[k]
-        for k, w in weights.content_layers.items()
-    )
-    layer_total = sum(weights.style_layers.values())
-    style = sum(
-        (w / layer_total)
-        * (gram(features[k]) - targets.style[k]).pow(2).mean()
-        / targets.style_energy[k]
-        for k, w in weights.style_layers.items()
-    )
+    """The weighted sum the optimiser minimises (see the module docstring).
+
+    With `coarser_features` (the picture halved once, twice, ...; as many as `targets.coarser`)
+    the style distance of each halved copy is added, weighing `coarse_style`, and (where
+    `targets.coarser_content` is set) its content distance, weighing `coarse_content`: VGG's
+    receptive fields are fixed in pixels, so on a large picture the Grams of the picture alone
+    ask only for fine strokes and leave its shapes, at the size a phone shows them, to the
+    photo (issue #18)."""
+    content = _content_distance(features, targets, 0, weights)
+    style = _style_distance(features, targets, 0, weights)
+    for level, level_features in enumerate(coarser_features, start=1):
+        style = style + coarse_style * _style_distance(level_features, targets, level, weights)
+        if coarse_content and level <= len(targets.coarser_content):
+            content = content + coarse_content * _content_distance(
+                level_features, targets, level, weights
+            )
     tv = tv_loss(image) if weights.tv > 0 else image.new_zeros(())
     total = weights.content * content + weights.style * strength * style + weights.tv * tv
     return LossParts(total=total, content=content, style=style, tv=tv)

@@ -4,9 +4,9 @@ Why coarse to fine: an iteration at half the side costs a quarter as much, and t
 large structures a painting's style is made of settle at low resolution. So the
 image starts near a quarter of the target size, grows by sqrt(2) per scale (each
 scale warm-started from the previous one, upsampled) and most of the iteration
-budget is spent where it is cheap. One iteration is one loss evaluation (L-BFGS with
-`max_iter=1` per step keeps its history across steps), and the counter runs over all
-scales, so "every 100 iterations" means what it says.
+budget is spent where it is cheap. One iteration is one loss evaluation and one L-BFGS step
+(engine/lbfgs.py: its state stays on the device, so an iteration never waits for it), and the
+counter runs over all scales, so "every 100 iterations" means what it says.
 """
 
 from __future__ import annotations
@@ -24,12 +24,16 @@ from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from engine.color import keep_colors
+from engine.guard import DivergenceGuard
+from engine.lbfgs import DeviceLBFGS
 from engine.losses import LossWeights, Targets, make_targets, style_transfer_loss
 from engine.precision import PrecisionChoice, choose_precision, probe_bf16_speedup
 from engine.timelapse import FrameRecorder
 from engine.vgg import LAYER_NAMES, FeatureExtractor, build_vgg19
 
 MIN_SCALE_SIDE = 64
+LEVEL_SLACK = 0.7  # a halved copy down to 0.7 x look_side still counts as a level
+MIN_LEVEL_SIDE = 32  # VGG's relu5_1 sees a 16 px picture as one position: keep a few
 OUT_OF_RANGE_WEIGHT = 10.0
 
 
@@ -66,6 +70,14 @@ class StylizeOptions:
     # (this decay per iteration) instead of the last iterate; 0 = off. An experiment of
     # bench/quality.py (crowsonkb/style-transfer-pytorch averages its iterates).
     average_decay: float = 0.0
+    # The look is the painting's as seen at this long side (a phone shows a 768 px picture at
+    # about 256 px): a larger picture also matches the style (and with `coarse_content_weight`
+    # the photo) on its copies halved down to about this side (0: its own size only; #18).
+    # Weights measured with bench/scale.py (bench/RESULTS.md): the style alone on the halved
+    # copies over-paints (the photo's content goes), style and content 1:1 under-paints a little.
+    look_side: int = 256
+    coarse_style_weight: float = 1.25
+    coarse_content_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -80,6 +92,8 @@ class StylizeOptions:
             raise ValueError("style_scale must be positive")
         if not 0 <= self.average_decay < 1:
             raise ValueError("average_decay must be in [0, 1)")
+        if min(self.look_side, self.coarse_style_weight, self.coarse_content_weight) < 0:
+            raise ValueError("look_side and the coarse weights must not be negative")
 
 
 @dataclass
@@ -113,6 +127,30 @@ def scale_sides(target: int, min_side: int = MIN_SCALE_SIDE, multiscale: bool = 
     while sides[-1] / math.sqrt(2) >= floor * 0.999:
         sides.append(round(sides[-1] / math.sqrt(2)))
     return sides[::-1]
+
+
+def coarser_levels(size: tuple[int, int], look_side: int) -> int:
+    """How many halvings of a picture of `size` (w, h) the style is also matched on: while the
+    halved picture's long side is still at least about `look_side` (within LEVEL_SLACK) and its
+    short side leaves VGG something to see (MIN_LEVEL_SIDE)."""
+    if look_side <= 0:
+        return 0
+    levels = 0
+    while (
+        max(size) / 2 ** (levels + 1) >= look_side * LEVEL_SLACK
+        and min(size) // 2 ** (levels + 1) >= MIN_LEVEL_SIDE
+    ):
+        levels += 1
+    return levels
+
+
+def halvings(image: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """The image halved 1..levels times (2x2 averages: what a downscale to a phone does)."""
+    out = []
+    for _ in range(levels):
+        image = F.avg_pool2d(image, 2)
+        out.append(image)
+    return out
 
 
 def split_iterations(
@@ -191,7 +229,7 @@ class _Tracker:
         self._costs = [w * h for (w, h), n in plan for _ in range(n)]
         self._cost_done = 0.0
         self._cost_total = float(sum(self._costs)) or 1.0
-        self.loss = math.nan
+        self.loss: torch.Tensor | float = math.nan  # a device tensor, read only when reported
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -203,7 +241,7 @@ class _Tracker:
 
     def step(
         self,
-        loss: float,
+        loss: torch.Tensor | float,
         size: tuple[int, int],
         render: Callable[[int], Image.Image],
         frame: Callable[[], Image.Image],
@@ -224,7 +262,7 @@ class _Tracker:
         progress = Progress(
             iteration=self.iteration,
             total=self.total,
-            loss=self.loss,
+            loss=float(self.loss),
             elapsed=self.elapsed(),
             eta=0.0 if final else self.eta(),
             size=size,
@@ -383,6 +421,8 @@ class Stylizer:
             style_features = []
             # The painting keeps the same size relative to the output at every scale.
             style_side = max(16, round(max(size) * options.style_scale))
+            levels = coarser_levels(size, options.look_side)
+            coarser: list[list[tuple[dict[str, torch.Tensor], float]]] = [[] for _ in range(levels)]
             for painting, weight in styles:
                 if weight == 0:
                     continue
@@ -390,7 +430,12 @@ class Stylizer:
                     _resized(painting, fit_size(painting.size, style_side)), self.device
                 )
                 style_features.append((self.extractor(painting_t), weight))
-        return make_targets(content_features, style_features, weights)
+                for level, halved in enumerate(halvings(painting_t, levels)):
+                    coarser[level].append((self.extractor(halved), weight))
+            coarser_content = []
+            if options.coarse_content_weight:
+                coarser_content = [self.extractor(h) for h in halvings(photo, levels)]
+        return make_targets(content_features, style_features, weights, coarser, coarser_content)
 
     def _initial(
         self, photo: torch.Tensor, options: StylizeOptions, generator: torch.Generator
@@ -410,18 +455,20 @@ class Stylizer:
         options: StylizeOptions,
         weights: LossWeights,
     ) -> torch.Tensor:
-        pixels = image.detach().clone().requires_grad_(True)
+        """One scale's iterations. Nothing here reads a value back from the device: the loss
+        goes to the tracker as a tensor (read when progress is reported), the divergence
+        guard and the optimiser decide on the device (engine/guard.py, engine/lbfgs.py)."""
+        pixels = image.detach().clone().contiguous().requires_grad_(True)
         size = (pixels.shape[-1], pixels.shape[-2])
-        guard = _DivergenceGuard(pixels)
-
-        def new_optimizer() -> torch.optim.Optimizer:
-            if options.optimizer == "adam":
-                return torch.optim.Adam([pixels], lr=options.adam_lr)
-            return torch.optim.LBFGS(
-                [pixels], lr=1.0, max_iter=1, history_size=options.lbfgs_history
+        batch = pixels.shape[0]
+        guard = DivergenceGuard(pixels)
+        if options.optimizer == "adam":
+            adam = torch.optim.Adam([pixels], lr=options.adam_lr)
+            lbfgs = None
+        else:
+            lbfgs = DeviceLBFGS(
+                batch, pixels[0].numel(), options.lbfgs_history, lr=1.0, device=pixels.device
             )
-
-        optimizer = new_optimizer()
 
         def render(side: int) -> Image.Image:
             with torch.no_grad():
@@ -432,34 +479,48 @@ class Stylizer:
             with torch.no_grad():
                 return tracker.film.frame(pixels.detach(), photo, self._finish)
 
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad(set_to_none=True)
+        def evaluate() -> tuple[torch.Tensor, torch.Tensor]:
+            """The loss (what is reported) and the objective the gradient comes from."""
+            pixels.grad = None
             # The loss sees the image as it will be delivered (clamped to [0, 1]); a gentle
             # pull brings pixels that wandered out of range back where they have a gradient.
             visible = pixels.clamp(0.0, 1.0)
             with self._autocast(options):
                 features = self.extractor(visible)
-            parts = style_transfer_loss(visible, features, targets, weights, options.strength)
+                coarser = [self.extractor(h) for h in halvings(visible, len(targets.coarser))]
+            parts = style_transfer_loss(
+                visible,
+                features,
+                targets,
+                weights,
+                options.strength,
+                coarser,
+                options.coarse_style_weight,
+                options.coarse_content_weight,
+            )
             overshoot = (pixels - visible).pow(2).mean() * OUT_OF_RANGE_WEIGHT
             objective = parts.total + overshoot
             if self._extra_loss is not None:
                 objective = objective + self._extra_loss(visible)
             objective.backward()
-            if pixels.grad is not None and not pixels.grad.is_contiguous():
-                pixels.grad = pixels.grad.contiguous()  # L-BFGS views it flat
-            guard.observe(objective.item(), pixels)
-            tracker.step(parts.total.item(), size, render, frame)
-            return parts.total
+            return parts.total.detach(), objective.detach()
 
         average = _Average(options.average_decay, pixels) if options.average_decay else None
         for _ in range(iterations):
-            optimizer.step(closure)
-            if guard.diverged:
-                guard.restore(pixels)
-                optimizer = new_optimizer()
-            if options.optimizer == "adam":
+            loss, objective = evaluate()
+            diverged = guard.observe(objective, pixels)
+            tracker.step(loss, size, render, frame)
+            assert pixels.grad is not None
+            if lbfgs is not None:
+                grad = pixels.grad.contiguous().reshape(batch, -1)
+                lbfgs.step(pixels.detach().view(batch, -1), grad)
+                lbfgs.restart(diverged)
+            else:
+                adam.step()
+                _forget_moments(adam, pixels, diverged)
                 with torch.no_grad():
                     pixels.clamp_(0.0, 1.0)
+            guard.restore(pixels.detach(), diverged)
             if average is not None:
                 average.add(pixels)
         if average is not None and average.weight > 0:
@@ -524,33 +585,14 @@ class _Average:
         return self.total / self.weight
 
 
-class _DivergenceGuard:
-    """L-BFGS without a line search trusts its curvature pairs, and one bad pair (from noisy
-    gradients, e.g. bf16 on a CPU) can throw the picture far off: the loss once jumped from
-    0.47 to 193 within a scale and the result stayed grainy (bench/RESULTS.md). The guard keeps
-    the best pixels of the scale; when the loss climbs past DIVERGED x the best, they are put
-    back and the optimiser starts a fresh history. A healthy run never trips it."""
-
-    DIVERGED = 2.0
-
-    def __init__(self, pixels: torch.Tensor) -> None:
-        self.best = math.inf
-        self.best_pixels = pixels.detach().clone()
-        self.diverged = False
-        self.restarts = 0
-
-    def observe(self, loss: float, pixels: torch.Tensor) -> None:
-        if loss < self.best:
-            self.best = loss
-            self.best_pixels.copy_(pixels.detach())
-        elif not math.isfinite(loss) or loss > self.DIVERGED * self.best:
-            self.diverged = True
-
-    def restore(self, pixels: torch.Tensor) -> None:
-        with torch.no_grad():
-            pixels.copy_(self.best_pixels)
-        self.diverged = False
-        self.restarts += 1
+def _forget_moments(adam: torch.optim.Adam, pixels: torch.Tensor, mask: torch.Tensor) -> None:
+    """Adam's counterpart of a fresh L-BFGS history where the guard put pixels back."""
+    state = adam.state.get(pixels)
+    if not state:
+        return
+    keep = (~mask).to(pixels.dtype).reshape(-1, *([1] * (pixels.dim() - 1)))
+    for name in ("exp_avg", "exp_avg_sq"):
+        state[name].mul_(keep)
 
 
 def _carry_up(

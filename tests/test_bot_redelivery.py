@@ -1,17 +1,22 @@
 """Updates whose handler found the database away are handled again once it is back
 (bot/redelivery.py): the real bot in-process against the fake Bot API, on a PostgreSQL of the
-test's own that is stopped under it."""
+test's own that is stopped under it; and `python -m bot` stopped (or killed) during the outage
+and started again, as a container that restarts would be."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import signal
+from pathlib import Path
 
 import pytest
 
 from bot import texts
 from bot.app import METRICS_KEY
-from bot.redelivery import redelivery_of
+from bot.redelivery import KEEP_FILE, redelivery_of
+from jobs import JobStore
 from tests.fake_bot_api import make_user
 from tests.style_support import jobs_of, make_settings, photo, style_bot
 from tests.waiting import eventually
@@ -90,3 +95,66 @@ async def test_a_request_is_declined_politely_when_the_database_stays_away(
         assert sent_texts(fake_api, ALICE["id"]) == [texts.DATABASE_AWAY]
         await asyncio.to_thread(own_postgres.start)
         assert await jobs_of(deps.store, ALICE["id"]) == []
+
+
+def kept_update_ids(keep: Path) -> list[int]:
+    try:
+        entries = json.loads(keep.read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    return sorted(u["update_id"] for entry in entries for u in entry["updates"])
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+async def test_requests_waiting_for_the_database_survive_a_restart_of_the_bot(
+    fake_api, bot_env, spawn_bot, own_postgres, how
+):
+    """A photo and an album arrive while PostgreSQL is stopped; while they wait for it, the
+    bot process is stopped (SIGTERM, as `docker stop` does) or killed, and started again with
+    the server still away; once it is back, each request has exactly one job and one queued
+    message, and nobody was told of an error. Telegram had been told the updates were handled
+    (they are not in getUpdates any more): the waiting updates come back from DATA_DIR."""
+    own_postgres.start()
+    env = {**bot_env, "DATABASE_URL": own_postgres.url(), "ALBUM_WAIT_SECONDS": "0.3"}
+    keep = Path(env["DATA_DIR"]) / KEEP_FILE
+    first = await spawn_bot(env)
+    await first.wait_output("Picasso Me started", 60)
+    await asyncio.to_thread(own_postgres.stop)
+    single = fake_api.photo_update(photo(), "/style monet", user=ALICE)
+    album = fake_api.album_update([photo(), photo(color=(0, 0, 255))], "/style udnie", user=BOB)
+    ids = sorted(fake_api.push(single, *album))
+    # Each handler waits out the store's patience (15 s), then its update waits for a retry.
+    await eventually(lambda: kept_update_ids(keep) == ids, 60, "all three kept waiting")
+    await eventually(lambda: not fake_api.pending_updates, 10, "the updates confirmed")
+    assert await first.stop(how) == (0 if how == signal.SIGTERM else -signal.SIGKILL)
+    if how == signal.SIGTERM:
+        assert "kept in" in first.output, first.output
+    assert kept_update_ids(keep) == ids  # still there for the next start
+
+    second = await spawn_bot(env)
+    await second.wait_output("is unreachable", 30)  # the store waits for the server at start
+    await asyncio.to_thread(own_postgres.start)
+    await second.wait_output("Picasso Me started", 60)
+
+    def queued(user) -> list[str]:
+        return [t for t in sent_texts(fake_api, user["id"]) if "Queued" in t]
+
+    await eventually(lambda: len(queued(ALICE)) == 1 and len(queued(BOB)) == 2, 60, "queued")
+    await eventually(lambda: not keep.exists(), 10, "the keep file emptied")
+    await asyncio.sleep(1.5)  # a second job or message would show up now
+    assert len(queued(ALICE)) == 1 and len(queued(BOB)) == 2
+    for user in (ALICE, BOB):
+        assert not [t for t in sent_texts(fake_api, user["id"]) if "Queued" not in t]
+    store = await JobStore.open(Path(env["DATA_DIR"]), database_url=own_postgres.url())
+    try:
+        [job] = await jobs_of(store, ALICE["id"])
+        assert job.request_message_id == single["message"]["message_id"]
+        bobs = await jobs_of(store, BOB["id"])
+        assert sorted(j.request_message_id for j in bobs) == sorted(
+            u["message"]["message_id"] for u in album
+        )
+    finally:
+        await store.close()
+    await second.stop()
+    assert "Traceback" not in first.output + second.output, first.output + second.output

@@ -14,7 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot import texts
 from bot.context import BotDeps, deps
-from bot.redelivery import again_or_apologise
+from bot.redelivery import again_or_apologise, tried
 from bot.replies import safe_reply
 from bot.requests import is_style_command
 from bot.submit import Responder, Submission, attachment_or_refuse, parse_request, submit
@@ -61,8 +61,10 @@ async def on_album_item(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             await _process_album(context, album.items)
         except DatabaseUnavailable as exc:  # its items come back together: one album again
             await again_or_apologise(context, album.items, exc)
+            return
         except Exception:
             log.exception("album %s failed", key)
+        tried(context.application, album.items)
 
     album.timer = context.application.create_task(fire(), name=f"album-{key[1]}")
 

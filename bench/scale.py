@@ -1,0 +1,313 @@
+"""Does a painting keep its look at the sizes people get? Each preset x photo painted small and
+at the real sizes, all judged the way a phone shows them: downscaled to PHONE px first.
+
+    python -m bench.scale                                  # 256 px against 576 px, 300 iterations
+    python -m bench.scale --small 128 --sizes 384 --phone 128 --iterations 150   # a quick look
+    python -m bench.scale --set style_base_side=0 --tag before   # an engine option, one run
+
+The judge (`phone_distances`), at the phone size, on VGG19 with the Caffe weights:
+- style distance: mean over relu1_1 ... relu5_1 of ||G(picture) - G(painting)|| / ||G(painting)||,
+  the painting resized to the picture's area (so its strokes are seen at the same scale);
+- content distance: ||F(picture) - F(photo)|| / ||F(photo)|| at relu4_2;
+- "of the way": how far the picture went from the photo towards the painting,
+  (style distance of the photo - the picture's) / the photo's.
+Ratios big / small above 1 mean the big picture, seen small, is less painted (style) or
+further from the photo (content) than the small one. The goal (issue #18): both <= 1.1.
+
+Paintings are cached in bench/out/scale/<tag>/ by their options, so a second judge of the
+same run repaints nothing; the contact sheet bench/out/scale-<tag>.jpg shows, per row, the
+photo, the small picture and each big one, all at the phone size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from bench.gallery import BACKGROUND, GAP, OUT, label_font, save_jpeg  # noqa: E402
+from bench.machine import cpu_name  # noqa: E402
+from engine.losses import STYLE_LAYERS, gram  # noqa: E402
+from engine.settings import EngineSettings  # noqa: E402
+from engine.transfer import StylizeOptions, Stylizer, fit_size  # noqa: E402
+from styles import load_catalogue  # noqa: E402
+
+PRESETS = ("starry-night", "monet", "udnie")
+# Benchmark photos (the gallery's, tuned on) and held-out ones (never tuned on).
+PHOTOS = ("astronaut", "rocket", "coffee")
+HELD_OUT = ("chelsea", "immunohistochemistry")
+PHONE = 256
+CONTENT_LAYER = "relu4_2"
+
+
+def load_photo(name: str) -> Image.Image:
+    """A scikit-image photo, whole (its own aspect ratio)."""
+    import skimage.data
+
+    return Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+
+
+def at_phone(image: Image.Image, phone: int) -> Image.Image:
+    """What a chat shows: the long side at `phone` px (never upscaled)."""
+    if max(image.size) <= phone:
+        return image
+    return image.resize(fit_size(image.size, phone), Image.Resampling.LANCZOS)
+
+
+def _tensor(image: Image.Image, device: torch.device) -> torch.Tensor:
+    from torchvision.transforms.functional import pil_to_tensor
+
+    return pil_to_tensor(image.convert("RGB")).float().div(255).unsqueeze(0).to(device)
+
+
+class PhoneJudge:
+    """Style and content distances of a picture seen at the phone size (module docstring)."""
+
+    def __init__(self, stylizer: Stylizer, phone: int) -> None:
+        self.extractor = stylizer.extractor
+        self.device = stylizer.device
+        self.phone = phone
+
+    @torch.no_grad()
+    def features(self, image: Image.Image) -> dict[str, torch.Tensor]:
+        return {k: v.float() for k, v in self.extractor(_tensor(image, self.device)).items()}
+
+    @torch.no_grad()
+    def distances(
+        self, picture: Image.Image, photo: Image.Image, painting: Image.Image
+    ) -> dict[str, float]:
+        seen = at_phone(picture, self.phone)
+        photo_seen = photo.resize(seen.size, Image.Resampling.LANCZOS)
+        area = seen.width * seen.height
+        scale = (area / (painting.width * painting.height)) ** 0.5
+        painting_seen = painting.resize(
+            (max(16, round(painting.width * scale)), max(16, round(painting.height * scale))),
+            Image.Resampling.LANCZOS,
+        )
+        pic, ph, pa = (self.features(i) for i in (seen, photo_seen, painting_seen))
+
+        def style_distance(feats: dict[str, torch.Tensor]) -> float:
+            parts = []
+            for layer in STYLE_LAYERS:
+                target = gram(pa[layer])
+                parts.append(float((gram(feats[layer]) - target).norm() / target.norm()))
+            return sum(parts) / len(parts)
+
+        content = float((pic[CONTENT_LAYER] - ph[CONTENT_LAYER]).norm() / ph[CONTENT_LAYER].norm())
+        style, photo_style = style_distance(pic), style_distance(ph)
+        return {
+            "style": style,
+            "content": content,
+            "photo_style": photo_style,
+            "way": (photo_style - style) / photo_style,
+        }
+
+
+@dataclass
+class Painted:
+    preset: str
+    photo: str
+    size: int
+    seconds: float
+    image: Image.Image
+    judged: dict[str, float] = field(default_factory=dict)
+    variant: str = ""
+
+
+def _options_key(options: StylizeOptions, preset: str, photo: str) -> str:
+    text = json.dumps([preset, photo, repr(options)], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def paint_one(
+    stylizer: Stylizer,
+    cache: Path,
+    preset: str,
+    photo_name: str,
+    photo: Image.Image,
+    painting: Image.Image,
+    options: StylizeOptions,
+) -> Painted:
+    """Paint (or read back from the cache) one picture."""
+    key = _options_key(options, preset, photo_name)
+    path, meta = cache / f"{preset}-{photo_name}-{options.size}-{key}.png", cache / f"{key}.json"
+    if path.exists() and meta.exists():
+        seconds = json.loads(meta.read_text())["seconds"]
+        return Painted(preset, photo_name, options.size, seconds, Image.open(path).convert("RGB"))
+    started = time.perf_counter()
+    image = stylizer.stylize(photo, [(painting, 1.0)], options)
+    seconds = time.perf_counter() - started
+    cache.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    meta.write_text(json.dumps({"seconds": seconds, "options": repr(options)}))
+    return Painted(preset, photo_name, options.size, seconds, image)
+
+
+def _parse_sets(pairs: Sequence[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        value: object = raw
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+        out[key] = value
+    return out
+
+
+def contact_sheet(rows: list[list[Painted]], photos: dict[str, Image.Image], phone: int):
+    """Per row: the photo, then each picture, all at the phone size, labelled."""
+    font = label_font(12)
+    cell_w = phone
+    cell_h = phone + 16
+    columns = 1 + max(len(r) for r in rows)
+    sheet = Image.new(
+        "RGB", (columns * (cell_w + GAP) + GAP, len(rows) * (cell_h + GAP) + GAP), BACKGROUND
+    )
+    draw = ImageDraw.Draw(sheet)
+    for r, row in enumerate(rows):
+        y = GAP + r * (cell_h + GAP)
+        cells = [(f"{row[0].photo}", at_phone(photos[row[0].photo], phone))]
+        for p in row:
+            label = f"{p.preset} {p.size}px {p.variant}".rstrip()
+            if p.judged:
+                label += f"  {p.judged['way'] * 100:.0f}% way"
+            cells.append((label, at_phone(p.image, phone)))
+        for c, (label, image) in enumerate(cells):
+            x = GAP + c * (cell_w + GAP)
+            sheet.paste(image, (x + (cell_w - image.width) // 2, y + (phone - image.height) // 2))
+            draw.text((x + 2, y + phone + 2), label, fill=(230, 230, 230), font=font)
+    return sheet
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default=",".join(PRESETS))
+    parser.add_argument("--photos", default=",".join(PHOTOS))
+    parser.add_argument("--small", type=int, default=256, help="the reference size")
+    parser.add_argument("--sizes", default="576", help="the real sizes, comma-separated")
+    parser.add_argument("--phone", type=int, default=PHONE, help="the size pictures are seen at")
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--set", action="append", default=[], help="StylizeOptions key=value")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME:key=value,key=value: also paint the large sizes with these options "
+        "(e.g. before:look_side=0); the small picture is painted once, with --set only",
+    )
+    parser.add_argument("--tag", default="run", help="names the cache folder and the sheet")
+    parser.add_argument("--sheet", type=Path, help="also write the contact sheet here")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(0)
+    settings = EngineSettings()
+    catalogue = load_catalogue()
+    stylizer = Stylizer(device="cpu")
+    precision = stylizer.precision_for(args.precision).precision
+    judge = PhoneJudge(stylizer, args.phone)
+    extra = _parse_sets(args.set)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    variants: list[tuple[str, dict[str, object]]] = [("", {})]
+    for text in args.variant:
+        name, _, pairs = text.partition(":")
+        variants.insert(0, (name, _parse_sets(pairs.split(",")) if pairs else {}))
+    photos = {name: load_photo(name) for name in args.photos.split(",")}
+    cache = OUT / "scale" / args.tag
+
+    print(f"# bench.scale: {args.small} px against {sizes} px, seen at {args.phone} px")
+    print(
+        f"CPU: {cpu_name()}, {torch.get_num_threads()} threads, {precision}; "
+        f"{args.iterations} iterations; options {extra or 'engine defaults'}; tag {args.tag}\n"
+    )
+    print(
+        "| preset | photo | size | variant | s | style | content | way | style ratio "
+        "| content ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    rows: list[list[Painted]] = []
+    record: list[dict] = []
+    for preset_name in args.presets.split(","):
+        preset = catalogue.resolve(preset_name)
+        painting = Image.open(catalogue.image_path(preset, settings.styles_dir)).convert("RGB")
+        own = preset.defaults
+        for photo_name, photo in photos.items():
+            row = []
+            jobs = [(args.small, "", {})]
+            jobs += [(size, name, sets) for size in sizes for name, sets in variants]
+            for size, variant, sets in jobs:
+                options = StylizeOptions(
+                    size=size,
+                    iterations=args.iterations,
+                    strength=float(own.get("strength", 1.0)),
+                    style_scale=float(own.get("style_scale", 1.0)),
+                    precision=args.precision,
+                    progress_every=args.iterations,
+                    seed=0,
+                    **{**extra, **sets},  # type: ignore[arg-type]
+                )
+                done = paint_one(stylizer, cache, preset_name, photo_name, photo, painting, options)
+                done.variant = variant
+                done.judged = judge.distances(done.image, photo, painting)
+                row.append(done)
+            small = row[0].judged
+            for p in row:
+                j = p.judged
+                style_ratio = j["style"] / small["style"]
+                content_ratio = j["content"] / small["content"]
+                print(
+                    f"| {preset_name} | {photo_name} | {p.size} | {p.variant or '-'} | "
+                    f"{p.seconds:.0f} | "
+                    f"{j['style']:.3f} | {j['content']:.3f} | {j['way'] * 100:.0f} % | "
+                    f"{style_ratio:.2f} | {content_ratio:.2f} |",
+                    flush=True,
+                )
+                record.append(
+                    {
+                        "preset": preset_name,
+                        "photo": photo_name,
+                        "size": p.size,
+                        "variant": p.variant,
+                        "seconds": round(p.seconds, 1),
+                        **{k: round(v, 4) for k, v in j.items()},
+                        "style_ratio": round(style_ratio, 3),
+                        "content_ratio": round(content_ratio, 3),
+                    }
+                )
+            rows.append(row)
+    sheet = contact_sheet(rows, photos, args.phone)
+    path = OUT / f"scale-{args.tag}.jpg"
+    save_jpeg(sheet, path)
+    if args.sheet:
+        save_jpeg(sheet, args.sheet)
+    (OUT / f"scale-{args.tag}.json").write_text(json.dumps(record, indent=1))
+    worst: dict[str, dict[str, float]] = {}
+    for entry in record:
+        if entry["size"] == args.small:
+            continue
+        mine = worst.setdefault(entry["variant"] or "engine", {})
+        for k in ("style_ratio", "content_ratio"):
+            mine[k] = max(mine.get(k, 0.0), entry[k])
+        mine["least way %"] = min(mine.get("least way %", 100.0), round(entry["way"] * 100))
+    print(f"\nworst ratios: {worst}; sheet {path.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
