@@ -119,12 +119,14 @@ def paint_clip(
     clip: ClipOptions | None = None,
     on_frame: ClipCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
+    done: Sequence[Image.Image] = (),
 ) -> list[Image.Image]:
     """The painted frames, in order (each the size of the source frames).
 
     `should_stop` is asked at every iteration (a cancel, a shutdown): it makes the painting
     raise `engine.transfer.Cancelled`; `on_frame` hears about every painted frame and may
-    stop it too."""
+    stop it too. `done`: the first frames, already painted (a painting resumed after a
+    crash): painting goes on from the next one."""
     clip = clip or ClipOptions()
     if not frames:
         raise ValueError("no frames to paint")
@@ -136,7 +138,9 @@ def paint_clip(
         cost = _Cost(first_costs, clip.frame_iterations, len(frames))
     else:
         cost = _Cost(first_costs, sum(first_costs), len(frames))
-    painted: list[Image.Image] = []
+    painted: list[Image.Image] = [frame.convert("RGB") for frame in done[: len(frames)]]
+    if painted:  # what is left to paint is what the estimate counts
+        cost.total -= sum(first_costs) + cost.later * (len(painted) - 1)
 
     def iteration_costs(index: int) -> list[float]:
         if index == 0 or not clip.temporal:
@@ -144,6 +148,8 @@ def paint_clip(
         return [1.0] * clip.frame_iterations
 
     for index, frame in enumerate(frames):
+        if index < len(painted):
+            continue
         costs = iteration_costs(index)
         done_before = cost.done
 

@@ -4,8 +4,10 @@ The clip is decoded from the job file with the limits (engine/video.py), painted
 frame (engine/clip.py) and stored as an MP4 job file with the last frame as `result.png`.
 Progress is reported after every frame ("frame 18 of 60"), with that frame as the preview and
 the engine's estimate of the time left (frames x iterations x pixels); a cancel or a shutdown
-is looked at every iteration. A painter killed mid-clip leaves the job RUNNING under a dead
-worker: it goes back to the queue like a photo's and is painted again from its first frame.
+is looked at every iteration. Every CHECKPOINT_EVERY frames the frames painted so far are kept
+as a job file; a painter killed mid-clip leaves the job RUNNING under a dead worker, it goes
+back to the queue like a photo's, and the painter that takes it goes on from the last
+checkpoint (the frames before it come back JPEG-compressed, as they were kept).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from PIL import Image
 from engine.clip import ClipOptions, ClipProgress, paint_clip
 from engine.images import encode_image
 from engine.painted import PAINTED_NAME, Painted
+from engine.timelapse import FrameRecorder, unpack
 from engine.transfer import Progress
 from engine.video import ClipError, decode_clip, encode_animation
 from jobs import Job
@@ -34,6 +37,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("engine.worker")
 
 MIN_CLIP_SIDE = 32  # smaller frames are too small for VGG19's five poolings
+# The frames painted so far are kept as a job file every this many frames: a painter killed
+# mid-clip is then followed by one that goes on from there (rewriting all of them each time
+# costs one JPEG a frame per checkpoint, small beside painting 8 frames).
+CHECKPOINT_EVERY = 8
+CHECKPOINT_NAME = "clip-checkpoint.zip"
 
 
 def clip_side(job: Job, runner: JobRunner) -> int:
@@ -76,14 +84,18 @@ def paint_clip_job(
         width=clip.size[0],
         height=clip.size[1],
     )
+    done = _checkpointed(runner, job, loop, clip.size, len(clip.frames))
+    if done:
+        job_event(log, "resumed", job, frame=len(done) + 1, frames=len(clip.frames))
     painted = paint_clip(
         runner.stylizer,
         clip.frames,
         styles,
         options,
         ClipOptions(frame_iterations=settings.clip_frame_iterations),
-        on_frame=_reporter(runner, job, loop),
+        on_frame=_reporter(runner, job, loop, done),
         should_stop=lambda: runner.stopping.is_set() or runner.cancelled.is_set(),
+        done=done,
     )
     animation = encode_animation(painted, clip.fps)
     record = Painted(
@@ -94,18 +106,65 @@ def paint_clip_job(
         size=max(clip.size),
         iterations=options.iterations,
     )
-    extra = {PAINTED_NAME: record.to_json(), CLIP_RESULT_NAME: animation}
+    # The checkpoint is emptied with the result (the job table has no file delete).
+    extra = {PAINTED_NAME: record.to_json(), CLIP_RESULT_NAME: animation, CHECKPOINT_NAME: b""}
     return _Outcome(encode_image(painted[-1], "PNG"), clip.size, extra)
 
 
-def _reporter(runner: JobRunner, job: Job, loop: asyncio.AbstractEventLoop):
+def _checkpointed(
+    runner: JobRunner,
+    job: Job,
+    loop: asyncio.AbstractEventLoop,
+    size: tuple[int, int],
+    frames: int,
+) -> list[Image.Image]:
+    """(thread) The frames a painter before this one painted and kept (a crash mid-clip), if
+    they fit this clip; else none (and the clip is painted from its first frame)."""
+    read = runner.store.read_file(job.id, CHECKPOINT_NAME)
+    try:
+        data = asyncio.run_coroutine_threadsafe(read, loop).result()
+        kept = unpack(data) if data else []
+    except Exception:  # a checkpoint is a help, never a reason to fail
+        log.exception("job %s: checkpoint unreadable; painting from the first frame", job.id)
+        return []
+    if not kept or len(kept) >= frames or any(frame.size != size for frame in kept):
+        return []
+    return kept
+
+
+def _checkpoint(
+    runner: JobRunner, job: Job, loop: asyncio.AbstractEventLoop, painted: list[Image.Image]
+) -> None:
+    """(thread) Keep the frames painted so far as a job file, so that a painter taking over
+    after a crash goes on from there instead of the first frame."""
+    recorder = FrameRecorder(2, side=max(painted[0].size))
+    for frame in painted:
+        recorder.add(frame)
+    write = runner.store.write_file(
+        job.id, CHECKPOINT_NAME, recorder.pack(), worker_id=runner.worker_id
+    )
+    try:
+        asyncio.run_coroutine_threadsafe(write, loop).result()
+    except Exception as exc:  # painting goes on; a crash would then repaint more
+        log.warning("job %s: checkpoint not written (%s)", job.id, exc)
+
+
+def _reporter(
+    runner: JobRunner, job: Job, loop: asyncio.AbstractEventLoop, done: list[Image.Image]
+):
     """After every painted frame, the runner's own progress report (the database hears it
     whatever PROGRESS_EVERY says): frames painted as the iteration, the frame just painted as
     the preview, the clip's time left. True (stop) when the job was cancelled or taken from
     this worker. (The painter's iterations metric counts a clip's frames.)"""
     report = runner._progress_callback(job, loop)
 
+    painted = list(done)
+
     def on_frame(progress: ClipProgress) -> bool:
+        painted.append(progress.last)
+        if progress.frame % CHECKPOINT_EVERY == 0 and progress.frame < progress.total:
+            _checkpoint(runner, job, loop, painted)  # before the report that shows the frame
+
         def render(side: int) -> Image.Image:
             thumb = progress.last.copy()
             thumb.thumbnail((side, side), Image.Resampling.LANCZOS)

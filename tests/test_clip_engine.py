@@ -177,6 +177,21 @@ def test_temporal_painting_flickers_far_less_than_painting_frames_alone(stylizer
     assert np.abs(np.asarray(temporal[-1], np.float32) - np.asarray(frames[-1])).mean() > 10
 
 
+def test_painting_a_clip_goes_on_from_frames_already_painted(stylizer, starry) -> None:
+    from engine.clip import ClipOptions, paint_clip
+
+    frames = moving_shape_frames(4, (32, 24))
+    paint = {"styles": [(starry, 1.0)], "options": _options(size=32, iterations=8)}
+    kept = paint_clip(stylizer, frames[:2], clip=ClipOptions(3), **paint)
+    seen = []
+    on_frame = lambda p: seen.append(p.frame)  # noqa: E731
+    painted = paint_clip(
+        stylizer, frames, clip=ClipOptions(3), on_frame=on_frame, done=kept, **paint
+    )
+    assert seen == [3, 4] and len(painted) == 4
+    assert [np.asarray(p).tolist() for p in painted[:2]] == [np.asarray(k).tolist() for k in kept]
+
+
 def test_painting_a_clip_stops_when_asked(stylizer, starry) -> None:
     from engine.clip import ClipOptions, paint_clip
     from engine.transfer import Cancelled

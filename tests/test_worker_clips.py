@@ -11,6 +11,7 @@ import av
 import pytest
 from PIL import Image
 
+from engine.clip_runner import CHECKPOINT_EVERY, CHECKPOINT_NAME
 from jobs import Job, JobOptions, JobStatus, JobStore, StyleRef
 from jobs.clips import CLIP_RESULT_NAME, clip_content_name, is_clip
 from jobs.testing import new_job
@@ -110,7 +111,7 @@ async def test_cancel_a_clip_mid_way(store, worker):
     assert CLIP_RESULT_NAME not in await store.file_names(job.id)
 
 
-async def test_a_painter_killed_mid_clip_the_clip_is_painted_again_and_done_once(tmp_path):
+async def test_a_painter_killed_mid_clip_the_next_goes_on_from_its_checkpoint(tmp_path):
     data = tmp_path / "data"
     (tmp_path / "styles").mkdir()
     env = {**CLIP_ENV, "CLIP_FRAME_ITERATIONS": "15"}
@@ -118,11 +119,12 @@ async def test_a_painter_killed_mid_clip_the_clip_is_painted_again_and_done_once
         video = encode_clip(moving_shape_frames(24, (64, 48)), 12)  # 2 s: 24 frames
         job = await add_clip(store, 1, video)
         first = WorkerProcess(data, "first", **env)
-        try:
-            running = await wait_progress(store, job.id, iteration=2)
+        try:  # frame 8 is reported after the checkpoint of frames 1-8 was written
+            running = await wait_progress(store, job.id, iteration=CHECKPOINT_EVERY + 1)
             assert running.total_iterations == 24 and running.attempts == 1
         finally:
             first.kill()
+        assert CHECKPOINT_NAME in await store.file_names(job.id)
         assert (await store.get(job.id)).status is JobStatus.RUNNING  # nobody knows yet
         second = WorkerProcess(data, "second", **env)
         try:
@@ -130,8 +132,14 @@ async def test_a_painter_killed_mid_clip_the_clip_is_painted_again_and_done_once
             assert done.status is JobStatus.DONE, done.error
             assert done.attempts == 2
             assert "recovered jobs of dead workers: [1]" in second.log()
+            resumed = [line for line in second.log().splitlines() if " resumed:" in line]
+            assert len(resumed) == 1 and "frame=9 frames=24" in resumed[0]
+            reported = [line for line in second.log().splitlines() if " progress:" in line]
+            assert reported and not any("iteration=8 " in line for line in reported)
+            assert any("iteration=9 " in line for line in reported)  # 1-8 not painted again
             frames = _frames_of(await store.read_file(job.id, CLIP_RESULT_NAME))
             assert len(frames) == 24
+            assert await store.read_file(job.id, CHECKPOINT_NAME) == b""  # emptied when done
             assert second.log().count(f"job {job.id} done") == 1
         finally:
             second.stop()
