@@ -38,7 +38,7 @@ def main() -> int:
         print(NO_TOKEN, file=sys.stderr)
         return 2
     if settings.database:
-        from jobs.dburl import DatabaseUrlError, parse_database_url
+        from jobs.backends.url import DatabaseUrlError, parse_database_url
 
         try:
             parse_database_url(settings.database)

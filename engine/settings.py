@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from jobs.dburl import secret_text
+from jobs.backends.url import secret_text
 
 
 class EngineSettings(BaseSettings):

@@ -40,7 +40,7 @@ from jobs import (
     JobStatus,
     JobStore,
 )
-from jobs.dburl import DatabaseUrlError
+from jobs.backends.url import DatabaseUrlError
 from jobs.logs import setup_logging
 
 log = logging.getLogger("engine.worker")

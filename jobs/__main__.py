@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from jobs.dburl import DatabaseUrlError, parse_database_url
+from jobs.backends.url import DatabaseUrlError, parse_database_url
 from jobs.models import DatabaseUnavailable
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs.db import Database
+from jobs.backends.database import Database
 
 Clock = Callable[[], float]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from jobs.backends.database import CHANGES, QUEUE
 from jobs.base import REQUEUE_SET, StoreBase
-from jobs.db import CHANGES, QUEUE
 from jobs.liveness import describe, engine_alive
 from jobs.models import EngineInfo, EngineLeaseError
 

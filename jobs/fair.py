@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 # Every waiting user's head job (the user's best queued job: highest priority, then oldest),
-# in the order claims take them; the dialect takes the first it can claim (jobs/dialect.py).
+# in the order claims take them; the dialect takes the first it can claim
+# (jobs/backends/dialect.py).
 # It walks the partial index jobs_queued (user_id, priority DESC, created_at, id, …) WHERE
 # status = 'queued' from one user's head straight to the next user's head, and looks up when
 # each waiting user was last served in jobs_user_started. So a claim costs per waiting user,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from jobs.backends.database import Tx
 from jobs.base import StoreBase
-from jobs.db import Tx
 from jobs.models import check_file_name
 
 PREVIEW_NAME = "preview.jpg"

@@ -11,7 +11,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from jobs.db import Database
+from jobs.backends.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from jobs.backends.database import CHANGES, QUEUE
 from jobs.base import REQUEUE_SET
-from jobs.db import CHANGES, QUEUE
 from jobs.fair import candidates_sql
 from jobs.files import PREVIEW_NAME, RESULT_NAME, JobFiles
 from jobs.models import (

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jobs.backends.database import Tx
 from jobs.base import StoreBase
-from jobs.db import Tx
 from jobs.liveness import engine_alive
 from jobs.models import FINISHED, EngineInfo
 

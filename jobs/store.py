@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from jobs.backends.database import CHANGES, QUEUE, Database, Wakeup, open_database
 from jobs.base import Clock
-from jobs.db import CHANGES, QUEUE, Database, Wakeup, open_database
 from jobs.engines import EngineRegistry
 from jobs.legacy_files import import_job_folders
 from jobs.lifecycle import JobLifecycle

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs.backends.database import QUEUE
 from jobs.base import StoreBase
-from jobs.db import QUEUE
 from jobs.models import USER_SETTING_NAMES, UserSettings
 
 

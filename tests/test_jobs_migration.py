@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 
 from jobs import JobOptions, JobStatus, JobStore, StyleRef, UserSettings
-from jobs.db import open_database
-from jobs.schema import LATEST
+from jobs.backends.database import open_database
+from jobs.backends.schema import LATEST
 
 
 async def make_v1_db(data, url) -> None:
@@ -160,7 +160,7 @@ async def test_newer_database_is_refused(tmp_path, empty_database_url):
 
 
 async def test_a_failing_migration_rolls_back(tmp_path, monkeypatch, empty_database_url):
-    from jobs import schema
+    from jobs.backends import schema
 
     data, url = tmp_path / "data", empty_database_url
     await make_v1_db(data, url)

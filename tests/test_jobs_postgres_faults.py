@@ -12,8 +12,8 @@ import traceback
 import pytest
 
 from jobs import DatabaseUnavailable, EngineInfo, JobOptions, JobStatus, JobStore
-from jobs.db import open_database
-from jobs.dburl import DatabaseUrlError, parse_database_url
+from jobs.backends.database import open_database
+from jobs.backends.url import DatabaseUrlError, parse_database_url
 from jobs.testing import FakeClock, enqueue
 from jobs.testing_pg import free_port
 from tests.test_worker_harness import WorkerProcess, add_job, wait_progress, wait_status

@@ -6,8 +6,8 @@ import signal
 import sqlite3
 
 from jobs import JobOptions, JobStatus, JobStore
-from jobs.db import open_database
-from jobs.schema import LATEST
+from jobs.backends.database import open_database
+from jobs.backends.schema import LATEST
 from tests.test_worker_harness import (
     WorkerProcess,
     add_job,

@@ -8,7 +8,7 @@ transaction-level advisory locks.
 Faults: the first connection is retried with back-off after ONE clear line naming the host;
 a connection lost later surfaces as `DatabaseUnavailable` (the pool reconnects on the next
 call, callers retry). The password is passed to the driver as its own argument and appears in
-no message (see jobs/dburl.py).
+no message (see jobs/backends/url.py).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from typing import Any
 
 import asyncpg
 
-from jobs.db import CHANNELS, Database, Params, Row, Tx
-from jobs.dburl import DatabaseUrl
-from jobs.dialect import POSTGRESQL
+from jobs.backends.database import CHANNELS, Database, Params, Row, Tx
+from jobs.backends.dialect import POSTGRESQL
+from jobs.backends.schema import migrate
+from jobs.backends.url import DatabaseUrl
 from jobs.models import DatabaseUnavailable
 from jobs.retry import Patience, wait_out
-from jobs.schema import migrate
 
 log = logging.getLogger("jobs.postgres")
 

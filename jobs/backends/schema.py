@@ -2,7 +2,7 @@
 
 Never edit a migration that has shipped: append a new one. Migration N (1-based) is
 `MIGRATIONS[N-1]`, written for SQLite; the dialect maps its column types for PostgreSQL
-(jobs/dialect.py). The version lives in `PRAGMA user_version` (SQLite) or the
+(jobs/backends/dialect.py). The version lives in `PRAGMA user_version` (SQLite) or the
 `schema_version` table (PostgreSQL).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from jobs.db import Database
+    from jobs.backends.database import Database
 
 # 1: the initial schema (jobs, engines, control).
 _V1 = [

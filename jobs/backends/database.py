@@ -2,8 +2,9 @@
 
 JobStore talks to a `Database` (one-statement reads and writes, whole transactions, named
 locks, wake-ups) and never to a driver. Two backends implement it: the embedded SQLite file
-(jobs/db_sqlite.py, the default) and PostgreSQL through asyncpg (jobs/db_postgres.py, chosen by
-DATABASE_URL). Queries are written once with `?` placeholders; the dialect adapts them.
+(jobs/backends/sqlite.py, the default) and PostgreSQL through asyncpg
+(jobs/backends/postgres.py, chosen by DATABASE_URL). Queries are written once with `?`
+placeholders; the dialect adapts them.
 
 Wake-ups: a transaction may `notify(channel)`; once it commits, every `Wakeup` subscribed to
 that channel is set, in every process on PostgreSQL (LISTEN/NOTIFY), in this process on
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from jobs.dialect import Dialect
+from jobs.backends.dialect import Dialect
 
 Params = Iterable[Any]
 Row = Mapping[str, Any]  # sqlite3.Row and asyncpg.Record both index by column name
@@ -185,12 +186,12 @@ async def open_database(
     """The embedded SQLite at DATA_DIR/picasso.db when `database_url` is empty, else the
     PostgreSQL it names; migrated to `migrate_to` (default: the latest schema)."""
     if database_url:
-        from jobs.db_postgres import PostgresDatabase
-        from jobs.dburl import parse_database_url
+        from jobs.backends.postgres import PostgresDatabase
+        from jobs.backends.url import parse_database_url
 
         url = parse_database_url(database_url)
         return await PostgresDatabase.open(url, retry_for=connect_retry_for, migrate_to=migrate_to)
-    from jobs.db_sqlite import SqliteDatabase
+    from jobs.backends.sqlite import SqliteDatabase
 
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     return await SqliteDatabase.open(

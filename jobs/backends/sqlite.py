@@ -16,10 +16,10 @@ from pathlib import Path
 
 import aiosqlite
 
-from jobs.db import Database, Params, Row, Tx
-from jobs.dialect import SQLITE
+from jobs.backends.database import Database, Params, Row, Tx
+from jobs.backends.dialect import SQLITE
+from jobs.backends.schema import migrate
 from jobs.retry import Patience
-from jobs.schema import migrate
 
 PRAGMAS = (
     # Deleted job files must give their pages back to the file system (cleanup runs
