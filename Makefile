@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench bench-gpu gallery styles clean postgres docker-check
+.PHONY: setup run test lint bench bench-gpu gallery scale styles clean postgres docker-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ bench: $(STAMP) postgres
 ## preset at its catalogue defaults on three photos. Rerun when the defaults or the engine change.
 gallery: styles
 	$(PY) -m bench.gallery
+
+## The look at every size: each founding painting on a benchmark photo at 256 px
+## and at the CPU default (576 px), before and after the halved levels, judged at phone size
+## (docs/scale.jpg; about 35 minutes on 2 cores).
+scale: styles
+	$(PY) -m bench.scale --presets starry-night,monet,udnie --photos rocket \
+		--sizes 576 --variant before:look_side=0 --tag real --sheet docs/scale.jpg
 
 ## GPU timings, then jobs an hour through the real worker (run on a CUDA machine).
 bench-gpu: $(STAMP)
