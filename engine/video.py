@@ -133,8 +133,11 @@ def _read(
         stream.thread_type = "AUTO"
         times: list[float] = []
         size: tuple[int, int] | None = None
+        turned = False  # a phone's portrait video: stored landscape, shown a quarter turned
         try:
             for frame in container.decode(stream):
+                if not times:
+                    turned = round(frame.rotation) % 180 == 90
                 instant = _seconds(frame, stream, len(times))
                 if times and instant <= times[-1]:
                     instant = times[-1] + 1e-3  # broken timestamps: keep the order
@@ -147,14 +150,14 @@ def _read(
                     )
                 if keep is not None:
                     frames, long_side = keep
-                    image = frame.to_image()
+                    image = upright(frame.to_image(), frame.rotation)
                     if size is None:
                         size = even_size(image.size, long_side)
                     if image.size != size:
                         image = image.resize(size, Image.Resampling.LANCZOS)
                     frames.append((instant, image.convert("RGB")))
                 elif size is None:
-                    size = (frame.width, frame.height)
+                    size = (frame.height, frame.width) if turned else (frame.width, frame.height)
         except ClipError:
             raise
         except Exception as exc:
@@ -188,6 +191,8 @@ def _read(
                 f"please send at most {max_seconds:g} s.",
             )
         width, height = (stream.codec_context.width, stream.codec_context.height)
+        if turned:
+            width, height = height, width
         info = ClipInfo(
             width=width or (size or (0, 0))[0],
             height=height or (size or (0, 0))[1],
@@ -198,6 +203,20 @@ def _read(
             has_audio=has_audio,
         )
         return info, size
+
+
+def upright(image: Image.Image, rotation: float) -> Image.Image:
+    """The frame as it is meant to be seen: phones store a portrait video as landscape frames
+    plus a display matrix (rotation, degrees counter-clockwise: an upright portrait from an
+    iPhone reads -90, a quarter turn clockwise). Multiples of 90 only, as cameras write."""
+    quarter = round(rotation / 90) % 4
+    if quarter == 0:
+        return image
+    return image.transpose(
+        (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)[
+            quarter - 1
+        ]
+    )
 
 
 def _seconds(frame, stream, index: int) -> float:

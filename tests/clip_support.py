@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 
 import av
 import numpy as np
@@ -126,3 +127,16 @@ def still_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (32, 32), "red").save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def filmed_upright_on_a_phone(mp4: bytes, stored_height: int) -> bytes:
+    """The MP4 with the track header's display matrix an iPhone writes for a portrait video
+    (stored landscape, shown turned a quarter clockwise: [0 1 0; -1 0 0; h 0 1])."""
+    data = bytearray(mp4)
+    at = data.find(b"tkhd")
+    version = data[at + 4]
+    # version/flags, times and track id, reserved, duration, reserved, layer, group, volume...
+    offset = at + 8 + (32 if version == 1 else 20) + 8 + 8
+    struct.pack_into(">9i", data, offset, 0, 1 << 16, 0, -(1 << 16), 0, 0,
+                     stored_height << 16, 0, 1 << 30)  # fmt: skip
+    return bytes(data)

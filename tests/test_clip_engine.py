@@ -14,6 +14,7 @@ from engine.flow import flicker, motion, warp
 from engine.video import ClipError, decode_clip, encode_animation, even_size, probe_clip
 from tests.clip_support import (
     encode_clip,
+    filmed_upright_on_a_phone,
     moving_shape_frames,
     sound_only_clip,
     still_png,
@@ -89,6 +90,22 @@ def test_gifs_and_webm_are_clips_too(fmt: str) -> None:
     data = encode_clip(moving_shape_frames(10, (40, 30)), 10, fmt=fmt)
     clip = decode_clip(data, max_seconds=10, max_fps=12, long_side=256)
     assert len(clip.frames) == 10 and clip.size == (40, 30)
+
+
+def test_a_portrait_video_from_a_phone_is_turned_upright() -> None:
+    """Stored landscape with a red band on its left edge; the display matrix says a quarter
+    turn clockwise, so upright the band is along the top and the clip is portrait."""
+    stored = np.zeros((48, 64, 3), np.uint8)
+    stored[:, :8] = (255, 0, 0)
+    frames = [Image.fromarray(stored)] * 4
+    data = filmed_upright_on_a_phone(encode_clip(frames, 12), stored_height=48)
+    info = probe_clip(data, max_seconds=10)
+    assert (info.width, info.height) == (48, 64)
+    clip = decode_clip(data, max_seconds=10, max_fps=12, long_side=256)
+    first = np.asarray(clip.frames[0])
+    assert clip.size == (48, 64) and first.shape[:2] == (64, 48)
+    assert first[:6, :, 0].mean() > 200 and first[:6, :, 1:].mean() < 60  # red along the top
+    assert first[20:, :, 0].mean() < 60  # and nowhere else
 
 
 def _still_mp4() -> bytes:
