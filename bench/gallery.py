@@ -1,7 +1,9 @@
 """`make gallery`: the contact sheet the README opens with, and the bot's /styles cards.
 
 Every preset at its catalogue defaults on three photos of scikit-image (a portrait, a landscape,
-a close-up), small and in minutes on two CPU cores:
+a close-up), in minutes on two CPU cores. Each cell is painted at 256 px, the size a phone
+shows a picture at (since a larger picture keeps the look it has at that size: engine's
+`look_side`, bench/scale.py), and shown at 128 px:
 
     python -m bench.gallery                           # docs/gallery.jpg + docs/gallery.json
     python -m bench.gallery --tune udnie --strengths 1,2,3 --style-scales 1,1.5
@@ -42,8 +44,9 @@ PHOTOS: tuple[tuple[str, str, tuple[float, float]], ...] = (
     ("rocket", "landscape", (0.42, 0.5)),
     ("coffee", "close-up", (0.5, 0.5)),
 )
-CELL = 128
-ITERATIONS = 150
+CELL = 128  # shown at
+SIZE = 256  # painted at: what a user's picture looks like on a phone
+ITERATIONS = 200
 BLOCKS = 2
 GAP = 8
 BACKGROUND = (24, 24, 24)
@@ -262,7 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bench.gallery", description=__doc__)
     parser.add_argument("--out", type=Path, default=SHEET)
-    parser.add_argument("--size", type=int, default=CELL, help="long side of each painting")
+    parser.add_argument("--size", type=int, default=SIZE, help="long side of each painting")
+    parser.add_argument("--cell", type=int, default=CELL, help="side of each cell on the sheet")
     parser.add_argument("--iterations", type=int, default=ITERATIONS)
     parser.add_argument("--presets", help="comma-separated (default: all installed)")
     parser.add_argument("--tune", help="one preset's variants instead of the sheet")
@@ -295,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     photos = [(name, square_photo(name, centre)) for name, _, centre in PHOTOS]
     paint, judged, chosen = make_painter(args.size, args.iterations, settings.precision)
     started = time.perf_counter()
-    painted = paint_rows(rows, photos, paint, judged, settings.styles_dir, args.size)
+    painted = paint_rows(rows, photos, paint, judged, settings.styles_dir, args.cell)
     seconds = time.perf_counter() - started
     meta = {
         "made_by": "python -m bench.gallery" + (f" --tune {args.tune}" if args.tune else ""),
@@ -303,10 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cpu": cpu_name(),
         "precision": chosen,
         "size": args.size,
+        "cell": args.cell,
         "iterations": args.iterations,
         "seconds": round(seconds, 1),
     }
-    sheet = write_sheet(out, painted, photos, args.size, blocks, meta)
+    sheet = write_sheet(out, painted, photos, args.cell, blocks, meta)
     print(
         f"wrote {out} ({sheet.width}x{sheet.height}, {out.stat().st_size // 1024} KB) and "
         f"{out.with_suffix('.json').name}: {len(painted) * len(photos)} paintings in "

@@ -462,9 +462,9 @@ class Stylizer:
             adam = torch.optim.Adam([pixels], lr=options.adam_lr)
             lbfgs = None
         else:
-            lbfgs = DeviceLBFGS(
-                batch, pixels[0].numel(), options.lbfgs_history, lr=1.0, device=pixels.device
-            )
+            # A scale of fewer iterations than the history never fills it: no room kept for it.
+            history = max(1, min(options.lbfgs_history, iterations - 1))
+            lbfgs = DeviceLBFGS(batch, pixels[0].numel(), history, lr=1.0, device=pixels.device)
 
         def render(side: int) -> Image.Image:
             with torch.no_grad():

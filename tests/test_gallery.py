@@ -118,7 +118,18 @@ def test_make_gallery_renders_a_sheet_with_the_real_engine(tmp_path):
     out = tmp_path / "sheet.jpg"
     done = run_bench(
         "bench.gallery",
-        ["--presets", "monet,udnie", "--size", "64", "--iterations", "4", "--out", str(out)],
+        [
+            "--presets",
+            "monet,udnie",
+            "--size",
+            "64",
+            "--cell",
+            "64",
+            "--iterations",
+            "4",
+            "--out",
+            str(out),
+        ],
         tmp_path,
         paintings=("monet", "udnie"),
     )
