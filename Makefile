@@ -54,7 +54,7 @@ gallery: styles
 
 ## The look at every size: each founding painting on a benchmark photo at 256 px
 ## and at the CPU default (576 px), before and after the halved levels, judged at phone size
-## (docs/scale.jpg; about 35 minutes on 2 cores).
+## (docs/scale.jpg; about 12 minutes on 2 quiet cores: a 576 px picture takes ~100 s).
 scale: styles
 	$(PY) -m bench.scale --presets starry-night,monet,udnie --photos rocket \
 		--sizes 576 --variant before:look_side=0 --tag real --sheet docs/scale.jpg
