@@ -48,28 +48,14 @@ class LossWeights:
 @dataclass
 class Targets:
     """What the output should match at one scale: content features and blended style Grams,
-    of the picture itself and (`coarser`) of its copies halved once, twice, ... (see
-    `style_transfer_loss`)."""
+    and (`coarser`) the same for the picture's copies halved once, twice, ... (see
+    `style_transfer_loss`; a coarser level's content is empty when it has no content term)."""
 
     content: dict[str, torch.Tensor]
     content_energy: dict[str, torch.Tensor]
     style: dict[str, torch.Tensor]
     style_energy: dict[str, torch.Tensor]
-    coarser: list[dict[str, torch.Tensor]] = field(default_factory=list)
-    coarser_energy: list[dict[str, torch.Tensor]] = field(default_factory=list)
-    coarser_content: list[dict[str, torch.Tensor]] = field(default_factory=list)
-    coarser_content_energy: list[dict[str, torch.Tensor]] = field(default_factory=list)
-
-    def content_at(self, level: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """(features, energy) at a level: 0 is the picture itself, k its copy halved k times."""
-        return [self.content, *self.coarser_content][level], [
-            self.content_energy,
-            *self.coarser_content_energy,
-        ][level]
-
-    def style_at(self, level: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """(Grams, energy) at a level, as `content_at`."""
-        return [self.style, *self.coarser][level], [self.style_energy, *self.coarser_energy][level]
+    coarser: list[Targets] = field(default_factory=list)
 
 
 StyleFeatures = Sequence[tuple[Mapping[str, torch.Tensor], float]]
@@ -94,28 +80,22 @@ def make_targets(
     content_features: Mapping[str, torch.Tensor],
     style_features: StyleFeatures,
     weights: LossWeights,
-    coarser_style_features: Sequence[StyleFeatures] = (),
-    coarser_content_features: Sequence[Mapping[str, torch.Tensor]] = (),
+    coarser: Sequence[tuple[Mapping[str, torch.Tensor], StyleFeatures]] = (),
 ) -> Targets:
-    """The targets of one scale; `coarser_style_features[k]` are the paintings' features
-    halved k + 1 times (and `coarser_content_features[k]` the photo's), for the picture's
-    copies halved as often."""
-    content = {k: content_features[k].detach().float() for k in weights.content_layers}
+    """The targets of one scale; `coarser[k]` holds the photo's features (empty: no content
+    term there) and the paintings' features of their copies halved k + 1 times."""
+    content = {
+        k: content_features[k].detach().float()
+        for k in weights.content_layers
+        if k in content_features
+    }
     style = blended_grams(style_features, weights)
-    coarser = [blended_grams(level, weights) for level in coarser_style_features]
-    coarser_content = [
-        {k: level[k].detach().float() for k in weights.content_layers}
-        for level in coarser_content_features
-    ]
     return Targets(
         content=content,
         content_energy=_energy(content),
         style=style,
         style_energy=_energy(style),
-        coarser=coarser,
-        coarser_energy=[_energy(level) for level in coarser],
-        coarser_content=coarser_content,
-        coarser_content_energy=[_energy(level) for level in coarser_content],
+        coarser=[make_targets(photo, paintings, weights) for photo, paintings in coarser],
     )
 
 
@@ -148,17 +128,19 @@ def _relative_error(
 
 
 def _content_distance(
-    features: Mapping[str, torch.Tensor], targets: Targets, level: int, weights: LossWeights
+    features: Mapping[str, torch.Tensor], targets: Targets, weights: LossWeights
 ) -> torch.Tensor:
-    return _relative_error(features, *targets.content_at(level), weights.content_layers)
+    return _relative_error(
+        features, targets.content, targets.content_energy, weights.content_layers
+    )
 
 
 def _style_distance(
-    features: Mapping[str, torch.Tensor], targets: Targets, level: int, weights: LossWeights
+    features: Mapping[str, torch.Tensor], targets: Targets, weights: LossWeights
 ) -> torch.Tensor:
     total = sum(weights.style_layers.values())
     layers = {k: w / total for k, w in weights.style_layers.items()}
-    return _relative_error(features, *targets.style_at(level), layers, of=gram)
+    return _relative_error(features, targets.style, targets.style_energy, layers, of=gram)
 
 
 def style_transfer_loss(
@@ -174,19 +156,17 @@ def style_transfer_loss(
     """The weighted sum the optimiser minimises (see the module docstring).
 
     With `coarser_features` (the picture halved once, twice, ...; as many as `targets.coarser`)
-    the style distance of each halved copy is added, weighing `coarse_style`, and (where
-    `targets.coarser_content` is set) its content distance, weighing `coarse_content`: VGG's
+    the style distance of each halved copy is added, weighing `coarse_style`, and (where its
+    targets have content) its content distance, weighing `coarse_content`: VGG's
     receptive fields are fixed in pixels, so on a large picture the Grams of the picture alone
     ask only for fine strokes and leave its shapes, at the size a phone shows them, to the
     photo (issue #18)."""
-    content = _content_distance(features, targets, 0, weights)
-    style = _style_distance(features, targets, 0, weights)
-    for level, level_features in enumerate(coarser_features, start=1):
-        style = style + coarse_style * _style_distance(level_features, targets, level, weights)
-        if coarse_content and level <= len(targets.coarser_content):
-            content = content + coarse_content * _content_distance(
-                level_features, targets, level, weights
-            )
+    content = _content_distance(features, targets, weights)
+    style = _style_distance(features, targets, weights)
+    for level, level_features in zip(targets.coarser, coarser_features, strict=True):
+        style = style + coarse_style * _style_distance(level_features, level, weights)
+        if coarse_content and level.content:
+            content = content + coarse_content * _content_distance(level_features, level, weights)
     tv = tv_loss(image) if weights.tv > 0 else image.new_zeros(())
     total = weights.content * content + weights.style * strength * style + weights.tv * tv
     return LossParts(total=total, content=content, style=style, tv=tv)

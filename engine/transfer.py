@@ -349,9 +349,11 @@ class Stylizer:
             photo_t = _to_tensor(_resized(content, size), self.device)
             targets = self._targets(photo_t, styles, size, options, weights)
             if image is None or previous_photo is None:
-                image = self._initial(photo_t, options, generator)
-                if init is not None:
-                    image = _to_tensor(_resized(init, size), self.device)
+                image = (
+                    self._initial(photo_t, options, generator)
+                    if init is None
+                    else _to_tensor(_resized(init, size), self.device)
+                )
             else:
                 image = _carry_up(image, previous_photo, photo_t)
             previous_photo = photo_t
@@ -417,7 +419,9 @@ class Stylizer:
             # The painting keeps the same size relative to the output at every scale.
             style_side = max(16, round(max(size) * options.style_scale))
             levels = coarser_levels(size, options.look_side)
-            coarser: list[list[tuple[dict[str, torch.Tensor], float]]] = [[] for _ in range(levels)]
+            halved_paintings: list[list[tuple[dict[str, torch.Tensor], float]]] = [
+                [] for _ in range(levels)
+            ]
             for painting, weight in styles:
                 if weight == 0:
                     continue
@@ -426,11 +430,13 @@ class Stylizer:
                 )
                 style_features.append((self.extractor(painting_t), weight))
                 for level, halved in enumerate(halvings(painting_t, levels)):
-                    coarser[level].append((self.extractor(halved), weight))
-            coarser_content = []
-            if options.coarse_content_weight:
-                coarser_content = [self.extractor(h) for h in halvings(photo, levels)]
-        return make_targets(content_features, style_features, weights, coarser, coarser_content)
+                    halved_paintings[level].append((self.extractor(halved), weight))
+            halved_photos = [
+                self.extractor(h) if options.coarse_content_weight else {}
+                for h in halvings(photo, levels)
+            ]
+        coarser = list(zip(halved_photos, halved_paintings, strict=True))
+        return make_targets(content_features, style_features, weights, coarser)
 
     def _initial(
         self, photo: torch.Tensor, options: StylizeOptions, generator: torch.Generator
