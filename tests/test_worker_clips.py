@@ -16,7 +16,14 @@ from jobs import Job, JobOptions, JobStatus, JobStore, StyleRef
 from jobs.clips import CLIP_RESULT_NAME, clip_content_name, is_clip
 from jobs.testing import new_job
 from tests.clip_support import encode_clip, moving_shape_frames
-from tests.test_worker_harness import WorkerProcess, picture, wait_progress, wait_status
+from tests.test_worker_harness import (
+    WorkerProcess,
+    picture,
+    shared_worker,
+    store_beside,
+    wait_progress,
+    wait_status,
+)
 
 FINISHED = {JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED}
 CLIP_ENV = {
@@ -50,18 +57,14 @@ def _frames_of(mp4: bytes) -> list[Image.Image]:
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
-    root = tmp_path_factory.mktemp("clip-worker")
-    (root / "styles").mkdir()
-    worker = WorkerProcess(root / "data", **CLIP_ENV)
-    yield worker
-    worker.stop()
+    with shared_worker(tmp_path_factory.mktemp("clip-worker"), **CLIP_ENV) as worker:
+        yield worker
 
 
 @pytest.fixture
 async def store(worker):
-    async with await JobStore.open(worker.data_dir) as store:
+    async with store_beside(worker) as store:
         yield store
-    assert worker.proc.poll() is None, worker.log()
 
 
 async def test_a_clip_is_painted_frame_by_frame_into_an_animation(store):

@@ -7,8 +7,10 @@ tmp DATA_DIR; tests poll the database with deadlines instead of sleeping fixed t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from engine.settings import EngineSettings
 from engine.timelapse import FRAMES_NAME, unpack
 from jobs import Job, JobOptions, JobStatus, JobStore, StyleRef
 from jobs.testing import new_job
+from tests.shared_styles import shared_styles_dir
 from tests.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,6 +102,29 @@ class WorkerProcess:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextlib.contextmanager
+def shared_worker(root: Path, paintings: tuple[str, ...] = (), **env: str):
+    """One worker process for a module's tests (starting one costs seconds of CPU), with
+    these shared paintings in its STYLES_DIR; stopped at the end."""
+    (root / "styles").mkdir()
+    for name in paintings:
+        shutil.copy(shared_styles_dir(name) / f"{name}.jpg", root / "styles" / f"{name}.jpg")
+    worker = WorkerProcess(root / "data", **env)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@contextlib.asynccontextmanager
+async def store_beside(worker: WorkerProcess):
+    """The worker's job table, unpaused after the test; fails the test if the worker died."""
+    async with await JobStore.open(worker.data_dir) as store:
+        yield store
+        await store.set_paused(False)
+    assert worker.proc.poll() is None, f"the worker died:\n{worker.log()}"
 
 
 async def wait_status(

@@ -7,16 +7,15 @@ users and waits for its own jobs.
 from __future__ import annotations
 
 import itertools
-import shutil
 
 import pytest
 
 from engine.images import CorruptImageError, NotAnImageError
 from jobs import JobOptions, JobStatus, JobStore
-from tests.shared_styles import shared_styles_dir
 from tests.test_worker_harness import (
-    WorkerProcess,
     add_job,
+    shared_worker,
+    store_beside,
     wait_progress,
     wait_status,
 )
@@ -28,21 +27,15 @@ _users = itertools.count(100)
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shared-worker")
-    (root / "styles").mkdir()
     # starry-night stays missing on purpose
-    shutil.copy(shared_styles_dir("monet") / "monet.jpg", root / "styles" / "monet.jpg")
-    worker = WorkerProcess(root / "data")
-    yield worker
-    worker.stop()
+    with shared_worker(tmp_path_factory.mktemp("shared-worker"), ("monet",)) as worker:
+        yield worker
 
 
 @pytest.fixture
 async def store(worker):
-    async with await JobStore.open(worker.data_dir) as store:
+    async with store_beside(worker) as store:
         yield store
-        await store.set_paused(False)
-    assert worker.proc.poll() is None, f"the worker died:\n{worker.log()}"
 
 
 async def test_cancel_a_queued_job(store):
