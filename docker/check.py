@@ -282,6 +282,17 @@ def painted(fake: FakeInThread, user: dict, request: dict, timeout: float) -> Ca
     return found[0]  # type: ignore[index]
 
 
+def photo_in_painting_out(
+    fake: FakeInThread, user: dict, seed: int, caption: str, seen: list[str]
+) -> None:
+    """Send a photo with `caption` and wait for its painting."""
+    started = time.monotonic()
+    request = fake.call(fake.api.photo_update, photo_bytes(seed), caption, user=user)
+    fake.push(request)
+    result = painted(fake, user, request, 600)
+    seen.append(f"painting after {time.monotonic() - started:.0f} s: {result.text!r}")
+
+
 def photo_bytes(seed: int) -> bytes:
     import io
 
@@ -325,11 +336,7 @@ def single_container(fake: FakeInThread) -> None:
     with step("single container: runs as the unprivileged user") as seen:
         unprivileged(SINGLE, seen)
     with step("single container: a photo in, a painting out (SQLite in /data)") as seen:
-        started = time.monotonic()
-        request = fake.call(fake.api.photo_update, photo_bytes(1), "/style monet", user=ALICE)
-        fake.push(request)
-        result = painted(fake, ALICE, request, 600)
-        seen.append(f"painting after {time.monotonic() - started:.0f} s: {result.text!r}")
+        photo_in_painting_out(fake, ALICE, 1, "/style monet", seen)
         listing = run("docker", "exec", SINGLE, "ls", "-ln", "/data")
         seen.append("/data: " + ", ".join(
             f"{line.split()[-1]} (uid {line.split()[2]})"
@@ -454,11 +461,7 @@ def compose_steps(fake: FakeInThread, env: dict) -> None:
             for container in containers(env, service):
                 unprivileged(name_of(container), seen)
     with step("compose: a photo in, a painting out (PostgreSQL, external painters)") as seen:
-        started = time.monotonic()
-        first = fake.call(fake.api.photo_update, photo_bytes(2), "/style udnie", user=ALICE)
-        fake.push(first)
-        result = painted(fake, ALICE, first, 600)
-        seen.append(f"painting after {time.monotonic() - started:.0f} s: {result.text!r}")
+        photo_in_painting_out(fake, ALICE, 2, "/style udnie", seen)
 
     with step("compose: a painter killed mid-job, the picture delivered once") as seen:
         # A larger picture, so that there is a middle to kill it in.
