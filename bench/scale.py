@@ -252,16 +252,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             jobs = [(args.small, "", {})]
             jobs += [(size, name, sets) for size in sizes for name, sets in variants]
             for size, variant, sets in jobs:
-                options = StylizeOptions(
-                    size=size,
-                    iterations=args.iterations,
-                    strength=float(own.get("strength", 1.0)),
-                    style_scale=float(own.get("style_scale", 1.0)),
-                    precision=args.precision,
-                    progress_every=args.iterations,
-                    seed=0,
-                    **{**extra, **sets},  # type: ignore[arg-type]
-                )
+                chosen: dict[str, object] = {
+                    "size": size,
+                    "iterations": args.iterations,
+                    "strength": float(own.get("strength", 1.0)),
+                    "style_scale": float(own.get("style_scale", 1.0)),
+                    "precision": args.precision,
+                    "seed": 0,
+                    **extra,
+                    **sets,  # a variant may set anything, its iterations too (equal time)
+                }
+                chosen["progress_every"] = chosen["iterations"]
+                options = StylizeOptions(**chosen)  # type: ignore[arg-type]
                 done = paint_one(stylizer, cache, preset_name, photo_name, photo, painting, options)
                 done.variant = variant
                 done.judged = judge.distances(done.image, photo, painting)

@@ -39,6 +39,7 @@ def test_the_bench_paints_small_and_large_and_writes_its_sheet(tmp_path):
         "bench.scale",
         ["--small", "32", "--sizes", "48", "--phone", "32", "--iterations", "3",
          "--presets", "monet", "--photos", "coffee", "--variant", "before:look_side=0",
+         "--variant", "eq:iterations=2",
          "--set", "look_side=16", "--tag", "test", "--sheet", str(tmp_path / "s.jpg")],
         cwd=REPO,
         paintings=("monet",),
@@ -46,5 +47,10 @@ def test_the_bench_paints_small_and_large_and_writes_its_sheet(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| monet | coffee | 48 | before |" in result.stdout
     record = json.loads((REPO / "bench" / "out" / "scale-test.json").read_text())
-    assert {(r["size"], r["variant"]) for r in record} == {(32, ""), (48, "before"), (48, "")}
+    assert {(r["size"], r["variant"]) for r in record} == {
+        (32, ""),
+        (48, "before"),
+        (48, "eq"),
+        (48, ""),
+    }
     assert Image.open(tmp_path / "s.jpg").size[1] > 32
