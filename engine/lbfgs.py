@@ -57,15 +57,15 @@ class DeviceLBFGS:
         self.fresh = torch.ones(batch, **kw)  # 1: the next step starts a new history
         self.prev_grad = torch.zeros(batch, numel, **kw)
         self.prev_step = torch.zeros(batch, numel, **kw)
-        self._next_slot = 0  # the ring buffer's write position, known on the host
-        self._stored = 0  # how many slots have been written (at most m)
-        self._stepped = False
+        # Steps taken, known on the host: every step after the first writes one pair, so the
+        # ring buffer's position follows from it (nothing about the pairs is read back).
+        self._steps = 0
 
     @torch.no_grad()
     def step(self, params: torch.Tensor, grad: torch.Tensor) -> None:
         """One iteration: `params` (batch, numel) moves in place along -H grad."""
         grad = grad.float()
-        if self._stepped:  # a previous step exists: its pair goes into the history
+        if self._steps:  # a previous step exists: its pair goes into the history
             self._remember(grad)
         direction = -self._inverse_hessian_times(grad)
         first = self.lr * torch.clamp(1.0 / grad.abs().sum(dim=1).clamp_min(1e-30), max=1.0)
@@ -75,7 +75,7 @@ class DeviceLBFGS:
         self.prev_step.copy_(step)
         self.prev_grad.copy_(grad)
         self.fresh.zero_()
-        self._stepped = True
+        self._steps += 1
 
     @torch.no_grad()
     def restart(self, mask: torch.Tensor) -> None:
@@ -89,7 +89,8 @@ class DeviceLBFGS:
     def _remember(self, grad: torch.Tensor) -> None:
         """Store the pair (s, y) of the last step in the next slot, masked where it fails the
         curvature test or where the last step started a new history."""
-        m, k = self.history, self._next_slot
+        m = self.history
+        k = (self._steps - 1) % m  # the pair of step n (from 1) goes to slot n - 1 mod m
         s = self.prev_step
         y = grad - self.prev_grad
         ys = (s * y).sum(dim=1)
@@ -107,15 +108,14 @@ class DeviceLBFGS:
         self.valid[:, k] = keep
         yy_new = y_dot_y_new[:, k]
         self.gamma.copy_(torch.where(keep > 0, ys / yy_new.clamp_min(1e-30), self.gamma))
-        self._next_slot = (k + 1) % m
-        self._stored = min(self._stored + 1, m)
 
     def _inverse_hessian_times(self, grad: torch.Tensor) -> torch.Tensor:
         m = self.history
-        if not self._stored:
+        stored = min(self._steps, m)  # pairs in the buffer once this step's is written
+        if not stored:
             return grad * self.gamma[:, None]
         # The slots in the order the pairs were made (oldest first): a rotation of the buffer.
-        oldest = self._next_slot if self._stored == m else 0
+        oldest = self._steps % m if stored == m else 0
 
         def ordered(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
             return torch.roll(t, shifts=(-oldest,) * len(dims), dims=dims) if oldest else t
