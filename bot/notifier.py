@@ -28,25 +28,26 @@ import io
 import logging
 import time
 import warnings
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from telegram import InputMediaPhoto, Message
+from telegram import InlineKeyboardMarkup, InputMediaPhoto, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.helpers import mention_html
 
 from bot import texts
-from bot.clips import deliver_clip
 from bot.context import BotDeps
 from bot.handlers.results import has_timelapse, result_keyboard
+from bot.handlers.variations import variation_buttons
 from bot.labels import options_label, style_label
 from bot.replies import reply_to
 from bot.submit import queued_text, record_progress_message
-from engine.images import encode_image
+from engine.images import ImageError, encode_image, probe_image
 from jobs import RESULT_NAME, DatabaseUnavailable, Job, JobStatus
-from jobs.clips import is_clip
+from jobs.clips import CLIP_RESULT_NAME, is_clip
 from jobs.events import job_event
 from jobs.retry import wait_out
 
@@ -516,7 +517,7 @@ class Notifier:
 
     async def _deliver_done(self, job: Job) -> None:
         if is_clip(job):
-            await deliver_clip(self, job)
+            await self._deliver_clip(job)
             return
         duration = self.done_duration(job)
         result = await self.store.read_file(job.id, job.result_name or RESULT_NAME)
@@ -525,15 +526,14 @@ class Notifier:
                 raise ValueError("the result file is missing")
             photo, width, height = await asyncio.to_thread(_photo_rendition, result)
         except (OSError, ValueError) as exc:
-            log.error("result of job %d unreadable: %s", job.id, exc)
-            failed = texts.FAILED.format(error=texts.FAILED_FALLBACK)
-            await self._final_edit(job, failed, send_if_missing=True)
+            await self._result_unreadable(job, exc)
             return
         await self._final_edit(job, texts.DONE.format(duration=duration), send_if_missing=False)
         caption = self.result_caption(job, width, height, duration)
         markup = result_keyboard(job, timelapse=await has_timelapse(self.store, job))
-        try:
-            await self.bot.send_photo(
+        await self._send_or_document(
+            job,
+            self.bot.send_photo(
                 job.chat_id,
                 photo,
                 caption=caption,
@@ -541,16 +541,66 @@ class Notifier:
                 filename=f"picasso-{job.id}.jpg",
                 reply_parameters=reply_to(job.reply_to_message_id),
                 reply_markup=markup,
-            )
+            ),
+            result,
+            f"picasso-{job.id}.png",
+            caption,
+        )
+
+    async def _deliver_clip(self, job: Job) -> None:
+        """The painted clip as an animation replying to the user's clip (Telegram loops an MP4
+        without sound), with a photo result's caption and the variation buttons; a clip has no
+        PNG to offer and no timelapse."""
+        duration = self.done_duration(job)
+        animation = await self.store.read_file(job.id, CLIP_RESULT_NAME)
+        still = await self.store.read_file(job.id, job.result_name or RESULT_NAME)
+        try:
+            if animation is None or still is None:
+                raise ValueError("the painted clip is missing")
+            width, height = probe_image(still, max_aspect=1e9)  # the header only
+        except (ImageError, ValueError) as exc:
+            await self._result_unreadable(job, exc)
+            return
+        await self._final_edit(job, texts.DONE.format(duration=duration), send_if_missing=False)
+        caption = self.result_caption(job, width, height, duration)
+        await self._send_or_document(
+            job,
+            self.bot.send_animation(
+                job.chat_id,
+                animation,
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                filename=f"picasso-{job.id}.mp4",
+                width=width,
+                height=height,
+                reply_parameters=reply_to(job.reply_to_message_id),
+                reply_markup=InlineKeyboardMarkup([variation_buttons(job)]),
+            ),
+            animation,
+            f"picasso-{job.id}.mp4",
+            caption,
+        )
+
+    async def _result_unreadable(self, job: Job, exc: Exception) -> None:
+        log.error("result of job %d unreadable: %s", job.id, exc)
+        failed = texts.FAILED.format(error=texts.FAILED_FALLBACK)
+        await self._final_edit(job, failed, send_if_missing=True)
+
+    async def _send_or_document(
+        self, job: Job, sending: Awaitable[object], file: bytes, filename: str, caption: str
+    ) -> None:
+        """Send the result as asked; refused (e.g. PHOTO_INVALID_DIMENSIONS), the file goes as a
+        document, which Telegram always takes."""
+        try:
+            await sending
         except BadRequest as exc:
             if "chat not found" in exc.message.lower():
                 raise
-            # e.g. PHOTO_INVALID_DIMENSIONS: the file always goes as a document.
-            log.warning("sendPhoto failed for job %d (%s); sending a document", job.id, exc)
+            log.warning("sending job %d's result failed (%s); sending a document", job.id, exc)
             await self.bot.send_document(
                 job.chat_id,
-                result,
-                filename=f"picasso-{job.id}.png",
+                file,
+                filename=filename,
                 caption=caption,
                 parse_mode=ParseMode.HTML,
                 reply_parameters=reply_to(job.reply_to_message_id),
