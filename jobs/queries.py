@@ -11,7 +11,6 @@ from jobs.fair import LAST_SERVED_SQL, QUEUED_SQL, QueuedJob, simulate
 from jobs.models import Job, JobStatus, Stats
 
 RECENT_FOR_AVERAGE = 20
-CLIP_HISTORY = 500  # finished jobs looked at for the clips' average (clips may be rare)
 
 
 class JobQueries(StoreBase):
@@ -53,13 +52,17 @@ class JobQueries(StoreBase):
         queued = [job for job_id in order if (job := await self.get(job_id)) is not None]
         return running + queued
 
-    async def average_duration(self) -> float | None:
-        """Mean run time (claim to done) of the last finished jobs; None before the first."""
+    async def average_duration(self, clips: bool = False) -> float | None:
+        """Mean run time (claim to done) of the last finished photos, or with `clips` of the
+        last clips (a clip takes many photos' time: one average would be wrong for both);
+        None before the first."""
+        like = "LIKE" if clips else "NOT LIKE"
         row = await self._db.one(
             f"""
             SELECT AVG(d) AS avg FROM (
                 SELECT finished_at - started_at AS d FROM jobs
                 WHERE status = 'done' AND started_at IS NOT NULL
+                  AND COALESCE(content_name, '') {like} '{CLIP_PATTERN}'
                 ORDER BY finished_at DESC LIMIT {RECENT_FOR_AVERAGE}) AS recent
             """
         )
@@ -108,29 +111,17 @@ class JobQueries(StoreBase):
 
     async def _clip_aware_durations(self, line: list[int], avg: float) -> list[float] | None:
         """How long each job of `line` will run when clips are among them: a clip the recent
-        clips' average, anything else the recent average (None: no clip, or no clip history)."""
+        clips' average, a photo the photos' (None: no clip, or no clip history)."""
         rows = await self._db.all(
             f"SELECT id FROM jobs WHERE status = 'queued' AND content_name LIKE '{CLIP_PATTERN}'"
         )
         clips = {row["id"] for row in rows} & set(line)
         if not clips:
             return None
-        clip_avg = await self.average_clip_duration()
+        clip_avg = await self.average_duration(clips=True)
         if clip_avg is None:
             return None
         return [clip_avg if job_id in clips else avg for job_id in line]
-
-    async def average_clip_duration(self) -> float | None:
-        """Mean run time of the clips among the last CLIP_HISTORY finished jobs."""
-        row = await self._db.one(
-            f"""
-            SELECT AVG(CASE WHEN content_name LIKE '{CLIP_PATTERN}' THEN d END) AS avg FROM (
-                SELECT finished_at - started_at AS d, content_name FROM jobs
-                WHERE status = 'done' AND started_at IS NOT NULL
-                ORDER BY finished_at DESC LIMIT {CLIP_HISTORY}) AS recent
-            """
-        )
-        return None if row is None or row["avg"] is None else float(row["avg"])
 
     async def live_engine_count(self) -> int:
         row = await self._db.one(

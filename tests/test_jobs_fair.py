@@ -114,19 +114,20 @@ async def test_eta_from_average_durations(store, tmp_path, clock):
 
 async def test_eta_knows_a_queued_clip_takes_a_clips_time(store, tmp_path, clock):
     """Photos took 10 s, a clip 100 s: a clip in line counts 100 s, a photo 10 s (the
-    average of everything, 40 s, would be wrong for both)."""
+    average of everything, 40 s, would be wrong for both, photos without a clip in line too)."""
     for duration, clip in ((10, False), (100, True), (10, False)):
         job = await add(store, tmp_path, clock, 9) if not clip else await add_clip(store, clock)
         await store.claim("w")
         clock.advance(duration)
         await store.finish(job.id, PLACEHOLDER)
-    assert await store.average_duration() == pytest.approx(40)
+    assert await store.average_duration() == pytest.approx(10)
+    assert await store.average_duration(clips=True) == pytest.approx(100)
     photo = await add(store, tmp_path, clock, 1)
     clip = await add_clip(store, clock, user_id=2)
     after = await add(store, tmp_path, clock, 3)
-    assert await store.eta_seconds(photo.id) == pytest.approx(40)  # no clip in its line
-    assert await store.eta_seconds(clip.id) == pytest.approx(40 + 100)
-    assert await store.eta_seconds(after.id) == pytest.approx(40 + 100 + 40)
+    assert await store.eta_seconds(photo.id) == pytest.approx(10)  # no clip in its line
+    assert await store.eta_seconds(clip.id) == pytest.approx(10 + 100)
+    assert await store.eta_seconds(after.id) == pytest.approx(10 + 100 + 10)
 
 
 async def add_clip(store, clock, user_id: int = 9):
