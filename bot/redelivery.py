@@ -67,6 +67,8 @@ class Redelivery:
         self._waiting: set[asyncio.Task[None]] = set()
         self._kept: dict[int, tuple[int, list[Update]]] = {}  # first id -> (tries, the updates)
         self._scheduled: set[int] = set()  # update ids waiting in _put_back
+        self._writer: asyncio.Task[None] | None = None  # writes the keep file, in a thread
+        self._dirty = False
 
     def again(self, updates: Sequence[Update], reason: BaseException) -> bool:
         """Put `updates` back on the update queue, together, after their next back-off (True);
@@ -164,44 +166,69 @@ class Redelivery:
         for task in list(self._waiting):
             task.cancel()
         await asyncio.gather(*self._waiting, return_exceptions=True)
+        await self.written()
 
     def _remember(self, updates: Sequence[Update], tries: int) -> None:
-        ids = {u.update_id for u in updates}
-        for first, (_, group) in list(self._kept.items()):
-            if ids & {u.update_id for u in group}:
-                del self._kept[first]
+        self._drop(updates)
         self._kept[updates[0].update_id] = (tries, list(updates))
         self._write()
 
     def _forget(self, updates: Sequence[Update]) -> None:
-        ids = {u.update_id for u in updates}
-        before = len(self._kept)
-        for first, (_, group) in list(self._kept.items()):
-            if ids & {u.update_id for u in group}:
-                del self._kept[first]
-        if len(self._kept) != before:
+        if self._drop(updates):
             self._write()
 
+    def _drop(self, updates: Sequence[Update]) -> bool:
+        """Drop the kept groups that share an update with `updates`; whether any was."""
+        ids = {u.update_id for u in updates}
+        overlapping = [k for k, (_, group) in self._kept.items() if ids & _ids(group)]
+        for first in overlapping:
+            del self._kept[first]
+        return bool(overlapping)
+
     def _write(self) -> None:
-        """The waiting updates to the keep file, whole or not at all (a temporary file renamed
-        over it); an empty list removes it."""
+        """Keep the waiting updates in the file, off the event loop: one writer task at a time
+        writes the latest state (a burst of changes during an outage is one or two writes)."""
         if self.keep is None:
             return
-        try:
-            if not self._kept:
-                with contextlib.suppress(FileNotFoundError):
-                    self.keep.unlink()
-                return
+        self._dirty = True
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._flush(), name="keep-waiting-updates")
+
+    async def written(self) -> None:
+        """Until the keep file holds the waiting updates as they stand now."""
+        if self._writer is not None:
+            await self._writer
+
+    async def _flush(self) -> None:
+        while self._dirty:
+            self._dirty = False
             entries = [
                 {"tries": tries, "updates": [u.to_dict() for u in group]}
                 for tries, group in self._kept.values()
             ]
-            self.keep.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.keep.with_name(f".{self.keep.name}.part")
-            partial.write_text(json.dumps(entries))
-            os.replace(partial, self.keep)
-        except OSError as exc:  # the updates still wait in this process
-            log.warning("could not keep the waiting updates in %s: %s", self.keep, exc)
+            await asyncio.to_thread(_write_keep_file, self.keep, entries)
+
+
+def _ids(updates: Sequence[Update]) -> set[int]:
+    return {u.update_id for u in updates}
+
+
+def _write_keep_file(path: Path | None, entries: list[dict]) -> None:
+    """The entries to `path`, whole or not at all (a temporary file renamed over it); none
+    removes it."""
+    if path is None:
+        return
+    try:
+        if not entries:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.part")
+        partial.write_text(json.dumps(entries))
+        os.replace(partial, path)
+    except OSError as exc:  # the updates still wait in this process
+        log.warning("could not keep the waiting updates in %s: %s", path, exc)
 
 
 def redelivery_of(application: Application) -> Redelivery:

@@ -161,7 +161,7 @@ async def test_requests_waiting_for_the_database_survive_a_restart_of_the_bot(
     assert "Traceback" not in first.output + second.output, first.output + second.output
 
 
-def test_the_keep_file_round_trip_and_what_a_damaged_one_costs(fake_api, tmp_path):
+async def test_the_keep_file_round_trip_and_what_a_damaged_one_costs(fake_api, tmp_path):
     """What one process keeps, the next restores (the tries counted on, an album together);
     an unreadable entry is skipped, an unreadable file costs nothing but a warning."""
     from bot.app import build_application
@@ -176,6 +176,7 @@ def test_the_keep_file_round_trip_and_what_a_damaged_one_costs(fake_api, tmp_pat
     kept = redelivery_of(first)
     kept._remember(updates[:1], 2)
     kept._remember(updates[1:], 1)  # an album's items, together
+    await kept.written()  # written in a thread, off the event loop
     assert kept_update_ids(keep) == [7, 8, 9]
     entries = json.loads(keep.read_text())
     keep.write_text(json.dumps([*entries, {"tries": "x"}, {"nothing": 1}]))
@@ -187,6 +188,7 @@ def test_the_keep_file_round_trip_and_what_a_damaged_one_costs(fake_api, tmp_pat
     assert queued[0].message.text == "/help 7"
     assert redelivery_of(second)._tries[7][0] == 2 and redelivery_of(second)._tries[9][0] == 1
     redelivery_of(second).done(queued[:1])  # handled: no longer kept
+    await redelivery_of(second).written()
     assert kept_update_ids(keep) == [8, 9]
 
     keep.write_text("{not json")
