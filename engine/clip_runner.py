@@ -173,7 +173,7 @@ def _reporter(
         snapshot = Progress(
             iteration=progress.frame,
             total=progress.total,
-            loss=math.nan,
+            raw_loss=math.nan,
             elapsed=progress.elapsed,
             eta=progress.eta,
             size=progress.last.size,

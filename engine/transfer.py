@@ -102,12 +102,18 @@ class Progress:
 
     iteration: int
     total: int
-    loss: float
+    raw_loss: torch.Tensor | float  # on the device: read only if `loss` is asked for
     elapsed: float
     eta: float
     size: tuple[int, int]
     final: bool
     _render: Callable[[int], Image.Image] = field(repr=False)
+
+    @property
+    def loss(self) -> float:
+        """The loss at this iteration. Reading it waits for the device: a callback that runs
+        at every iteration (for its stop checks) asks for it only when it reports."""
+        return float(self.raw_loss)
 
     def preview(self, max_side: int = 256) -> Image.Image:
         """A small RGB image of the current state (computed only when asked for)."""
@@ -262,7 +268,7 @@ class _Tracker:
         progress = Progress(
             iteration=self.iteration,
             total=self.total,
-            loss=float(self.loss),
+            raw_loss=self.loss,
             elapsed=self.elapsed(),
             eta=0.0 if final else self.eta(),
             size=size,

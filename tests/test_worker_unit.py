@@ -58,7 +58,7 @@ class ScriptedStylizer:
             progress = Progress(
                 iteration=i,
                 total=options.iterations,
-                loss=float(100 - i),
+                raw_loss=float(100 - i),
                 elapsed=0.0,
                 eta=0.0,
                 size=image.size,
