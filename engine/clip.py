@@ -67,7 +67,6 @@ class _Cost:
     flow, small beside them)."""
 
     def __init__(self, first: list[float], later: float, frames: int) -> None:
-        self.first = first  # cost of each of the first frame's iterations
         self.total = sum(first) + later * (frames - 1)
         self.later = later
         self.done = 0.0
@@ -87,14 +86,6 @@ def first_frame_costs(size: tuple[int, int], options: StylizeOptions) -> list[fl
     plan = Stylizer._plan(size, options)
     full = size[0] * size[1]
     return [w * h / full for (w, h), n in plan for _ in range(n)]
-
-
-def clip_cost(size: tuple[int, int], frames: int, options: StylizeOptions, clip: ClipOptions):
-    """The whole clip in full-size iterations (the queue's estimate uses it too)."""
-    first = sum(first_frame_costs(size, options))
-    if not clip.temporal:
-        return first * frames
-    return first + clip.frame_iterations * (frames - 1)
 
 
 def temporal_loss(target: np.ndarray, mask: np.ndarray, weight: float, device: torch.device):
@@ -131,7 +122,9 @@ def paint_clip(
     if not frames:
         raise ValueError("no frames to paint")
     size = frames[0].size
-    options = dataclasses.replace(options, size=max(size))
+    # progress_every=1: the stop checks run at every iteration (nothing is read from the
+    # device for them: Progress reads its loss only when asked).
+    options = dataclasses.replace(options, size=max(size), progress_every=1)
     later = dataclasses.replace(options, iterations=clip.frame_iterations, multiscale=False)
     first_costs = first_frame_costs(size, options)
     if clip.temporal:

@@ -269,7 +269,7 @@ def encode_animation(frames: list[Image.Image], fps: float, *, crf: int = 23) ->
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium", "movflags": "+faststart"}
+        stream.options = {"crf": str(crf), "preset": "medium"}
         for image in frames:
             if image.size != size:
                 image = (
