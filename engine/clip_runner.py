@@ -18,6 +18,7 @@ import logging
 import math
 from typing import TYPE_CHECKING
 
+import torch
 from PIL import Image
 
 from engine.clip import ClipOptions, ClipProgress, paint_clip
@@ -61,7 +62,7 @@ def paint_clip_job(
     loop: asyncio.AbstractEventLoop,
 ) -> _Outcome:
     """(thread) Decode, paint, encode a clip job; JobFailed for a clip that can't be painted."""
-    from engine.runner import JobFailed, _Outcome, asked_strength
+    from engine.runner import JobFailed, _Outcome, asked_strength, oom_message
 
     settings = runner.settings
     try:
@@ -87,16 +88,19 @@ def paint_clip_job(
     done = _checkpointed(runner, job, loop, clip.size, len(clip.frames))
     if done:
         job_event(log, "resumed", job, frame=len(done) + 1, frames=len(clip.frames))
-    painted = paint_clip(
-        runner.stylizer,
-        clip.frames,
-        styles,
-        options,
-        ClipOptions(frame_iterations=settings.clip_frame_iterations),
-        on_frame=_reporter(runner, job, loop, done),
-        should_stop=lambda: runner.stopping.is_set() or runner.cancelled.is_set(),
-        done=done,
-    )
+    try:
+        painted = paint_clip(
+            runner.stylizer,
+            clip.frames,
+            styles,
+            options,
+            ClipOptions(frame_iterations=settings.clip_frame_iterations),
+            on_frame=_reporter(runner, job, loop, done),
+            should_stop=lambda: runner.stopping.is_set() or runner.cancelled.is_set(),
+            done=done,
+        )
+    except torch.cuda.OutOfMemoryError as exc:  # a photo is retried smaller; a clip says so
+        raise JobFailed(oom_message(max(clip.size))) from exc
     animation = encode_animation(painted, clip.fps)
     record = Painted(
         strength=options.strength,
