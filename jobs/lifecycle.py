@@ -22,6 +22,19 @@ INSERT INTO jobs (user_id, user_name, chat_id, chat_type, request_message_id,
                   reply_to_message_id, content_name, styles, options, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+# A claim's write to the job row; its parameters: the worker id, then now twice (started_at,
+# progress_at). The WHERE that follows names the job.
+_CLAIM_UPDATE = """
+UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,
+    started_at = ?, progress_at = ?, iteration = 0, total_iterations = NULL,
+    loss = NULL, eta_at = NULL, cancel_requested = 0
+"""
+# ... and the conditions every claim adds to that WHERE: the queue is not paused and the
+# claiming painter (the parameter: its worker id) is not draining.
+_CLAIMS_OPEN = """
+  AND NOT EXISTS (SELECT 1 FROM control WHERE key = 'paused' AND value = '1')
+  AND NOT EXISTS (SELECT 1 FROM engines WHERE worker_id = ? AND draining = 1)
+"""
 
 
 class JobLifecycle(JobFiles):
@@ -125,14 +138,9 @@ class JobLifecycle(JobFiles):
         dialect = self._db.dialect
         if dialect.probe_before_claim and not await self._claimable(worker_id):
             return None
-        claim = f"""
-            UPDATE jobs SET status = 'running', worker_id = ?, attempts = attempts + 1,
-                started_at = ?, progress_at = ?, iteration = 0, total_iterations = NULL,
-                loss = NULL, eta_at = NULL, cancel_requested = 0
+        claim = f"""{_CLAIM_UPDATE}
             WHERE id = ({dialect.first_claimable(candidates_sql(dialect.row_values))})
-              AND NOT EXISTS (SELECT 1 FROM control WHERE key = 'paused' AND value = '1')
-              AND NOT EXISTS (SELECT 1 FROM engines WHERE worker_id = ? AND draining = 1)
-            RETURNING *
+            {_CLAIMS_OPEN} RETURNING *
             """
         if dialect.writable_cte:
             # One statement, one round trip: the claim, the painter's current job, the wake-up.
@@ -161,6 +169,26 @@ class JobLifecycle(JobFiles):
                 (row["id"], now, worker_id),
             )
             await tx.notify(CHANGES, str(row["id"]))
+            return Job.from_row(row)
+
+    async def claim_job(self, worker_id: str, job_id: int) -> Job | None:
+        """Take this queued job for `worker_id` (a batch mate of the job it just claimed,
+        painted with it): the same changes as `claim` and under its conditions (not paused,
+        this painter not draining), but for the named job, and engines.current_job stays the
+        head's. None when the job is not claimable: not queued (another painter took it,
+        cancelled, no such id), the queue paused or the painter draining.
+
+        The UPDATE re-checks status = 'queued', so of painters racing for one job exactly one
+        gets it (on PostgreSQL the others wait for its row lock, then match nothing)."""
+        async with self._db.transaction() as tx:
+            now = self._now()  # read in the transaction (SQLite: the write lock held), as claim
+            row = await tx.one(
+                f"{_CLAIM_UPDATE} WHERE id = ? AND status = 'queued' {_CLAIMS_OPEN} RETURNING *",
+                (worker_id, now, now, job_id, worker_id),
+            )
+            if row is None:
+                return None
+            await tx.notify(CHANGES, str(job_id))
             return Job.from_row(row)
 
     async def _claimable(self, worker_id: str) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 
 import pytest
 
-from jobs import JobOptions, JobStatus, JobStore, NewJob, StyleRef, UserSettings
+from jobs import EngineInfo, JobOptions, JobStatus, JobStore, NewJob, StyleRef, UserSettings
+from jobs.liveness import this_host
 from jobs.testing import PLACEHOLDER, enqueue, execute_sql, new_job, stored_bytes
 
 
@@ -234,6 +236,102 @@ async def test_pause_stops_claims(store, tmp_path):
     assert await store.claim("w") is None
     await store.set_paused(False)
     assert (await store.claim("w")).id == job.id
+
+
+def painter(worker_id: str) -> EngineInfo:
+    return EngineInfo(worker_id, os.getpid(), this_host(), "cpu", None)
+
+
+async def _listening(store: JobStore) -> None:
+    """Until the store hears its own notifications (PostgreSQL's LISTEN connection is up)."""
+    for _ in range(200):
+        if getattr(store._db, "listening", True):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the LISTEN connection never came up")
+
+
+async def test_claim_job_takes_the_named_batch_mate_as_claim_takes_the_head(store, clock):
+    await store.register_engine(painter("w"))
+    head = await enqueue(store, user_id=1)
+    mate = await enqueue(store, user_id=2)
+    later = await enqueue(store, user_id=3)
+    # what an earlier, requeued run left on the row: the claim starts it afresh
+    await execute_sql(
+        store,
+        "UPDATE jobs SET attempts = 1, iteration = 7, total_iterations = 20, loss = 2.5, "
+        "eta_at = 1, cancel_requested = 1 WHERE id = ?",
+        (mate.id,),
+    )
+    clock.advance(5)
+    assert (await store.claim("w")).id == head.id
+    assert await store.queue_order() == [mate.id, later.id]
+    changes = store.wake_on_changes()
+    await _listening(store)
+    changes.clear()
+    clock.advance(1)
+    got = await store.claim_job("w", mate.id)
+    assert got is not None and got == await store.get(mate.id)
+    assert got.status is JobStatus.RUNNING and got.worker_id == "w" and got.attempts == 2
+    assert got.started_at == got.progress_at == clock.now
+    assert (got.iteration, got.total_iterations, got.loss, got.eta_at) == (0, None, None, None)
+    assert got.cancel_requested is False
+    assert await changes.wait(5)  # the bot hears that the job started
+    (engine,) = await store.engines()
+    assert engine.current_job == head.id  # the head's claim set it; the batch mate leaves it
+    assert await store.queue_order() == [later.id]
+    assert (await store.get(later.id)).status is JobStatus.QUEUED
+    assert await store.claim_job("w", mate.id) is None  # taken once
+    assert (await store.get(mate.id)).attempts == 2
+    # the batch mate is this painter's as a claimed head is: it reports and finishes it
+    assert await store.report_progress(mate.id, "w", iteration=1, total=5, loss=1.0) is False
+    assert await store.finish(mate.id, PLACEHOLDER, worker_id="w")
+
+
+async def test_claim_job_takes_only_queued_jobs(store):
+    running, done, cancelled, failed, queued = [await enqueue(store, u) for u in range(1, 6)]
+    assert await store.cancel(cancelled.id) is JobStatus.CANCELLED
+    for job in (running, done, failed):
+        assert (await store.claim("w1")).id == job.id
+    assert await store.finish(done.id, PLACEHOLDER, worker_id="w1")
+    assert await store.fail(failed.id, "no", worker_id="w1")
+    before = {job.id: await store.get(job.id) for job in (running, done, cancelled, failed)}
+    for job_id in before:
+        assert await store.claim_job("w2", job_id) is None
+    assert {job_id: await store.get(job_id) for job_id in before} == before  # untouched
+    assert await store.claim_job("w2", 12345) is None  # no such job
+    assert (await store.claim_job("w2", queued.id)).worker_id == "w2"
+
+
+async def test_claim_job_waits_while_paused_or_the_painter_drains(store):
+    for worker_id in ("a", "b"):
+        await store.register_engine(painter(worker_id), exclusive=False)
+    job = await enqueue(store)
+    await store.set_paused(True)
+    assert await store.claim_job("a", job.id) is None
+    assert (await store.get(job.id)).status is JobStatus.QUEUED
+    await store.set_paused(False)
+    await store.drain("a")
+    assert await store.claim_job("a", job.id) is None
+    assert (await store.get(job.id)).status is JobStatus.QUEUED
+    claimed = await store.claim_job("b", job.id)  # another painter is not draining
+    assert claimed is not None and claimed.worker_id == "b" and claimed.attempts == 1
+
+
+async def test_painters_racing_for_one_batch_mate_one_gets_it(store, tmp_path, clock, database_url):
+    """Two painters (two connections to the same database) ask for the same job at once."""
+    async with await JobStore.open(
+        tmp_path / "data", database_url=database_url, clock=clock
+    ) as other:
+        jobs = [await enqueue(store, user_id=u) for u in range(1, 9)]
+        for job in jobs:
+            results = await asyncio.gather(
+                store.claim_job("a", job.id), other.claim_job("b", job.id)
+            )
+            winners = [r for r in results if r is not None]
+            assert len(winners) == 1, results
+            got = await store.get(job.id)
+            assert got.worker_id == winners[0].worker_id and got.attempts == 1
 
 
 async def test_cleanup_removes_files_of_old_delivered_jobs(store, tmp_path, clock):
