@@ -458,7 +458,7 @@ class Bench:
             size=spec.size, iterations=iterations, precision=spec.precision, seed=0
         )
         if spec.kind == "engine":
-            plan = Stylizer._plan(fit_size(content.size, spec.size), options)
+            plan = Stylizer.plan(fit_size(content.size, spec.size), options)
             record["scales"] = [f"{w}x{h}:{n}" for (w, h), n in plan]
 
             def work(n: int) -> Image.Image:

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.transfer import StylizeOptions, Stylizer
 
     capture_seconds = 0.0
-    render = transfer._Film.frame
+    render = transfer.Film.frame
     add = FrameRecorder.add
 
     def timed_render(self, *a, **kw):
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             capture_seconds += time.perf_counter() - started
 
-    transfer._Film.frame = timed_render  # type: ignore[method-assign]
+    transfer.Film.frame = timed_render  # type: ignore[method-assign]
     FrameRecorder.add = timed_add  # type: ignore[method-assign]
 
     content, painting = _inputs(args.style)

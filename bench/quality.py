@@ -53,7 +53,7 @@ from bench.gallery import (  # noqa: E402
 )
 from bench.machine import cpu_name  # noqa: E402
 from bench.reference import judge  # noqa: E402
-from engine import transfer  # noqa: E402
+from engine import batch, transfer  # noqa: E402
 from engine.losses import LossWeights, Targets, make_targets, style_transfer_loss  # noqa: E402
 from engine.settings import EngineSettings  # noqa: E402
 from engine.transfer import StylizeOptions, Stylizer  # noqa: E402
@@ -151,12 +151,12 @@ def w2_loss(
 @contextlib.contextmanager
 def w2_engine() -> Iterator[None]:
     """The engine with the W2 style loss (patched in for the experiment only)."""
-    saved = transfer.make_targets, transfer.style_transfer_loss
-    transfer.make_targets, transfer.style_transfer_loss = w2_targets, w2_loss
+    saved = transfer.make_targets, batch.style_transfer_loss
+    transfer.make_targets, batch.style_transfer_loss = w2_targets, w2_loss
     try:
         yield
     finally:
-        transfer.make_targets, transfer.style_transfer_loss = saved
+        transfer.make_targets, batch.style_transfer_loss = saved
 
 
 # ------------------------------------------------------------------------------ variants

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from engine.losses import LossWeights, make_targets, style_transfer_loss
-from engine.transfer import Stylizer, _resized, _to_tensor, fit_size
+from engine.transfer import Stylizer, fit_size, resized, to_tensor
 
 
 def _judge_weights(stylizer: Stylizer) -> LossWeights:
@@ -35,8 +35,8 @@ def _judge_weights(stylizer: Stylizer) -> LossWeights:
 @torch.no_grad()
 def _targets(stylizer: Stylizer, content: Image.Image, style: Image.Image, size: int):
     out_size = fit_size(content.size, size)
-    photo = _to_tensor(_resized(content, out_size), stylizer.device)
-    painting = _to_tensor(_resized(style, fit_size(style.size, size)), stylizer.device)
+    photo = to_tensor(resized(content, out_size), stylizer.device)
+    painting = to_tensor(resized(style, fit_size(style.size, size)), stylizer.device)
     weights = _judge_weights(stylizer)
     targets = make_targets(
         stylizer.extractor(photo), [(stylizer.extractor(painting), 1.0)], weights
@@ -51,7 +51,7 @@ def judge(
     size = max(output.size)
     _, targets, weights = _targets(stylizer, content, style, size)
     with torch.no_grad():
-        pixels = _to_tensor(output, stylizer.device)
+        pixels = to_tensor(output, stylizer.device)
         parts = style_transfer_loss(pixels, stylizer.extractor(pixels), targets, weights)
     return {
         "loss": parts.total.item(),
@@ -79,13 +79,14 @@ def reference_stylize(
         nonlocal count
         optimizer.zero_grad()
         parts = style_transfer_loss(pixels, stylizer.extractor(pixels), targets, weights)
-        parts.total.backward()
+        total = parts.total.sum()  # one picture: (1,) -> the scalar LBFGS's closure returns
+        total.backward()
         if not pixels.grad.is_contiguous():
             pixels.grad = pixels.grad.contiguous()
         count += 1
         if on_iteration:
             on_iteration(count, time.perf_counter() - started)
-        return parts.total
+        return total
 
     for _ in range(iterations):
         optimizer.step(closure)

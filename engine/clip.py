@@ -83,7 +83,7 @@ class _Cost:
 
 def first_frame_costs(size: tuple[int, int], options: StylizeOptions) -> list[float]:
     """The cost of each iteration of the first frame, relative to a full-size one."""
-    plan = Stylizer._plan(size, options)
+    plan = Stylizer.plan(size, options)
     full = size[0] * size[1]
     return [w * h / full for (w, h), n in plan for _ in range(n)]
 

@@ -45,6 +45,12 @@ class DivergenceGuard:
         pixels.copy_(torch.where(_per_picture(diverged, pixels), self.best_pixels, pixels))
         self.restarts.add_(diverged.to(self.restarts.dtype))
 
+    def select(self, index: torch.Tensor) -> None:
+        """Keep only the pictures at `index` (the others left the batch)."""
+        self.best = self.best.index_select(0, index)
+        self.best_pixels = self.best_pixels.index_select(0, index)
+        self.restarts = self.restarts.index_select(0, index)
+
 
 def _per_picture(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.reshape(-1, *([1] * (like.dim() - 1)))

@@ -85,6 +85,12 @@ class DeviceLBFGS:
         self.fresh.copy_(torch.maximum(self.fresh, 1.0 - keep))
         self.gamma.copy_(torch.where(mask, torch.ones_like(self.gamma), self.gamma))
 
+    @torch.no_grad()
+    def select(self, index: torch.Tensor) -> None:
+        """Keep only the pictures at `index` (the others left the batch), histories intact."""
+        for name in ("pairs", "sy", "yy", "valid", "gamma", "fresh", "prev_grad", "prev_step"):
+            setattr(self, name, getattr(self, name).index_select(0, index))
+
     # ------------------------------------------------------------------ internals
     def _remember(self, grad: torch.Tensor) -> None:
         """Store the pair (s, y) of the last step in the next slot, masked where it fails the

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -24,9 +24,7 @@ from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from engine.color import keep_colors
-from engine.guard import DivergenceGuard
-from engine.lbfgs import DeviceLBFGS
-from engine.losses import LossWeights, Targets, make_targets, style_transfer_loss
+from engine.losses import LossWeights, Targets, make_targets
 from engine.precision import PrecisionChoice, choose_precision, probe_bf16_speedup
 from engine.timelapse import FrameRecorder
 from engine.vgg import LAYER_NAMES, FeatureExtractor, build_vgg19
@@ -124,6 +122,32 @@ ProgressCallback = Callable[[Progress], bool | None]
 ExtraLoss = Callable[[torch.Tensor], torch.Tensor]
 
 
+@dataclass(frozen=True)
+class PaintRequest:
+    """One picture to paint, with its own options, progress callback, timelapse and (clips)
+    starting picture and extra loss."""
+
+    content: Image.Image
+    styles: Sequence[tuple[Image.Image, float]]
+    options: StylizeOptions = field(default_factory=StylizeOptions)
+    on_progress: ProgressCallback | None = None
+    frames: FrameRecorder | None = None
+    init: Image.Image | None = None
+    extra_loss: ExtraLoss | None = None
+
+
+# A picture's own knobs: they may differ inside one batch (the rest must agree).
+PER_PICTURE = {"strength": 1.0, "style_scale": 1.0, "preserve_colors": False, "seed": 0}
+
+
+def batch_key(content_size: tuple[int, int], options: StylizeOptions) -> tuple[object, ...]:
+    """What pictures painted together must share: the output size (so every scale's) and
+    every option that shapes the plan or the loss. Strength, style scale, colours, seed,
+    start and progress are each picture's own."""
+    shared = replace(options, init="content", progress_every=1, **PER_PICTURE)
+    return (fit_size(content_size, options.size), shared)
+
+
 def scale_sides(target: int, min_side: int = MIN_SCALE_SIDE, multiscale: bool = True) -> list[int]:
     """Long sides of the scales: from about a quarter of `target` up by sqrt(2) to `target`."""
     if not multiscale:
@@ -201,17 +225,17 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-def _to_tensor(image: Image.Image, device: torch.device) -> torch.Tensor:
+def to_tensor(image: Image.Image, device: torch.device) -> torch.Tensor:
     return pil_to_tensor(image.convert("RGB")).float().div_(255).unsqueeze(0).to(device)
 
 
-def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+def resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     if image.size == size:
         return image
     return image.resize(size, Image.Resampling.LANCZOS)
 
 
-class _Tracker:
+class Tracker:
     """Counts iterations over all scales, fires the callback, keeps the timelapse frames,
     estimates the time left.
 
@@ -229,7 +253,7 @@ class _Tracker:
         self.total = sum(n for _, n in plan)
         self.every = every
         self.callback = callback
-        self.film: _Film | None = None
+        self.film: Film | None = None
         self.started = time.perf_counter()
         self.iteration = 0
         self._costs = [w * h for (w, h), n in plan for _ in range(n)]
@@ -331,50 +355,28 @@ class Stylizer:
 
         `init` (clips: the previous painted frame warped onto this one) is where the first
         scale starts instead of the photo; `extra_loss(pixels)` (clips: the temporal loss) is
-        added to what is minimised at every iteration (pixels: (1, 3, H, W) in [0, 1])."""
-        options = options or StylizeOptions()
-        if not styles:
-            raise ValueError("At least one style image is needed.")
-        if any(w < 0 for _, w in styles) or sum(w for _, w in styles) <= 0:
-            raise ValueError("Style weights must be non-negative and not all zero.")
-        weights = self._weights(options)
-        out_size = fit_size(content.size, options.size)
-        plan = self._plan(out_size, options)
-        tracker = _Tracker(plan, options.progress_every, on_progress)
-        if frames is not None:
-            frames.start(tracker.total)
-            tracker.film = _Film(frames, self._film_photo(content, out_size, frames.side), options)
-            frames.add(tracker.film.photo_image)
-        generator = torch.Generator().manual_seed(options.seed if options.seed is not None else 0)
-        if options.seed is None:
-            generator.seed()
+        added to what is minimised at every iteration (pixels: (1, 3, H, W) in [0, 1]).
 
-        image: torch.Tensor | None = None
-        previous_photo: torch.Tensor | None = None
-        for size, iterations in plan:
-            photo_t = _to_tensor(_resized(content, size), self.device)
-            targets = self._targets(photo_t, styles, size, options, weights)
-            if image is None or previous_photo is None:
-                image = (
-                    self._initial(photo_t, options, generator)
-                    if init is None
-                    else _to_tensor(_resized(init, size), self.device)
-                )
-            else:
-                image = _carry_up(image, previous_photo, photo_t)
-            previous_photo = photo_t
-            image = self._optimise(
-                image, photo_t, targets, iterations, tracker, options, weights, extra_loss
-            )
-        assert image is not None
-        final = self._finish(image, photo_t, options)
-        if tracker.film is not None:
-            tracker.film.recorder.add(_resized(final, tracker.film.size))
-        tracker.report(out_size, lambda side: _thumbnail(final, side), final=True)
-        return final
+        A batch of one (engine/batch.py): what stops it (Cancelled, a bad request, an error
+        in the callback) is raised here."""
+        request = PaintRequest(
+            content, styles, options or StylizeOptions(), on_progress, frames, init, extra_loss
+        )
+        [outcome] = self.stylize_batch([request])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def stylize_batch(self, requests: Sequence[PaintRequest]) -> list[Image.Image | BaseException]:
+        """Paint several pictures at once (one plan: `batch_key` must agree); each gets its
+        picture, or what stopped it alone (Cancelled, ValueError, its callback's error).
+        What fails the whole batch (out of memory) is raised."""
+        from engine.batch import paint_batch  # the batch loop is built from this module's parts
+
+        return paint_batch(self, requests)
 
     # ------------------------------------------------------------------ internals
-    def _weights(self, options: StylizeOptions) -> LossWeights:
+    def loss_weights_for(self, options: StylizeOptions) -> LossWeights:
         base = self.loss_weights
         return LossWeights(
             content=base.content if options.content_weight is None else options.content_weight,
@@ -384,16 +386,16 @@ class Stylizer:
             content_layers=base.content_layers,
         )
 
-    def _film_photo(
+    def film_photo(
         self, content: Image.Image, out_size: tuple[int, int], side: int
     ) -> tuple[Image.Image, torch.Tensor]:
         """The photo at the timelapse's frame size (the output's, at most `side` long)."""
         size = fit_size(out_size, min(side, max(out_size)))
-        photo = _resized(content.convert("RGB"), size)
-        return photo, _to_tensor(photo, self.device)
+        photo = resized(content.convert("RGB"), size)
+        return photo, to_tensor(photo, self.device)
 
     @staticmethod
-    def _plan(
+    def plan(
         out_size: tuple[int, int], options: StylizeOptions
     ) -> list[tuple[tuple[int, int], int]]:
         long_side = max(out_size)
@@ -405,13 +407,13 @@ class Stylizer:
                 plan.append((out_size if side == long_side else fit_size(out_size, side), count))
         return plan
 
-    def _autocast(self, options: StylizeOptions) -> AbstractContextManager[object]:
+    def autocast(self, options: StylizeOptions) -> AbstractContextManager[object]:
         if self.precision_for(options.precision).precision == "bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     @torch.no_grad()
-    def _targets(
+    def targets(
         self,
         photo: torch.Tensor,
         styles: Sequence[tuple[Image.Image, float]],
@@ -419,7 +421,7 @@ class Stylizer:
         options: StylizeOptions,
         weights: LossWeights,
     ) -> Targets:
-        with self._autocast(options):
+        with self.autocast(options):
             content_features = self.extractor(photo)
             style_features = []
             # The painting keeps the same size relative to the output at every scale.
@@ -431,8 +433,8 @@ class Stylizer:
             for painting, weight in styles:
                 if weight == 0:
                     continue
-                painting_t = _to_tensor(
-                    _resized(painting, fit_size(painting.size, style_side)), self.device
+                painting_t = to_tensor(
+                    resized(painting, fit_size(painting.size, style_side)), self.device
                 )
                 style_features.append((self.extractor(painting_t), weight))
                 for level, halved in enumerate(halvings(painting_t, levels)):
@@ -444,7 +446,7 @@ class Stylizer:
         coarser = list(zip(halved_photos, halved_paintings, strict=True))
         return make_targets(content_features, style_features, weights, coarser)
 
-    def _initial(
+    def initial(
         self, photo: torch.Tensor, options: StylizeOptions, generator: torch.Generator
     ) -> torch.Tensor:
         if options.init == "noise":
@@ -452,90 +454,7 @@ class Stylizer:
             return noise.to(self.device)
         return photo.clone()
 
-    def _optimise(
-        self,
-        image: torch.Tensor,
-        photo: torch.Tensor,
-        targets: Targets,
-        iterations: int,
-        tracker: _Tracker,
-        options: StylizeOptions,
-        weights: LossWeights,
-        extra_loss: ExtraLoss | None = None,
-    ) -> torch.Tensor:
-        """One scale's iterations. Nothing here reads a value back from the device: the loss
-        goes to the tracker as a tensor (read when progress is reported), the divergence
-        guard and the optimiser decide on the device (engine/guard.py, engine/lbfgs.py)."""
-        pixels = image.detach().clone().contiguous().requires_grad_(True)
-        size = (pixels.shape[-1], pixels.shape[-2])
-        batch = pixels.shape[0]
-        guard = DivergenceGuard(pixels)
-        if options.optimizer == "adam":
-            adam = torch.optim.Adam([pixels], lr=options.adam_lr)
-            lbfgs = None
-        else:
-            # A scale of fewer iterations than the history never fills it: no room kept for it.
-            history = max(1, min(options.lbfgs_history, iterations - 1))
-            lbfgs = DeviceLBFGS(batch, pixels[0].numel(), history, lr=1.0, device=pixels.device)
-
-        def render(side: int) -> Image.Image:
-            with torch.no_grad():
-                return _thumbnail(self._finish(pixels.detach(), photo, options), side)
-
-        def frame() -> Image.Image:
-            assert tracker.film is not None
-            with torch.no_grad():
-                return tracker.film.frame(pixels.detach(), photo, self._finish)
-
-        def evaluate() -> tuple[torch.Tensor, torch.Tensor]:
-            """The loss (what is reported) and the objective the gradient comes from."""
-            pixels.grad = None
-            # The loss sees the image as it will be delivered (clamped to [0, 1]); a gentle
-            # pull brings pixels that wandered out of range back where they have a gradient.
-            visible = pixels.clamp(0.0, 1.0)
-            with self._autocast(options):
-                features = self.extractor(visible)
-                coarser = [self.extractor(h) for h in halvings(visible, len(targets.coarser))]
-            parts = style_transfer_loss(
-                visible,
-                features,
-                targets,
-                weights,
-                options.strength,
-                coarser,
-                options.coarse_style_weight,
-                options.coarse_content_weight,
-            )
-            overshoot = (pixels - visible).pow(2).mean() * OUT_OF_RANGE_WEIGHT
-            objective = parts.total + overshoot
-            if extra_loss is not None:
-                objective = objective + extra_loss(visible)
-            objective.backward()
-            return parts.total.detach(), objective.detach()
-
-        average = _Average(options.average_decay, pixels) if options.average_decay else None
-        for _ in range(iterations):
-            loss, objective = evaluate()
-            diverged = guard.observe(objective, pixels)
-            tracker.step(loss, size, render, frame)
-            assert pixels.grad is not None
-            if lbfgs is not None:
-                grad = pixels.grad.contiguous().reshape(batch, -1)
-                lbfgs.step(pixels.detach().view(batch, -1), grad)
-                lbfgs.restart(diverged)
-            else:
-                adam.step()
-                _forget_moments(adam, pixels, diverged)
-                with torch.no_grad():
-                    pixels.clamp_(0.0, 1.0)
-            guard.restore(pixels.detach(), diverged)
-            if average is not None:
-                average.add(pixels)
-        if average is not None and average.weight > 0:
-            return average.value().clamp_(0.0, 1.0)
-        return pixels.detach().clamp_(0.0, 1.0)
-
-    def _finish(
+    def finish(
         self, image: torch.Tensor, photo: torch.Tensor, options: StylizeOptions
     ) -> Image.Image:
         image = image.clamp(0.0, 1.0)
@@ -545,7 +464,7 @@ class Stylizer:
         return to_pil_image(pixels)
 
 
-class _Film:
+class Film:
     """The timelapse's view of the picture: the photo at frame size plus the change painted so
     far, resized to it. At a coarse scale that shows the photo's own detail under the paint
     (a plain upscale would be a blur), the same picture the next scale starts from."""
@@ -575,46 +494,7 @@ class _Film:
         return finish(self.photo + change, self.photo, self.options)
 
 
-class _Average:
-    """Exponential moving average of the iterates, bias-corrected (it starts from zero, so
-    early iterates are not over-weighted by the starting picture)."""
-
-    def __init__(self, decay: float, like: torch.Tensor) -> None:
-        self.decay = decay
-        self.total = torch.zeros_like(like, requires_grad=False)
-        self.weight = 0.0
-
-    @torch.no_grad()
-    def add(self, pixels: torch.Tensor) -> None:
-        self.total.mul_(self.decay).add_(pixels.detach().clamp(0.0, 1.0), alpha=1 - self.decay)
-        self.weight = self.weight * self.decay + (1 - self.decay)
-
-    def value(self) -> torch.Tensor:
-        return self.total / self.weight
-
-
-def _forget_moments(adam: torch.optim.Adam, pixels: torch.Tensor, mask: torch.Tensor) -> None:
-    """Adam's counterpart of a fresh L-BFGS history where the guard put pixels back."""
-    state = adam.state.get(pixels)
-    if not state:
-        return
-    keep = (~mask).to(pixels.dtype).reshape(-1, *([1] * (pixels.dim() - 1)))
-    for name in ("exp_avg", "exp_avg_sq"):
-        state[name].mul_(keep)
-
-
-def _carry_up(
-    image: torch.Tensor, photo_low: torch.Tensor, photo_high: torch.Tensor
-) -> torch.Tensor:
-    """Warm start for the next scale: the photo at the new size plus the upsampled *change*
-    the previous scale painted. Plain upsampling would blur the photo's fine detail away and
-    the first iterations of every scale would be spent recovering it."""
-    size = photo_high.shape[-2:]
-    change = F.interpolate(image - photo_low, size=size, mode="bicubic", align_corners=False)
-    return (photo_high + change).clamp_(0.0, 1.0)
-
-
-def _thumbnail(image: Image.Image, side: int) -> Image.Image:
+def thumbnail(image: Image.Image, side: int) -> Image.Image:
     preview = image.copy()
     preview.thumbnail((side, side), Image.Resampling.LANCZOS)
     return preview

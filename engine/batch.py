@@ -1,0 +1,394 @@
+"""Several pictures painted at once: one pass of VGG19 and one L-BFGS step for the whole batch.
+
+Why: on a GPU one 512 px picture keeps the chip about a quarter busy (bench/RESULTS.md); the
+batch dimension fills it. Every picture keeps what makes it its own job: its photo and
+paintings (targets stacked per picture), its strength (a weight per picture), its style scale,
+colours, seed and starting picture, its own progress callback, timelapse, divergence guard and
+L-BFGS history. The losses are sums over pictures, so a picture's gradient is its own, exactly
+as if it were painted alone.
+
+A picture leaves the batch alone: when its callback asks to stop (a cancel) or raises, it is
+dropped at the end of that iteration (its rows of every tensor and of the optimiser's state
+are left out) and the others paint on. Only what fails the whole batch (out of memory) is
+raised. `Stylizer.stylize` is a batch of one: the single picture's path is this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from engine.guard import DivergenceGuard
+from engine.lbfgs import DeviceLBFGS
+from engine.losses import LossWeights, Targets, select_targets, stack_targets, style_transfer_loss
+from engine.transfer import (
+    OUT_OF_RANGE_WEIGHT,
+    Cancelled,
+    Film,
+    PaintRequest,
+    StylizeOptions,
+    Stylizer,
+    Tracker,
+    batch_key,
+    fit_size,
+    halvings,
+    resized,
+    thumbnail,
+    to_tensor,
+)
+
+Outcome = Image.Image | BaseException
+
+
+@dataclass
+class _Picture:
+    """One request's painting: its tracker (progress, timelapse) and, once it has one, its
+    outcome (the picture, or what stopped it)."""
+
+    request: PaintRequest
+    tracker: Tracker
+    generator: torch.Generator
+    outcome: Outcome | None = None
+
+    @property
+    def options(self) -> StylizeOptions:
+        return self.request.options
+
+
+def paint_batch(stylizer: Stylizer, requests: Sequence[PaintRequest]) -> list[Outcome]:
+    """Paint `requests` together; one outcome per request, in order (see the module doc)."""
+    outcomes: list[Outcome | None] = [_vet(request) for request in requests]
+    valid = [i for i, outcome in enumerate(outcomes) if outcome is None]
+    if valid:
+        painted = _paint([requests[i] for i in valid], stylizer)
+        for i, outcome in zip(valid, painted, strict=True):
+            outcomes[i] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _vet(request: PaintRequest) -> ValueError | None:
+    if not request.styles:
+        return ValueError("At least one style image is needed.")
+    weights = [w for _, w in request.styles]
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        return ValueError("Style weights must be non-negative and not all zero.")
+    return None
+
+
+def _paint(requests: Sequence[PaintRequest], stylizer: Stylizer) -> list[Outcome]:
+    keys = {batch_key(request.content.size, request.options) for request in requests}
+    if len(keys) > 1:
+        raise ValueError("pictures painted together need one size and one plan (batch_key)")
+    shared = requests[0].options
+    weights = stylizer.loss_weights_for(shared)
+    out_size = fit_size(requests[0].content.size, shared.size)
+    plan = stylizer.plan(out_size, shared)
+    pictures = [_start(request, plan, out_size, stylizer) for request in requests]
+
+    image: torch.Tensor | None = None
+    previous_photo: torch.Tensor | None = None
+    alive = pictures
+    photo: torch.Tensor | None = None
+    for size, iterations in plan:
+        photo = torch.cat(
+            [to_tensor(resized(p.request.content, size), stylizer.device) for p in alive]
+        )
+        targets = stack_targets(
+            [
+                stylizer.targets(photo[i : i + 1], p.request.styles, size, p.options, weights)
+                for i, p in enumerate(alive)
+            ]
+        )
+        if image is None or previous_photo is None:
+            image = torch.cat(
+                [_initial(p, photo[i : i + 1], size, stylizer) for i, p in enumerate(alive)]
+            )
+        else:
+            image = _carry_up(image, previous_photo, photo)
+        scale = _Scale(stylizer, alive, photo, targets, weights, shared)
+        image = scale.run(image, iterations)
+        kept = [i for i, p in enumerate(alive) if p.outcome is None]
+        alive = [alive[i] for i in kept]
+        if not alive:
+            break
+        if len(kept) < photo.shape[0]:
+            photo = photo.index_select(0, torch.tensor(kept, device=photo.device))
+        previous_photo = photo
+    for i, picture in enumerate(alive):
+        assert image is not None and photo is not None
+        _end(picture, image[i : i + 1], photo[i : i + 1], out_size, stylizer)
+    return [p.outcome if p.outcome is not None else RuntimeError("not painted") for p in pictures]
+
+
+def _start(
+    request: PaintRequest,
+    plan: Sequence[tuple[tuple[int, int], int]],
+    out_size: tuple[int, int],
+    stylizer: Stylizer,
+) -> _Picture:
+    options = request.options
+    tracker = Tracker(plan, options.progress_every, request.on_progress)
+    frames = request.frames
+    if frames is not None:
+        frames.start(tracker.total)
+        photo = stylizer.film_photo(request.content, out_size, frames.side)
+        tracker.film = Film(frames, photo, options)
+        frames.add(tracker.film.photo_image)
+    generator = torch.Generator().manual_seed(options.seed if options.seed is not None else 0)
+    if options.seed is None:
+        generator.seed()
+    return _Picture(request, tracker, generator)
+
+
+def _initial(
+    picture: _Picture, photo: torch.Tensor, size: tuple[int, int], stylizer: Stylizer
+) -> torch.Tensor:
+    if picture.request.init is not None:
+        return to_tensor(resized(picture.request.init, size), stylizer.device)
+    return stylizer.initial(photo, picture.options, picture.generator)
+
+
+def _end(
+    picture: _Picture,
+    image: torch.Tensor,
+    photo: torch.Tensor,
+    out_size: tuple[int, int],
+    stylizer: Stylizer,
+) -> None:
+    """The picture as delivered, its last timelapse frame and final report."""
+    try:
+        final = stylizer.finish(image, photo, picture.options)
+        film = picture.tracker.film
+        if film is not None:
+            film.recorder.add(resized(final, film.size))
+        picture.tracker.report(out_size, lambda side: thumbnail(final, side), final=True)
+    except Exception as exc:  # its own callback or timelapse: the others are not concerned
+        picture.outcome = exc
+        return
+    picture.outcome = final
+
+
+class _Scale:
+    """One scale's iterations over the pictures still painting. Nothing here reads a value
+    back from the device: the losses go to the trackers as tensors (read when progress is
+    reported), the divergence guard and the optimiser decide on the device
+    (engine/guard.py, engine/lbfgs.py). A picture that stops is dropped after its iteration."""
+
+    def __init__(
+        self,
+        stylizer: Stylizer,
+        pictures: list[_Picture],
+        photo: torch.Tensor,
+        targets: Targets,
+        weights: LossWeights,
+        shared: StylizeOptions,
+    ) -> None:
+        self.stylizer = stylizer
+        self.pictures = list(pictures)
+        self.photo = photo
+        self.targets = targets
+        self.weights = weights
+        self.shared = shared
+        self.strength = torch.tensor(
+            [p.options.strength for p in pictures], device=photo.device, dtype=torch.float32
+        )
+
+    def run(self, image: torch.Tensor, iterations: int) -> torch.Tensor:
+        """The pictures after `iterations` (rows of those still painting, in order)."""
+        pixels = image.detach().clone().contiguous().requires_grad_(True)
+        size = (pixels.shape[-1], pixels.shape[-2])
+        guard = DivergenceGuard(pixels)
+        optimiser = _Optimiser(self.shared, pixels, iterations)
+        average = _Average(self.shared.average_decay, pixels) if self.shared.average_decay else None
+        for _ in range(iterations):
+            loss, objective = self._evaluate(pixels)
+            diverged = guard.observe(objective, pixels)
+            stopped = self._report(pixels, loss, size)
+            pixels = optimiser.step(pixels, diverged)
+            guard.restore(pixels.detach(), diverged)
+            if average is not None:
+                average.add(pixels)
+            if stopped:
+                keep = [i for i in range(len(self.pictures)) if i not in stopped]
+                if not keep:
+                    return pixels.detach()[:0]
+                index = torch.tensor(keep, device=pixels.device)
+                pixels = optimiser.select(pixels, index)
+                guard.select(index)
+                if average is not None:
+                    average.select(index)
+                self._select(index, keep)
+        if average is not None and average.weight > 0:
+            return average.value().clamp_(0.0, 1.0)
+        return pixels.detach().clamp_(0.0, 1.0)
+
+    def _evaluate(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per picture (B,): the loss (what is reported) and the objective the gradient
+        comes from; the backward pass of their sum leaves each picture its own gradient."""
+        pixels.grad = None
+        # The loss sees the image as it will be delivered (clamped to [0, 1]); a gentle pull
+        # brings pixels that wandered out of range back where they have a gradient.
+        visible = pixels.clamp(0.0, 1.0)
+        extractor = self.stylizer.extractor
+        with self.stylizer.autocast(self.shared):
+            features = extractor(visible)
+            coarser = [extractor(h) for h in halvings(visible, len(self.targets.coarser))]
+        parts = style_transfer_loss(
+            visible,
+            features,
+            self.targets,
+            self.weights,
+            self.strength,
+            coarser,
+            self.shared.coarse_style_weight,
+            self.shared.coarse_content_weight,
+        )
+        overshoot = (pixels - visible).pow(2).flatten(1).mean(dim=1) * OUT_OF_RANGE_WEIGHT
+        objective = parts.total + overshoot
+        extras = [p.request.extra_loss for p in self.pictures]
+        if any(extra is not None for extra in extras):
+            objective = objective + torch.stack(
+                [
+                    extra(visible[i : i + 1]).reshape(())
+                    if extra is not None
+                    else visible.new_zeros(())
+                    for i, extra in enumerate(extras)
+                ]
+            )
+        objective.sum().backward()
+        return parts.total.detach(), objective.detach()
+
+    def _report(self, pixels: torch.Tensor, loss: torch.Tensor, size: tuple[int, int]) -> set[int]:
+        """Each picture's tracker steps (progress, timelapse); the pictures that stopped."""
+        stopped: set[int] = set()
+        for i, picture in enumerate(self.pictures):
+            try:
+                picture.tracker.step(loss[i], size, self._render(pixels, i), self._frame(pixels, i))
+            except Cancelled as cancelled:
+                picture.outcome = cancelled
+                stopped.add(i)
+            except Exception as exc:  # its own callback or timelapse: the others paint on
+                picture.outcome = exc
+                stopped.add(i)
+        return stopped
+
+    def _render(self, pixels: torch.Tensor, i: int) -> Callable[[int], Image.Image]:
+        def render(side: int) -> Image.Image:
+            with torch.no_grad():
+                one = pixels[i : i + 1].detach()
+                picture = self.stylizer.finish(one, self.photo[i : i + 1], self.pictures[i].options)
+                return thumbnail(picture, side)
+
+        return render
+
+    def _frame(self, pixels: torch.Tensor, i: int) -> Callable[[], Image.Image]:
+        def frame() -> Image.Image:
+            film = self.pictures[i].tracker.film
+            assert film is not None
+            with torch.no_grad():
+                return film.frame(
+                    pixels[i : i + 1].detach(), self.photo[i : i + 1], self.stylizer.finish
+                )
+
+        return frame
+
+    def _select(self, index: torch.Tensor, keep: list[int]) -> None:
+        self.pictures = [self.pictures[i] for i in keep]
+        self.photo = self.photo.index_select(0, index)
+        self.targets = select_targets(self.targets, index)
+        self.strength = self.strength.index_select(0, index)
+
+
+class _Optimiser:
+    """L-BFGS on the device (engine/lbfgs.py), or Adam (an experiment of bench/quality.py),
+    over the batch's pixels; both forget a picture's history where the guard put it back."""
+
+    def __init__(self, options: StylizeOptions, pixels: torch.Tensor, iterations: int) -> None:
+        batch = pixels.shape[0]
+        self.adam: torch.optim.Adam | None = None
+        self.lbfgs: DeviceLBFGS | None = None
+        self.lr = options.adam_lr
+        if options.optimizer == "adam":
+            self.adam = torch.optim.Adam([pixels], lr=self.lr)
+        else:
+            # A scale of fewer iterations than the history never fills it: no room kept for it.
+            history = max(1, min(options.lbfgs_history, iterations - 1))
+            self.lbfgs = DeviceLBFGS(
+                batch, pixels[0].numel(), history, lr=1.0, device=pixels.device
+            )
+
+    def step(self, pixels: torch.Tensor, diverged: torch.Tensor) -> torch.Tensor:
+        assert pixels.grad is not None
+        if self.lbfgs is not None:
+            batch = pixels.shape[0]
+            grad = pixels.grad.contiguous().reshape(batch, -1)
+            self.lbfgs.step(pixels.detach().view(batch, -1), grad)
+            self.lbfgs.restart(diverged)
+            return pixels
+        assert self.adam is not None
+        self.adam.step()
+        _forget_moments(self.adam, pixels, diverged)
+        with torch.no_grad():
+            pixels.clamp_(0.0, 1.0)
+        return pixels
+
+    def select(self, pixels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The pictures at `index` go on: a new leaf of their pixels, the state cut to them."""
+        kept = pixels.detach().index_select(0, index).contiguous().requires_grad_(True)
+        if self.lbfgs is not None:
+            self.lbfgs.select(index)
+        if self.adam is not None:
+            state = self.adam.state.get(pixels, {})
+            self.adam = torch.optim.Adam([kept], lr=self.lr)
+            if state:
+                self.adam.state[kept] = {
+                    name: value.index_select(0, index) if name != "step" else value
+                    for name, value in state.items()
+                }
+        return kept
+
+
+class _Average:
+    """Exponential moving average of the iterates, bias-corrected (it starts from zero, so
+    early iterates are not over-weighted by the starting picture)."""
+
+    def __init__(self, decay: float, like: torch.Tensor) -> None:
+        self.decay = decay
+        self.total = torch.zeros_like(like, requires_grad=False)
+        self.weight = 0.0
+
+    @torch.no_grad()
+    def add(self, pixels: torch.Tensor) -> None:
+        self.total.mul_(self.decay).add_(pixels.detach().clamp(0.0, 1.0), alpha=1 - self.decay)
+        self.weight = self.weight * self.decay + (1 - self.decay)
+
+    def select(self, index: torch.Tensor) -> None:
+        self.total = self.total.index_select(0, index)
+
+    def value(self) -> torch.Tensor:
+        return self.total / self.weight
+
+
+def _forget_moments(adam: torch.optim.Adam, pixels: torch.Tensor, mask: torch.Tensor) -> None:
+    """Adam's counterpart of a fresh L-BFGS history where the guard put pixels back."""
+    state = adam.state.get(pixels)
+    if not state:
+        return
+    keep = (~mask).to(pixels.dtype).reshape(-1, *([1] * (pixels.dim() - 1)))
+    for name in ("exp_avg", "exp_avg_sq"):
+        state[name].mul_(keep)
+
+
+def _carry_up(
+    image: torch.Tensor, photo_low: torch.Tensor, photo_high: torch.Tensor
+) -> torch.Tensor:
+    """Warm start for the next scale: the photo at the new size plus the upsampled *change*
+    the previous scale painted. Plain upsampling would blur the photo's fine detail away and
+    the first iterations of every scale would be spent recovering it."""
+    size = photo_high.shape[-2:]
+    change = F.interpolate(image - photo_low, size=size, mode="bicubic", align_corners=False)
+    return (photo_high + change).clamp_(0.0, 1.0)
