@@ -96,7 +96,7 @@ def paint_clip_job(
             options,
             ClipOptions(frame_iterations=settings.clip_frame_iterations),
             on_frame=_reporter(runner, job, loop, done),
-            should_stop=lambda: runner.stopping.is_set() or runner.cancelled.is_set(),
+            should_stop=lambda: runner.stopping.is_set() or runner.is_cancelled(job.id),
             done=done,
         )
     except torch.cuda.OutOfMemoryError as exc:  # a photo is retried smaller; a clip says so

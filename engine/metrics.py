@@ -44,6 +44,12 @@ class WorkerMetrics:
             ["status"],
             registry=self.registry,
         )
+        self.batch_jobs = Gauge(
+            "picasso_worker_batch_jobs",
+            "Jobs painted together in the last batch (1: painted alone; BATCH_JOBS)",
+            registry=self.registry,
+        )
+        self.batch_jobs.set(1)
         self._lock = threading.Lock()
         self._last_iteration = 0
         self._server: WSGIServer | None = None
@@ -82,6 +88,10 @@ class WorkerMetrics:
             self.iterations.inc(advanced)
         if elapsed > 0:
             self.speed.set(iteration / elapsed)
+
+    def batch(self, jobs: int) -> None:
+        """A batch of `jobs` was painted together."""
+        self.batch_jobs.set(jobs)
 
     def job_ended(self, status: str | None) -> None:
         """`status`: the job's new status (None: the job was taken from this painter)."""

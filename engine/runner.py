@@ -1,8 +1,10 @@
-"""One job, painted: the job's options planned, its files read from the job table, the painting
-in a thread with progress and cancel bridged back to the event loop, and the outcome (result,
-preview, timelapse frames, what was used, or a clear failure) written back.
+"""Jobs, painted: each job's options planned, its files read from the job table, the painting
+in a thread with each job's progress and cancel bridged back to the event loop, and each
+outcome (result, preview, timelapse frames, what was used, or a clear failure) written back.
 
-The Worker (engine/worker.py) claims jobs and hands each to a JobRunner.
+The Worker (engine/worker.py) claims a job, and with BATCH_JOBS > 1 the queued jobs that can
+be painted with it (`batch_key`), and hands them to a JobRunner. Jobs of one plan are painted
+as one batch (engine/batch.py); each still ends on its own.
 """
 
 from __future__ import annotations
@@ -14,19 +16,26 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
 
 from engine.clip_runner import paint_clip_job
-from engine.images import ImageError, encode_image, load_image
+from engine.images import ImageError, encode_image, fit_within, load_image, probe_image
 from engine.metrics import WorkerMetrics
 from engine.painted import PAINTED_NAME, Painted
 from engine.settings import EngineSettings
 from engine.timelapse import FRAMES_NAME, FrameRecorder
-from engine.transfer import Cancelled, Progress, StylizeOptions, Stylizer
+from engine.transfer import (
+    Cancelled,
+    PaintRequest,
+    Progress,
+    StylizeOptions,
+    Stylizer,
+    batch_key,
+)
 from jobs import (
     DatabaseUnavailable,
     Job,
@@ -43,6 +52,7 @@ from styles import UnknownStyleError, defaults_for, load_catalogue
 log = logging.getLogger("engine.worker")
 
 PREVIEW_SIDE = 320
+KEYS_KEPT = 10_000  # batch keys remembered (a queued job's photo is read once, not per claim)
 OOM_SHRINK = 0.7
 
 GENERIC_ERROR = (
@@ -140,6 +150,23 @@ class _Inputs:
 
 
 @dataclass(frozen=True)
+class _Ready:
+    """A claimed job with its options and files, about to be painted."""
+
+    job: Job
+    options: StylizeOptions
+    inputs: _Inputs
+
+
+@dataclass(frozen=True)
+class _Painting:
+    """A job in the painting thread: its pictures, callback and timelapse, ready to paint."""
+
+    job: Job
+    request: PaintRequest
+
+
+@dataclass(frozen=True)
 class _Outcome:
     """A painted job: the result (PNG), its size, and the files that go with it."""
 
@@ -149,7 +176,8 @@ class _Outcome:
 
 
 class JobRunner:
-    """Paints one job at a time in a thread, bridging progress back to the event loop."""
+    """Paints jobs in a thread (several at once as one batch where they share a plan),
+    bridging each job's progress back to the event loop."""
 
     def __init__(
         self,
@@ -164,8 +192,9 @@ class JobRunner:
         self.settings = settings
         self.worker_id = worker_id
         self.metrics = metrics or WorkerMetrics()
-        self.stopping = threading.Event()  # set by a signal: give the job back and exit
-        self.cancelled = threading.Event()  # the current job's cancel was requested
+        self.stopping = threading.Event()  # set by a signal: give the jobs back and exit
+        self._cancelled: set[int] = set()  # jobs being painted whose cancel was requested
+        self._keys: dict[int, tuple[object, ...]] = {}  # batch keys of jobs seen queued
         self.catalogue = load_catalogue()
 
     def _defaults(self, job: Job) -> dict[str, float]:
@@ -176,44 +205,101 @@ class JobRunner:
                 presets.append((self.catalogue.resolve(ref.preset), ref.weight))
         return defaults_for(presets)
 
+    def cancel(self, job_id: int) -> None:
+        """Stop painting this job at its next iteration (the heartbeat saw a cancel)."""
+        self._cancelled.add(job_id)
+
+    def is_cancelled(self, job_id: int) -> bool:
+        return job_id in self._cancelled
+
     def _precision(self) -> str:
         """What PRECISION means on this device (decided once, at the worker's start)."""
         return self.stylizer.precision_for(self.settings.precision).precision
 
+    def _options(self, job: Job) -> StylizeOptions:
+        on_cpu = self.stylizer.device.type == "cpu"
+        return plan_options(
+            job.options,
+            self.settings,
+            on_cpu=on_cpu,
+            preset_defaults=self._defaults(job),
+            precision=self._precision() if on_cpu else "fp32",
+        )
+
+    async def batch_key(self, job: Job) -> tuple[object, ...] | None:
+        """What a job must share with others to be painted in one batch with them (the
+        output size and the plan: engine/transfer.batch_key), from its photo's header; None
+        when it is painted alone (a clip, a photo that cannot be read: it fails alone)."""
+        if is_clip(job):
+            return None
+        if job.id in self._keys:  # a queued job looked at for an earlier batch
+            return self._keys[job.id]
+        try:
+            options = self._options(job)
+            data = await self.store.read_file(job.id, job.content_name)
+            if data is None:
+                return None
+            size = probe_image(data, max_pixels=self.settings.max_input_pixels)
+        except Exception:  # the database or the photo: painting it alone will say which
+            return None
+        if len(self._keys) >= KEYS_KEPT:
+            self._keys.clear()
+        key = self._keys[job.id] = batch_key(fit_within(size, options.size), options)
+        return key
+
     async def run(self, job: Job) -> JobStatus | None:
         """Paint `job` and record the outcome; returns the job's new status."""
-        self.cancelled.clear()
+        [status] = await self.run_batch([job])
+        return status
+
+    async def run_batch(self, jobs: Sequence[Job]) -> list[JobStatus | None]:
+        """Paint `jobs` together (one batch where they share a plan, else one after another)
+        and record each outcome; each job's new status, in order. A job that cannot start
+        (its files, its photo) or stops (cancel, its own error) ends alone."""
         started = time.monotonic()
-        try:
-            on_cpu = self.stylizer.device.type == "cpu"
-            options = plan_options(
-                job.options,
-                self.settings,
-                on_cpu=on_cpu,
-                preset_defaults=self._defaults(job),
-                precision=self._precision() if on_cpu else "fp32",
-            )
-            inputs = await self._inputs(job)
-            job_event(
-                log,
-                "started",
-                job,
-                wait_seconds=(job.started_at or job.created_at) - job.created_at,
-                attempt=job.attempts,
-                size=options.size,
-                iterations=options.iterations,
-                worker=self.worker_id,
-            )
+        self._cancelled.clear()
+        ready: list[_Ready] = []
+        statuses: dict[int, JobStatus | None] = {}
+        for job in jobs:
+            try:
+                ready.append(await self._ready(job))
+            except Exception as exc:  # noqa: BLE001 - settled as this job's own outcome
+                statuses[job.id] = await self._settle(job, exc, started)
+        if ready:
             loop = asyncio.get_running_loop()
-            outcome = await asyncio.to_thread(self._paint, job, inputs, options, loop)
-        except Cancelled:
-            return await self._stopped(job, time.monotonic() - started)
-        except JobFailed as exc:
-            return await self._fail(job, exc.user_message, time.monotonic() - started)
-        except Exception:
-            log.exception("job %s: unexpected error", job.id)
-            return await self._fail(job, GENERIC_ERROR, time.monotonic() - started)
+            outcomes = await asyncio.to_thread(self._paint_all, ready, loop)
+            for item, outcome in zip(ready, outcomes, strict=True):
+                statuses[item.job.id] = await self._settle(item.job, outcome, started)
+        return [statuses[job.id] for job in jobs]
+
+    async def _ready(self, job: Job) -> _Ready:
+        """The job's options and files, read before painting starts."""
+        options = self._options(job)
+        inputs = await self._inputs(job)
+        job_event(
+            log,
+            "started",
+            job,
+            wait_seconds=(job.started_at or job.created_at) - job.created_at,
+            attempt=job.attempts,
+            size=options.size,
+            iterations=options.iterations,
+            worker=self.worker_id,
+        )
+        return _Ready(job, options, inputs)
+
+    async def _settle(
+        self, job: Job, outcome: _Outcome | BaseException, started: float
+    ) -> JobStatus | None:
+        """Record what became of the job: its picture, a stop, or a failure in words."""
         seconds = time.monotonic() - started
+        if isinstance(outcome, Cancelled):
+            return await self._stopped(job, seconds)
+        if isinstance(outcome, JobFailed):
+            return await self._fail(job, outcome.user_message, seconds)
+        if isinstance(outcome, BaseException):
+            log.error("job %s: unexpected error", job.id, exc_info=outcome)
+            return await self._fail(job, GENERIC_ERROR, seconds)
         finish = functools.partial(
             self.store.finish, job.id, outcome.result, extra_files=outcome.extra_files
         )
@@ -299,26 +385,80 @@ class JobRunner:
         return now is not None and now.status is outcome and now.worker_id == self.worker_id
 
     # ---------------------------------------------------------------- in the thread
-    def _paint(
-        self,
-        job: Job,
-        inputs: _Inputs,
-        options: StylizeOptions,
-        loop: asyncio.AbstractEventLoop,
-    ) -> _Outcome:
-        """(thread) Decode, paint, encode: the result as PNG, with the timelapse frames and
-        the record of what was used. A clip goes to engine/clip_runner.py."""
-        if is_clip(job):
-            return paint_clip_job(self, job, inputs, options, loop)
-        content = self._load_content(inputs.content, options.size)
-        styles = [(self._load_style(inputs, ref, options.size), ref.weight) for ref in job.styles]
-        on_progress = self._progress_callback(job, loop)
+    def _paint_all(
+        self, ready: Sequence[_Ready], loop: asyncio.AbstractEventLoop
+    ) -> list[_Outcome | BaseException]:
+        """(thread) Each job's outcome: the jobs of one plan painted as one batch, a clip or
+        a job alone by itself."""
+        outcomes: dict[int, _Outcome | BaseException] = {}
+        batches: dict[tuple[object, ...], list[_Painting]] = {}
+        for item in ready:
+            try:
+                if is_clip(item.job):
+                    outcomes[item.job.id] = paint_clip_job(
+                        self, item.job, item.inputs, item.options, loop
+                    )
+                    continue
+                painting = self._painting(item, loop)
+            except Exception as exc:  # noqa: BLE001 - its own outcome, the others go on
+                outcomes[item.job.id] = exc
+                continue
+            key = batch_key(painting.request.content.size, item.options)
+            batches.setdefault(key, []).append(painting)
+        for batch in batches.values():
+            for painting, outcome in zip(batch, self._paint_batch(batch), strict=True):
+                outcomes[painting.job.id] = outcome
+        return [outcomes[item.job.id] for item in ready]
+
+    def _painting(self, item: _Ready, loop: asyncio.AbstractEventLoop) -> _Painting:
+        """(thread) The job's pictures decoded, its progress callback and timelapse."""
+        content = self._load_content(item.inputs.content, item.options.size)
+        styles = [
+            (self._load_style(item.inputs, ref, item.options.size), ref.weight)
+            for ref in item.job.styles
+        ]
         frames = (
             FrameRecorder(self.settings.timelapse_frames)
             if self.settings.timelapse_frames
             else None
         )
-        image = self._stylize(job, content, styles, options, on_progress, frames)
+        request = PaintRequest(
+            content, styles, item.options, self._progress_callback(item.job, loop), frames
+        )
+        return _Painting(item.job, request)
+
+    def _paint_batch(self, batch: Sequence[_Painting]) -> list[_Outcome | BaseException]:
+        """(thread) The batch painted together; if the batch as a whole fails (out of GPU
+        memory, or any error that is not one picture's own), each job is painted alone, so
+        one job's trouble never costs the others theirs."""
+        outcomes: list[Image.Image | BaseException] | None = None
+        if len(batch) > 1:
+            try:
+                self.metrics.batch(len(batch))
+                outcomes = self.stylizer.stylize_batch([p.request for p in batch])
+            except Exception as exc:  # noqa: BLE001 - fall back to one at a time
+                log.warning(
+                    "a batch of %d jobs (%s) failed (%s); painting each alone",
+                    *(len(batch), ", ".join(str(p.job.id) for p in batch), type(exc).__name__),
+                )
+                torch.cuda.empty_cache()
+        if outcomes is None:
+            self.metrics.batch(1)
+            outcomes = [self._paint_alone(p) for p in batch]
+        return [
+            self._outcome(p, outcome) if isinstance(outcome, Image.Image) else outcome
+            for p, outcome in zip(batch, outcomes, strict=True)
+        ]
+
+    def _paint_alone(self, painting: _Painting) -> Image.Image | BaseException:
+        try:
+            return self._stylize(painting.job, painting.request)
+        except Exception as exc:  # noqa: BLE001 - the job's outcome
+            return exc
+
+    def _outcome(self, painting: _Painting, image: Image.Image) -> _Outcome:
+        """(thread) The result as PNG, with the timelapse frames and what was used."""
+        job, options = painting.job, painting.request.options
         painted = Painted(
             strength=options.strength,
             strength_asked=asked_strength(job.options, self.settings),
@@ -328,22 +468,17 @@ class JobRunner:
             iterations=options.iterations,
         )
         extra = {PAINTED_NAME: painted.to_json()}
+        frames = painting.request.frames
         if frames is not None:
             extra[FRAMES_NAME] = frames.pack()
         return _Outcome(encode_image(image, "PNG"), image.size, extra)
 
-    def _stylize(
-        self,
-        job: Job,
-        content,
-        styles,
-        options: StylizeOptions,
-        on_progress,
-        frames: FrameRecorder | None,
-    ):
+    def _stylize(self, job: Job, request: PaintRequest) -> Image.Image:
         """CUDA out of memory: free the cache and retry once at OOM_SHRINK x the size."""
+        stylize = self.stylizer.stylize
+        content, styles, options = request.content, request.styles, request.options
         try:
-            return self.stylizer.stylize(content, styles, options, on_progress, frames)
+            return stylize(content, styles, options, request.on_progress, request.frames)
         except torch.cuda.OutOfMemoryError:
             pass  # retry outside the handler, so the traceback's tensors can be freed
         torch.cuda.empty_cache()
@@ -353,7 +488,7 @@ class JobRunner:
             *(job.id, options.size, smaller.size),
         )
         try:
-            return self.stylizer.stylize(content, styles, smaller, on_progress, frames)
+            return stylize(content, styles, smaller, request.on_progress, request.frames)
         except torch.cuda.OutOfMemoryError:
             pass
         torch.cuda.empty_cache()
@@ -402,7 +537,7 @@ class JobRunner:
         def on_progress(progress: Progress) -> bool:
             """Called every iteration (cheap): stop at once on a signal or a cancel seen by
             the heartbeat; write the preview and report every PROGRESS_EVERY iterations."""
-            if self.stopping.is_set() or self.cancelled.is_set():
+            if self.stopping.is_set() or job.id in self._cancelled:
                 return True
             self.metrics.progress(progress.iteration, progress.elapsed)
             if progress.iteration % every and not progress.final:
@@ -442,7 +577,7 @@ class JobRunner:
                 log.exception("job %s: could not report progress", job.id)
                 stop = False
             if stop:
-                self.cancelled.set()
+                self.cancel(job.id)
             return stop or self.stopping.is_set()
 
         return on_progress

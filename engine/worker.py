@@ -28,6 +28,7 @@ import time
 
 import torch
 
+from engine.batching import LOOKAHEAD, batch_limit, key_pixels
 from engine.metrics import WorkerMetrics
 from engine.runner import JobRunner
 from engine.settings import EngineSettings
@@ -74,7 +75,7 @@ class Worker:
         self.stop = asyncio.Event()
         self.stopping = threading.Event()
         self.runner: JobRunner | None = None
-        self.current_job: int | None = None
+        self.current_jobs: tuple[int, ...] = ()  # the batch being painted (often one job)
         self.metrics = WorkerMetrics()
         self.exit_code = 0
 
@@ -141,7 +142,7 @@ class Worker:
                     job = await self._resume_lost_claim()
                     claim_unsure = False
                     if job is not None:
-                        await self._run(job)
+                        await self._run([job])
                         continue
                 now = time.monotonic()
                 if now >= next_recovery:
@@ -164,7 +165,7 @@ class Worker:
             if job is None:
                 await new_work.wait(settings.poll_seconds, stop=self.stop)
                 continue
-            await self._run(job)
+            await self._run(await self._with_mates(job))
         new_work.close()
 
     async def _resume_lost_claim(self) -> Job | None:
@@ -178,19 +179,51 @@ class Worker:
             )
         return mine[0] if mine else None
 
-    async def _run(self, job: Job) -> None:
+    async def _with_mates(self, head: Job) -> list[Job]:
+        """`head` and the queued jobs to paint with it: the next ones in fair order that share
+        its plan (engine/batching.py), as many as BATCH_JOBS allows. A database error while
+        looking costs only the mates: the head is painted."""
         assert self.runner is not None
-        self.current_job = job.id
-        self.metrics.job_started()
-        status: JobStatus | None = None
+        if self.settings.batch_jobs == 1:
+            return [head]
+        batch = [head]
         try:
-            status = await self.runner.run(job)
+            key = await self.runner.batch_key(head)
+            if key is None:
+                return batch
+            device = self.runner.stylizer.device
+            limit = batch_limit(self.settings.batch_jobs, device, key_pixels(key))
+            if limit <= 1:
+                return batch
+            for job_id in (await self.store.queue_order())[: LOOKAHEAD * limit]:
+                job = await self.store.get(job_id)
+                if job is None or await self.runner.batch_key(job) != key:
+                    continue
+                mate = await self.store.claim_job(self.worker_id, job_id)
+                if mate is not None:
+                    batch.append(mate)
+                if len(batch) >= limit:
+                    break
+        except Exception as exc:  # noqa: BLE001 - the mates claimed so far are painted
+            log.warning("could not look for jobs to paint with job %s: %s", head.id, exc)
+        if len(batch) > 1:
+            log.info("painting jobs %s together", ", ".join(str(job.id) for job in batch))
+        return batch
+
+    async def _run(self, jobs: list[Job]) -> None:
+        assert self.runner is not None
+        self.current_jobs = tuple(job.id for job in jobs)
+        self.metrics.job_started()
+        statuses: list[JobStatus | None] = [None] * len(jobs)
+        try:
+            statuses = await self.runner.run_batch(jobs)
         except Exception:  # recording the outcome failed (database trouble)
-            log.exception("job %s: could not record the outcome", job.id)
+            log.exception("jobs %s: could not record the outcome", self.current_jobs)
         finally:
-            self.current_job = None
-            requeued = status is JobStatus.QUEUED
-            self.metrics.job_ended("requeued" if requeued else status and status.value)
+            self.current_jobs = ()
+            for status in statuses:
+                requeued = status is JobStatus.QUEUED
+                self.metrics.job_ended("requeued" if requeued else status and status.value)
         with contextlib.suppress(Exception):
             await self.store.heartbeat(self.worker_id, None)
 
@@ -207,15 +240,16 @@ class Worker:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             try:
-                job_id = self.current_job
-                if not await self.store.heartbeat(self.worker_id, job_id):
+                painting = self.current_jobs
+                first = painting[0] if painting else None
+                if not await self.store.heartbeat(self.worker_id, first):
                     log.warning("engine row vanished (judged dead?); registering again")
                     await self.store.register_engine(self.info, exclusive=self.exclusive)
-                if job_id is not None and self.runner is not None:
+                for job_id in painting:
                     job = await self.store.get(job_id)
                     lost = job is None or job.cancel_requested or job.worker_id != self.worker_id
-                    if lost and self.current_job == job_id:  # still the same job
-                        self.runner.cancelled.set()
+                    if lost and self.runner is not None and job_id in self.current_jobs:
+                        self.runner.cancel(job_id)  # still painting it: stop that job alone
             except EngineLeaseError as exc:
                 log.error("lost the engine lease: %s", exc)
                 self.exit_code = 3
