@@ -62,6 +62,7 @@ scale: styles
 ## GPU timings, then jobs an hour through the real worker (run on a CUDA machine).
 bench-gpu: $(STAMP)
 	$(PY) -m bench.bench_gpu
+	$(PY) -m bench.bench_batch --size 768 --iterations 500 --batches 2 4 8
 	$(PY) -m bench.bench_worker
 
 ## Build the image and run it for real (docker/check.py): one container on SQLite, then
