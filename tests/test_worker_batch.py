@@ -151,7 +151,7 @@ async def test_the_worker_takes_the_heads_mates_in_fair_order_of_its_size_only(
     assert await store.queue_order() == [portrait.id, landscape[3].id]
 
 
-async def test_the_worker_paints_alone_where_batching_is_off_or_the_head_is_a_clip(
+async def test_the_worker_paints_alone_where_batching_is_off_or_unset_on_a_cpu(
     store, tmp_path, stylizer
 ):
     for _ in range(3):
