@@ -10,6 +10,7 @@ catalogue's, from STYLES_DIR), strengths 1 and 2 alternating.
 
     python -m bench.bench_batch                                   # 256 px x 100, batches 2, 4
     python -m bench.bench_batch --size 768 --iterations 500 --batches 2 4 8   # a GPU
+    python -m bench.bench_batch --padded --batches 3      # one bucket, three photo sizes
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "m
 PAINTINGS = ("starry-night", "monet", "udnie", "great-wave", "scream")
 
 
-def _jobs(count: int, size: int, iterations: int, precision: str):
-    """`count` PaintRequests of one plan: different photos, paintings and strengths."""
+def _jobs(count: int, size: int, iterations: int, precision: str, padded: bool = False):
+    """`count` PaintRequests of one plan: different photos, paintings and strengths; with
+    `padded`, short sides 3/4, 11/16 and 5/8 of the long side in turn (one shape bucket: all
+    but the tallest painted padded, engine/batch.py)."""
     import skimage.data
     from PIL import Image
 
@@ -39,7 +42,8 @@ def _jobs(count: int, size: int, iterations: int, precision: str):
     for k in range(count):
         photo = Image.fromarray(getattr(skimage.data, PHOTOS[k % len(PHOTOS)])()).convert("RGB")
         width = min(photo.width, photo.height * 4 // 3)
-        photo = photo.crop((0, 0, width, width * 3 // 4)).resize((size, size * 3 // 4))
+        height = size * 3 // 4 - (k % 3 if padded else 0) * size // 16
+        photo = photo.crop((0, 0, width, width * height // size)).resize((size, height))
         painting = Image.open(SHARED_STYLES / f"{PAINTINGS[k % len(PAINTINGS)]}.jpg")
         strength = 1.0 + k % 2
         requests.append(
@@ -57,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--padded", action="store_true", help="photos of one bucket but not one size"
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="where bench_batch.json goes")
     args = parser.parse_args(argv)
 
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return result, time.perf_counter() - started
 
     largest = max(args.batches)
-    requests = _jobs(largest, args.size, args.iterations, precision)
+    requests = _jobs(largest, args.size, args.iterations, precision, args.padded)
     timed(
         lambda: stylizer.stylize_batch(
             [replace(requests[0], options=replace(requests[0].options, size=64, iterations=3))]
@@ -101,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "precision": precision,
         "size": list(requests[0].content.size),
+        "sizes": [list(r.content.size) for r in requests],
         "iterations": args.iterations,
         "alone_s_per_picture": round(sum(alone_seconds) / len(alone_seconds), 3),
         "batches": {},

@@ -102,9 +102,11 @@ def w2_targets(
     style_features: Sequence[tuple[Mapping[str, torch.Tensor], float]],
     weights: LossWeights,
     *_levels: object,
+    mask: object = None,
 ) -> W2Targets:
     """The Gram targets plus each layer's blended mean, covariance and its square root (the
-    experiment paints at sizes without halved levels: `_levels` are not used)."""
+    experiment paints single pictures at sizes without halved levels: `_levels` and `mask`
+    are not used)."""
     base = make_targets(content_features, style_features, weights)
     total = sum(w for _, w in style_features)
     targets = W2Targets(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})

@@ -50,6 +50,8 @@ class _Picture:
     outcome (the picture, or what stopped it)."""
 
     request: PaintRequest
+    plan: list[tuple[tuple[int, int], int]]  # its own sizes; the batch's iterations
+    out_size: tuple[int, int]
     tracker: Tracker
     generator: torch.Generator
     outcome: Outcome | None = None
@@ -85,52 +87,75 @@ def _paint(requests: Sequence[PaintRequest], stylizer: Stylizer) -> list[Outcome
         raise ValueError("pictures painted together need one size and one plan (batch_key)")
     shared = requests[0].options
     weights = stylizer.loss_weights_for(shared)
-    out_size = fit_size(requests[0].content.size, shared.size)
-    plan = stylizer.plan(out_size, shared)
-    pictures = [_start(request, plan, out_size, stylizer) for request in requests]
+    pictures = [_start(request, stylizer) for request in requests]
 
     image: torch.Tensor | None = None
-    previous_photo: torch.Tensor | None = None
+    previous: list[torch.Tensor] = []  # each live picture's photo at the previous scale
     alive = pictures
-    photo: torch.Tensor | None = None
-    for size, iterations in plan:
-        photo = torch.cat(
-            [to_tensor(resized(p.request.content, size), stylizer.device) for p in alive]
+    for scale, (_, iterations) in enumerate(pictures[0].plan):
+        sizes = [p.plan[scale][0] for p in alive]
+        canvas = (max(w for w, _ in sizes), max(h for _, h in sizes))
+        photos = [
+            to_tensor(resized(p.request.content, size), stylizer.device)
+            for p, size in zip(alive, sizes, strict=True)
+        ]
+        masks = (
+            [_mask(size, canvas, stylizer.device) for size in sizes]
+            if any(size != canvas for size in sizes)
+            else [None] * len(alive)
         )
+        photo = torch.cat([_pad(t, canvas) for t in photos])
         targets = stack_targets(
             [
-                stylizer.targets(photo[i : i + 1], p.request.styles, size, p.options, weights)
-                for i, p in enumerate(alive)
+                stylizer.targets(
+                    photo[i : i + 1], p.request.styles, canvas, p.options, weights, mask
+                )
+                for i, (p, mask) in enumerate(zip(alive, masks, strict=True))
             ]
         )
-        if image is None or previous_photo is None:
-            image = torch.cat(
-                [_initial(p, photo[i : i + 1], size, stylizer) for i, p in enumerate(alive)]
-            )
+        if image is None:
+            starts = [
+                _initial(p, photo[i : i + 1], sizes[i], stylizer) for i, p in enumerate(alive)
+            ]
         else:
-            image = _carry_up(image, previous_photo, photo)
-        scale = _Scale(stylizer, alive, photo, targets, weights, shared)
-        image = scale.run(image, iterations)
+            starts = [
+                _carry_up(image[i : i + 1], previous[i], photos[i]) for i in range(len(alive))
+            ]
+        image = torch.cat([_pad(start, canvas) for start in starts])
+        painting = _Scale(stylizer, alive, photo, sizes, targets, weights, shared)
+        image = painting.run(image, iterations)
         kept = [i for i, p in enumerate(alive) if p.outcome is None]
         alive = [alive[i] for i in kept]
         if not alive:
             break
-        if len(kept) < photo.shape[0]:
-            photo = photo.index_select(0, torch.tensor(kept, device=photo.device))
-        previous_photo = photo
+        previous = [photos[i] for i in kept]
     for i, picture in enumerate(alive):
-        assert image is not None and photo is not None
-        _end(picture, image[i : i + 1], photo[i : i + 1], out_size, stylizer)
+        assert image is not None
+        width, height = picture.out_size
+        _end(picture, image[i : i + 1, :, :height, :width], previous[i], stylizer)
     return [p.outcome if p.outcome is not None else RuntimeError("not painted") for p in pictures]
 
 
-def _start(
-    request: PaintRequest,
-    plan: Sequence[tuple[tuple[int, int], int]],
-    out_size: tuple[int, int],
-    stylizer: Stylizer,
-) -> _Picture:
+def _pad(picture: torch.Tensor, canvas: tuple[int, int]) -> torch.Tensor:
+    """The picture (1, 3, h, w) on a canvas (W, H): its edge pixels repeated right and below
+    (what VGG sees beyond the picture's edge is its own colour, not a black frame)."""
+    height, width = picture.shape[-2:]
+    if (width, height) == canvas:
+        return picture
+    return F.pad(picture, (0, canvas[0] - width, 0, canvas[1] - height), mode="replicate")
+
+
+def _mask(size: tuple[int, int], canvas: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """1 where a picture of `size` lies on the canvas (its top-left corner), 0 in the padding."""
+    mask = torch.zeros(1, 1, canvas[1], canvas[0], device=device)
+    mask[..., : size[1], : size[0]] = 1.0
+    return mask
+
+
+def _start(request: PaintRequest, stylizer: Stylizer) -> _Picture:
     options = request.options
+    out_size = fit_size(request.content.size, options.size)
+    plan = stylizer.plan(out_size, options)
     tracker = Tracker(plan, options.progress_every, request.on_progress)
     frames = request.frames
     if frames is not None:
@@ -141,31 +166,27 @@ def _start(
     generator = torch.Generator().manual_seed(options.seed if options.seed is not None else 0)
     if options.seed is None:
         generator.seed()
-    return _Picture(request, tracker, generator)
+    return _Picture(request, plan, out_size, tracker, generator)
 
 
 def _initial(
     picture: _Picture, photo: torch.Tensor, size: tuple[int, int], stylizer: Stylizer
 ) -> torch.Tensor:
+    """Where the first scale starts: the clip's warped frame, else the photo (or noise)."""
     if picture.request.init is not None:
         return to_tensor(resized(picture.request.init, size), stylizer.device)
-    return stylizer.initial(photo, picture.options, picture.generator)
+    width, height = size
+    return stylizer.initial(photo[..., :height, :width], picture.options, picture.generator)
 
 
-def _end(
-    picture: _Picture,
-    image: torch.Tensor,
-    photo: torch.Tensor,
-    out_size: tuple[int, int],
-    stylizer: Stylizer,
-) -> None:
+def _end(picture: _Picture, image: torch.Tensor, photo: torch.Tensor, stylizer: Stylizer) -> None:
     """The picture as delivered, its last timelapse frame and final report."""
     try:
         final = stylizer.finish(image, photo, picture.options)
         film = picture.tracker.film
         if film is not None:
             film.recorder.add(resized(final, film.size))
-        picture.tracker.report(out_size, lambda side: thumbnail(final, side), final=True)
+        picture.tracker.report(picture.out_size, lambda side: thumbnail(final, side), final=True)
     except Exception as exc:  # its own callback or timelapse: the others are not concerned
         picture.outcome = exc
         return
@@ -176,13 +197,15 @@ class _Scale:
     """One scale's iterations over the pictures still painting. Nothing here reads a value
     back from the device: the losses go to the trackers as tensors (read when progress is
     reported), the divergence guard and the optimiser decide on the device
-    (engine/guard.py, engine/lbfgs.py). A picture that stops is dropped after its iteration."""
+    (engine/guard.py, engine/lbfgs.py). A picture that stops is dropped after its iteration.
+    On a padded canvas each picture is the top-left `sizes[i]` of its row."""
 
     def __init__(
         self,
         stylizer: Stylizer,
         pictures: list[_Picture],
         photo: torch.Tensor,
+        sizes: list[tuple[int, int]],
         targets: Targets,
         weights: LossWeights,
         shared: StylizeOptions,
@@ -190,6 +213,7 @@ class _Scale:
         self.stylizer = stylizer
         self.pictures = list(pictures)
         self.photo = photo
+        self.sizes = list(sizes)
         self.targets = targets
         self.weights = weights
         self.shared = shared
@@ -298,6 +322,7 @@ class _Scale:
 
     def _select(self, index: torch.Tensor, keep: list[int]) -> None:
         self.pictures = [self.pictures[i] for i in keep]
+        self.sizes = [self.sizes[i] for i in keep]
         self.photo = self.photo.index_select(0, index)
         self.targets = select_targets(self.targets, index)
         self.strength = self.strength.index_select(0, index)
@@ -388,7 +413,10 @@ def _carry_up(
 ) -> torch.Tensor:
     """Warm start for the next scale: the photo at the new size plus the upsampled *change*
     the previous scale painted. Plain upsampling would blur the photo's fine detail away and
-    the first iterations of every scale would be spent recovering it."""
+    the first iterations of every scale would be spent recovering it. `image` may be on a
+    padded canvas: the picture is its top-left corner, the photo's size."""
+    height, width = photo_low.shape[-2:]
+    change = image[..., :height, :width] - photo_low
     size = photo_high.shape[-2:]
-    change = F.interpolate(image - photo_low, size=size, mode="bicubic", align_corners=False)
+    change = F.interpolate(change, size=size, mode="bicubic", align_corners=False)
     return (photo_high + change).clamp_(0.0, 1.0)

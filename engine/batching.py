@@ -37,9 +37,3 @@ def batch_limit(
         free_bytes, _ = torch.cuda.mem_get_info(device)
     fits = int(free_bytes * MEMORY_SHARE // max(1, pixels * BYTES_PER_PIXEL))
     return max(1, min(GPU_BATCH_MAX, fits))
-
-
-def key_pixels(key: tuple[object, ...]) -> int:
-    """Output pixels of a batch key's pictures (its first item is the output size)."""
-    width, height = key[0]  # type: ignore[misc]
-    return int(width) * int(height)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -66,13 +67,18 @@ class Targets:
     `style_transfer_loss`; a coarser level's content is empty when it has no content term).
 
     One picture's targets have Grams (C, C) and scalar energies; `stack_targets` makes a
-    batch's, with a leading batch dimension on everything."""
+    batch's, with a leading batch dimension on everything.
+
+    `mask` (B, 1, H, W; None: every pixel counts) is where a picture of a padded batch is:
+    pictures of one shape bucket are painted on one canvas, each padded at the right and
+    bottom, and the padding is left out of every term (engine/batch.py)."""
 
     content: dict[str, torch.Tensor]
     content_energy: dict[str, torch.Tensor]
     style: dict[str, torch.Tensor]
     style_energy: dict[str, torch.Tensor]
     coarser: list[Targets] = field(default_factory=list)
+    mask: torch.Tensor | None = None
 
 
 StyleFeatures = Sequence[tuple[Mapping[str, torch.Tensor], float]]
@@ -89,8 +95,37 @@ def blended_grams(style_features: StyleFeatures, weights: LossWeights) -> dict[s
     }
 
 
-def _energy(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.pow(2).mean().clamp_min(1e-8) for k, v in tensors.items()}
+def _energy(
+    tensors: Mapping[str, torch.Tensor], mask: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    if mask is None:
+        return {k: v.pow(2).mean().clamp_min(1e-8) for k, v in tensors.items()}
+    return {k: _masked_mean(v.pow(2), mask)[0].clamp_min(1e-8) for k, v in tensors.items()}
+
+
+def position_weights(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The share of each position of a feature map `like` (B, C, h, w) that lies inside the
+    picture, from its pixel mask (B, 1, H, W): 1 inside, 0 in the padding, between on the
+    edge."""
+    if mask.shape[-2:] == like.shape[-2:]:
+        return mask
+    return F.interpolate(mask, size=like.shape[-2:], mode="area")
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per picture (B,): the mean of `values` (B, C, h, w) over the positions inside it."""
+    weights = position_weights(mask, values)
+    inside = (weights.flatten(1).sum(dim=1) * values.shape[1]).clamp_min(1e-8)
+    return (values * weights).flatten(1).sum(dim=1) / inside
+
+
+def masked_grams(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`grams` over the positions inside each picture only: (B, C, h, w) -> (B, C, C)."""
+    batch, channels, height, width = features.shape
+    flat = features.reshape(batch, channels, height * width).float()
+    weights = position_weights(mask, features).reshape(batch, 1, height * width)
+    inside = weights.sum(dim=2, keepdim=True).clamp_min(1e-8)
+    return torch.bmm(flat * weights, flat.transpose(1, 2)) / inside
 
 
 def make_targets(
@@ -98,21 +133,30 @@ def make_targets(
     style_features: StyleFeatures,
     weights: LossWeights,
     coarser: Sequence[tuple[Mapping[str, torch.Tensor], StyleFeatures]] = (),
+    mask: torch.Tensor | None = None,
 ) -> Targets:
     """The targets of one scale; `coarser[k]` holds the photo's features (empty: no content
-    term there) and the paintings' features of their copies halved k + 1 times."""
+    term there) and the paintings' features of their copies halved k + 1 times. With `mask`
+    (the photo padded onto a canvas: where it is) the padding is left out of the content's
+    energy, and each coarser level gets the mask halved as its picture is."""
     content = {
         k: content_features[k].detach().float()
         for k in weights.content_layers
         if k in content_features
     }
     style = blended_grams(style_features, weights)
+    levels = []
+    level_mask = mask
+    for photo, paintings in coarser:
+        level_mask = None if level_mask is None else F.avg_pool2d(level_mask, 2)
+        levels.append(make_targets(photo, paintings, weights, mask=level_mask))
     return Targets(
         content=content,
-        content_energy=_energy(content),
+        content_energy=_energy(content, mask),
         style=style,
         style_energy=_energy(style),
-        coarser=[make_targets(photo, paintings, weights) for photo, paintings in coarser],
+        coarser=levels,
+        mask=mask,
     )
 
 
@@ -126,6 +170,9 @@ def stack_targets(per_picture: Sequence[Targets]) -> Targets:
     def cat(name: str, join: Callable[[list[torch.Tensor]], torch.Tensor]) -> dict:
         return {k: join([getattr(t, name)[k] for t in per_picture]) for k in getattr(first, name)}
 
+    masks = [t.mask for t in per_picture]
+    if any(m is None for m in masks) and any(m is not None for m in masks):
+        raise ValueError("a padded batch needs every picture's mask")
     return Targets(
         content=cat("content", lambda ts: torch.cat(ts, dim=0)),
         content_energy=cat("content_energy", torch.stack),
@@ -135,6 +182,7 @@ def stack_targets(per_picture: Sequence[Targets]) -> Targets:
             stack_targets([t.coarser[level] for t in per_picture])
             for level in range(len(first.coarser))
         ],
+        mask=None if first.mask is None else torch.cat(masks, dim=0),  # type: ignore[arg-type]
     )
 
 
@@ -150,6 +198,7 @@ def select_targets(targets: Targets, keep: torch.Tensor) -> Targets:
         style=pick(targets.style),
         style_energy=pick(targets.style_energy),
         coarser=[select_targets(level, keep) for level in targets.coarser],
+        mask=None if targets.mask is None else targets.mask.index_select(0, keep),
     )
 
 
@@ -157,12 +206,16 @@ def _per_picture_mean(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).mean(dim=1)
 
 
-def tv_loss(image: torch.Tensor) -> torch.Tensor:
+def tv_loss(image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Squared total variation of each picture (B,), relative to pixel range [0, 1] and
-    size-independent."""
+    size-independent; with `mask`, of the neighbours both inside the picture only."""
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
-    return (_per_picture_mean(dx.pow(2)) + _per_picture_mean(dy.pow(2))) * 100.0
+    if mask is None:
+        return (_per_picture_mean(dx.pow(2)) + _per_picture_mean(dy.pow(2))) * 100.0
+    both_x = mask[..., :, 1:] * mask[..., :, :-1]
+    both_y = mask[..., 1:, :] * mask[..., :-1, :]
+    return (_masked_mean(dx.pow(2), both_x) + _masked_mean(dy.pow(2), both_y)) * 100.0
 
 
 @dataclass
@@ -179,9 +232,16 @@ def _relative_error(
     energy: Mapping[str, torch.Tensor],
     layers: Mapping[str, float],
     of: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per picture (B,): the sum over `layers` of weight x |of(features) - target|^2 / the
-    target's energy (one picture's targets broadcast over the batch's single picture)."""
+    target's energy (one picture's targets broadcast over the batch's single picture); with
+    `mask`, the feature positions outside each picture left out."""
+    if mask is not None:
+        return sum(
+            w * _masked_mean((of(features[k]) - targets[k]).pow(2), mask) / energy[k]
+            for k, w in layers.items()
+        )
     return sum(
         w * _per_picture_mean((of(features[k]) - targets[k]).pow(2)) / energy[k]
         for k, w in layers.items()
@@ -192,7 +252,11 @@ def _content_distance(
     features: Mapping[str, torch.Tensor], targets: Targets, weights: LossWeights
 ) -> torch.Tensor:
     return _relative_error(
-        features, targets.content, targets.content_energy, weights.content_layers
+        features,
+        targets.content,
+        targets.content_energy,
+        weights.content_layers,
+        mask=targets.mask,
     )
 
 
@@ -201,7 +265,16 @@ def _style_distance(
 ) -> torch.Tensor:
     total = sum(weights.style_layers.values())
     layers = {k: w / total for k, w in weights.style_layers.items()}
-    return _relative_error(features, targets.style, targets.style_energy, layers, of=grams)
+    mask = targets.mask
+    if mask is None:
+        return _relative_error(features, targets.style, targets.style_energy, layers, of=grams)
+    return _relative_error(
+        features,
+        targets.style,
+        targets.style_energy,
+        layers,
+        of=lambda f: masked_grams(f, mask),
+    )
 
 
 def style_transfer_loss(
@@ -229,6 +302,6 @@ def style_transfer_loss(
         style = style + coarse_style * _style_distance(level_features, level, weights)
         if coarse_content and level.content:
             content = content + coarse_content * _content_distance(level_features, level, weights)
-    tv = tv_loss(image) if weights.tv > 0 else image.new_zeros(image.shape[0])
+    tv = tv_loss(image, targets.mask) if weights.tv > 0 else image.new_zeros(image.shape[0])
     total = weights.content * content + weights.style * strength * style + weights.tv * tv
     return LossParts(total=total, content=content, style=style, tv=tv)

@@ -432,9 +432,9 @@ class JobRunner:
         memory, or any error that is not one picture's own), each job is painted alone, so
         one job's trouble never costs the others theirs."""
         outcomes: list[Image.Image | BaseException] | None = None
+        self.metrics.batch(len(batch))
         if len(batch) > 1:
             try:
-                self.metrics.batch(len(batch))
                 outcomes = self.stylizer.stylize_batch([p.request for p in batch])
             except Exception as exc:  # noqa: BLE001 - fall back to one at a time
                 log.warning(

@@ -138,14 +138,26 @@ class PaintRequest:
 
 # A picture's own knobs: they may differ inside one batch (the rest must agree).
 PER_PICTURE = {"strength": 1.0, "style_scale": 1.0, "preserve_colors": False, "seed": 0}
+# Pictures whose short sides differ by less than this (at full size) share a shape bucket:
+# painted on one canvas, each padded to it, the padding masked out of the losses.
+BUCKET = 64
 
 
 def batch_key(content_size: tuple[int, int], options: StylizeOptions) -> tuple[object, ...]:
-    """What pictures painted together must share: the output size (so every scale's) and
-    every option that shapes the plan or the loss. Strength, style scale, colours, seed,
-    start and progress are each picture's own."""
+    """What pictures painted together must share: a shape bucket (the output's long side,
+    so every scale's, its orientation, and its short side to within BUCKET px) and every
+    option that shapes the plan or the loss. Strength, style scale, colours, seed, start and
+    progress are each picture's own."""
+    width, height = fit_size(content_size, options.size)
+    bucket = (max(width, height), width >= height, -(-min(width, height) // BUCKET))
     shared = replace(options, init="content", progress_every=1, **PER_PICTURE)
-    return (fit_size(content_size, options.size), shared)
+    return (bucket, shared)
+
+
+def bucket_pixels(key: tuple[object, ...]) -> int:
+    """The most output pixels a picture of this batch key has (the bucket's canvas)."""
+    long_side, _, buckets = key[0]  # type: ignore[misc]
+    return int(long_side) * min(int(long_side), int(buckets) * BUCKET)
 
 
 def scale_sides(target: int, min_side: int = MIN_SCALE_SIDE, multiscale: bool = True) -> list[int]:
@@ -420,7 +432,11 @@ class Stylizer:
         size: tuple[int, int],
         options: StylizeOptions,
         weights: LossWeights,
+        mask: torch.Tensor | None = None,
     ) -> Targets:
+        """What a picture of `size` (w, h) matches at one scale, from its photo there (padded
+        onto a batch's canvas where `mask`, (1, 1, H, W), says: the padding then counts for
+        nothing)."""
         with self.autocast(options):
             content_features = self.extractor(photo)
             style_features = []
@@ -444,7 +460,7 @@ class Stylizer:
                 for h in halvings(photo, levels)
             ]
         coarser = list(zip(halved_photos, halved_paintings, strict=True))
-        return make_targets(content_features, style_features, weights, coarser)
+        return make_targets(content_features, style_features, weights, coarser, mask=mask)
 
     def initial(
         self, photo: torch.Tensor, options: StylizeOptions, generator: torch.Generator

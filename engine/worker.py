@@ -28,11 +28,11 @@ import time
 
 import torch
 
-from engine.batching import LOOKAHEAD, batch_limit, key_pixels
+from engine.batching import LOOKAHEAD, batch_limit
 from engine.metrics import WorkerMetrics
 from engine.runner import JobRunner
 from engine.settings import EngineSettings
-from engine.transfer import Stylizer
+from engine.transfer import Stylizer, bucket_pixels
 from jobs import (
     DatabaseUnavailable,
     EngineInfo,
@@ -192,7 +192,7 @@ class Worker:
             if key is None:
                 return batch
             device = self.runner.stylizer.device
-            limit = batch_limit(self.settings.batch_jobs, device, key_pixels(key))
+            limit = batch_limit(self.settings.batch_jobs, device, bucket_pixels(key))
             if limit <= 1:
                 return batch
             for job_id in (await self.store.queue_order())[: LOOKAHEAD * limit]:

@@ -8,8 +8,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import skimage.data
+import torch
 from PIL import Image
 
+from engine.losses import (
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    LossWeights,
+    make_targets,
+    style_transfer_loss,
+)
 from engine.timelapse import FrameRecorder, unpack
 from engine.transfer import Cancelled, PaintRequest, Progress, StylizeOptions, Stylizer, batch_key
 
@@ -131,3 +139,82 @@ def test_only_pictures_of_one_plan_share_a_batch(stylizer):
         assert batch_key(other.content.size, other.options) != batch_key(a.content.size, a.options)
         with pytest.raises(ValueError, match="one size and one plan"):
             stylizer.stylize_batch([a, other])
+
+
+def _on_canvas(own: torch.Tensor, canvas: tuple[int, int], seed: int) -> torch.Tensor:
+    """`own` (1, C, h, w) in the top-left corner of a (H, W) canvas of junk."""
+    generator = torch.Generator().manual_seed(seed)
+    big = torch.rand(1, own.shape[1], *canvas, generator=generator) * 5
+    big[..., : own.shape[-2], : own.shape[-1]] = own
+    return big
+
+
+def test_the_padding_of_a_canvas_counts_for_nothing_in_the_losses():
+    """A picture on a padded canvas with its mask has exactly the losses of the picture
+    alone, whatever the padding holds: content, style (Grams) and TV, and on a halved level."""
+    torch.manual_seed(0)
+    weights = LossWeights()
+    layers = (*STYLE_LAYERS, *CONTENT_LAYERS)
+    (h, w), canvas = (10, 12), (14, 16)
+    half, half_canvas = (5, 6), (7, 8)
+
+    def features(size):
+        return {name: torch.rand(1, 4, *size) for name in layers}
+
+    photo, picture, painting = features((h, w)), features((h, w)), features((20, 20))
+    photo_half, picture_half, painting_half = features(half), features(half), features((10, 10))
+    image = torch.rand(1, 3, h, w)
+
+    def pad(tensors, size, seed):
+        return {k: _on_canvas(v, size, seed + i) for i, (k, v) in enumerate(tensors.items())}
+
+    mask = _on_canvas(torch.ones(1, 1, h, w), canvas, 0)
+    mask[..., h:, :] = 0
+    mask[..., :, w:] = 0
+    alone = make_targets(photo, [(painting, 1.0)], weights, [(photo_half, [(painting_half, 1.0)])])
+    padded = make_targets(
+        pad(photo, canvas, 10),
+        [(painting, 1.0)],
+        weights,
+        [(pad(photo_half, half_canvas, 20), [(painting_half, 1.0)])],
+        mask=mask,
+    )
+    own = style_transfer_loss(image, picture, alone, weights, 2.0, [picture_half], 1.25, 1.0)
+
+    def on_canvas():
+        halved = [pad(picture_half, half_canvas, 50)]
+        canvas_image, canvas_picture = _on_canvas(image, canvas, 30), pad(picture, canvas, 40)
+        return style_transfer_loss(
+            canvas_image, canvas_picture, padded, weights, 2.0, halved, 1.25, 1.0
+        )
+
+    masked = on_canvas()
+    for part in ("content", "style", "tv", "total"):
+        assert torch.allclose(getattr(own, part), getattr(masked, part), rtol=1e-5), part
+    # ...and the padding does count without the mask (the test can tell).
+    padded.mask = padded.coarser[0].mask = None
+    unmasked = on_canvas()
+    assert not torch.allclose(own.total, unmasked.total, rtol=1e-2)
+
+
+def test_pictures_of_one_shape_bucket_are_painted_on_one_canvas_each_at_its_own_size(stylizer):
+    """Short sides 48, 44 and 40 px: one bucket. The tallest is painted as alone; the others,
+    padded, are as good as alone by the judge (bench/reference.py) but not the same pixels:
+    what VGG sees past their lower edge is the padding, not its zero border."""
+    from bench.reference import judge
+
+    requests = _requests()
+    requests[1] = replace(requests[1], content=_photo("chelsea", (96, 66)))
+    requests[2] = replace(requests[2], content=_photo("coffee", (96, 60)))
+    keys = {batch_key(r.content.size, r.options) for r in requests}
+    assert len(keys) == 1
+    outcomes = stylizer.stylize_batch(requests)
+    assert [image.size for image in outcomes] == [(64, 48), (64, 44), (64, 40)]
+    assert _close(outcomes[0], _alone(stylizer, requests[0])) < SAME
+    for image, request in zip(outcomes[1:], requests[1:], strict=True):
+        alone = stylizer.stylize(request.content, request.styles, request.options)
+
+        def judged(picture, request=request):
+            return judge(stylizer, picture, request.content, request.styles[0][0])["loss"]
+
+        assert 0.9 < judged(image) / judged(alone) < 1.1

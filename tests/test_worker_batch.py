@@ -84,6 +84,7 @@ async def test_jobs_of_one_plan_are_painted_as_one_batch_each_with_its_own_progr
     statuses = await runner.run_batch(await _claim_all(store, jobs))
     assert statuses == [JobStatus.DONE] * 3
     assert spy.batches == [3]
+    assert runner.metrics.registry.get_sample_value("picasso_worker_batch_jobs") == 3
     results = []
     for job in jobs:
         done = await store.get(job.id)
@@ -91,6 +92,24 @@ async def test_jobs_of_one_plan_are_painted_as_one_batch_each_with_its_own_progr
         results.append(_result(await store.read_file(job.id, done.result_name)))
         assert len(unpack(await store.read_file(job.id, FRAMES_NAME))) == 4  # its own
     assert results[0].tobytes() != results[1].tobytes() != results[2].tobytes()
+
+
+async def test_photos_of_one_shape_bucket_share_a_batch_and_keep_their_own_size(
+    store, tmp_path, stylizer
+):
+    wide = await add_job(store, 1, seed=1, options=SMALL, content=picture(1, (80, 50)))
+    usual = await add_job(store, 2, seed=2, options=SMALL)  # 80 x 60
+    spy = Spy(stylizer)
+    runner = JobRunner(store, spy, settings(tmp_path), "w")
+    assert await runner.batch_key(wide) == await runner.batch_key(usual)
+    statuses = await runner.run_batch(await _claim_all(store, [wide, usual]))
+    assert statuses == [JobStatus.DONE, JobStatus.DONE]
+    assert spy.batches == [2]
+    sizes = []
+    for job in (wide, usual):
+        done = await store.get(job.id)
+        sizes.append(_result(await store.read_file(job.id, done.result_name)).size)
+    assert sizes == [(64, 40), (64, 48)]
 
 
 async def test_a_job_cancelled_in_a_batch_stops_alone(store, tmp_path, stylizer):
