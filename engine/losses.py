@@ -138,18 +138,16 @@ def make_targets(
     """The targets of one scale; `coarser[k]` holds the photo's features (empty: no content
     term there) and the paintings' features of their copies halved k + 1 times. With `mask`
     (the photo padded onto a canvas: where it is) the padding is left out of the content's
-    energy, and each coarser level gets the mask halved as its picture is."""
+    energy, and so on each coarser level."""
     content = {
         k: content_features[k].detach().float()
         for k in weights.content_layers
         if k in content_features
     }
     style = blended_grams(style_features, weights)
-    levels = []
-    level_mask = mask
-    for photo, paintings in coarser:
-        level_mask = None if level_mask is None else F.avg_pool2d(level_mask, 2)
-        levels.append(make_targets(photo, paintings, weights, mask=level_mask))
+    # Each coarser copy keeps the pixel mask: it is resampled to each feature map's size
+    # (`position_weights`) however the copy was made.
+    levels = [make_targets(photo, paintings, weights, mask=mask) for photo, paintings in coarser]
     return Targets(
         content=content,
         content_energy=_energy(content, mask),
