@@ -16,7 +16,7 @@ raised. `Stylizer.stylize` is a batch of one: the single picture's path is this 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -93,7 +93,6 @@ def _paint(requests: Sequence[PaintRequest], stylizer: Stylizer) -> list[Outcome
     previous_photo: torch.Tensor | None = None
     alive = pictures
     photo: torch.Tensor | None = None
-    look: torch.Tensor | None = None  # the last scale without coarser copies: its picture
     for size, iterations in plan:
         photo = torch.cat(
             [to_tensor(resized(p.request.content, size), stylizer.device) for p in alive]
@@ -110,32 +109,14 @@ def _paint(requests: Sequence[PaintRequest], stylizer: Stylizer) -> list[Outcome
             )
         else:
             image = _carry_up(image, previous_photo, photo)
-        factor = shared.size_factor(max(size))
-        scale_weights = weights
-        if shared.tv_size_power:
-            scale_weights = replace(weights, tv=weights.tv * factor**shared.tv_size_power)
-        scale = _Scale(stylizer, alive, photo, targets, scale_weights, shared)
-        if shared.look_anchor_weight and targets.coarser and look is not None:
-            scale.anchors = [
-                F.interpolate(look, size=c.shape[-2:], mode="bicubic", antialias=True)
-                for c in level_copies(
-                    photo,
-                    len(targets.coarser),
-                    shared.level_resample,
-                    shared.look_side / max(size),
-                )
-            ]
+        scale = _Scale(stylizer, alive, photo, targets, weights, shared)
         image = scale.run(image, iterations)
-        if not targets.coarser:
-            look = image
         kept = [i for i, p in enumerate(alive) if p.outcome is None]
         alive = [alive[i] for i in kept]
         if not alive:
             break
         if len(kept) < photo.shape[0]:
             photo = photo.index_select(0, torch.tensor(kept, device=photo.device))
-            if look is not None:
-                look = look.index_select(0, torch.tensor(kept, device=look.device))
         previous_photo = photo
     for i, picture in enumerate(alive):
         assert image is not None and photo is not None
@@ -215,10 +196,6 @@ class _Scale:
         self.strength = torch.tensor(
             [p.options.strength for p in pictures], device=photo.device, dtype=torch.float32
         )
-        factor = shared.size_factor(max(photo.shape[-2:]))
-        self.anchors: list[torch.Tensor] = []
-        self.own_style = factor**-shared.fine_style_power
-        self.own_content = factor**shared.fine_content_power
 
     def run(self, image: torch.Tensor, iterations: int) -> torch.Tensor:
         """The pictures after `iterations` (rows of those still painting, in order)."""
@@ -275,15 +252,9 @@ class _Scale:
             coarser,
             self.shared.coarse_style_weight,
             self.shared.coarse_content_weight,
-            self.own_style,
-            self.own_content,
         )
         overshoot = (pixels - visible).pow(2).flatten(1).mean(dim=1) * OUT_OF_RANGE_WEIGHT
         objective = parts.total + overshoot
-        for copy, anchor in zip(copies, self.anchors, strict=False):
-            objective = objective + self.shared.look_anchor_weight * (
-                (copy.float() - anchor).pow(2).flatten(1).mean(dim=1)
-            )
         extras = [p.request.extra_loss for p in self.pictures]
         if any(extra is not None for extra in extras):
             objective = objective + torch.stack(
@@ -336,7 +307,6 @@ class _Scale:
         self.photo = self.photo.index_select(0, index)
         self.targets = select_targets(self.targets, index)
         self.strength = self.strength.index_select(0, index)
-        self.anchors = [a.index_select(0, index) for a in self.anchors]
 
 
 class _Optimiser:

@@ -213,8 +213,6 @@ def style_transfer_loss(
     coarser_features: Sequence[Mapping[str, torch.Tensor]] = (),
     coarse_style: float = 1.0,
     coarse_content: float = 0.0,
-    own_style: float = 1.0,
-    own_content: float = 1.0,
 ) -> LossParts:
     """The weighted sum the optimiser minimises (see the module docstring), per picture of
     the batch: every part is (B,), and `strength` a number or one per picture (B,).
@@ -225,8 +223,8 @@ def style_transfer_loss(
     receptive fields are fixed in pixels, so on a large picture the Grams of the picture alone
     ask only for fine strokes and leave its shapes, at the size a phone shows them, to the
     photo (issue #18)."""
-    content = own_content * _content_distance(features, targets, weights)
-    style = own_style * _style_distance(features, targets, weights)
+    content = _content_distance(features, targets, weights)
+    style = _style_distance(features, targets, weights)
     for level, level_features in zip(targets.coarser, coarser_features, strict=True):
         style = style + coarse_style * _style_distance(level_features, level, weights)
         if coarse_content and level.content:

@@ -70,31 +70,19 @@ class StylizeOptions:
     average_decay: float = 0.0
     # The look is the painting's as seen at this long side (a phone shows a 768 px picture at
     # about 256 px): a larger picture also matches the style (and with `coarse_content_weight`
-    # the photo) on its copies halved down to about this side (0: its own size only; #18).
+    # the photo) on coarser copies down to this side (`level_resample`; 0: its own size only;
+    # #18).
     # Weights measured with bench/scale.py (bench/RESULTS.md): the style alone on the halved
     # copies over-paints (the photo's content goes), style and content 1:1 under-paints a little.
     look_side: int = 256
     coarse_style_weight: float = 1.25
     coarse_content_weight: float = 1.0
-    # Experiments of #18 (bench/scale.py), neutral by default. A scale's "size factor" is
-    # max(1, its long side / look_side) (1 at and below the look side; 0 look_side: 1).
-    final_share: float = 0.25  # the full-size scale's share of the iterations
-    scale_decay: float = 0.8  # each finer coarse scale's share against the one below it
-    tv_size_power: float = 0.0  # the TV weight x size factor ** this
-    fine_style_power: float = 0.0  # the own-size style distance x size factor ** -this
-    fine_content_power: float = 0.0  # the own-size content distance x size factor ** this
-    style_grow_power: float = 0.0  # the own-size painting's style_scale x size factor ** this
-    # How the coarser copies are made: "box" halvings (2x2 averages), "bicubic" halvings
-    # (antialiased), "look": antialiased bicubic, the deepest copy at look_side exactly.
-    level_resample: Literal["box", "bicubic", "look"] = "box"
-    # Above the look side, each coarser copy is held (pixel MSE x this) to the picture as the
-    # last scale without coarser copies painted it, resized to the copy: the look is painted
-    # once at about the look side and the finer scales add only detail (0: off).
-    look_anchor_weight: float = 0.0
-
-    def size_factor(self, side: int) -> float:
-        """How far a scale of long side `side` is above the look side (1 at or below it)."""
-        return max(1.0, side / self.look_side) if self.look_side > 0 else 1.0
+    # How the coarser copies are made: "look" (antialiased bicubic, as a phone downscales; the
+    # deepest copy exactly `look_side` long, those between spaced evenly in scale) or "box"
+    # (2x2 averages: halved copies, 288 px for a 576 px picture). Seen at the look side, a
+    # "box" picture stayed ~20 % further from the photo than one painted at that side
+    # (bench/RESULTS.md, #18).
+    level_resample: Literal["look", "box"] = "look"
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -111,6 +99,8 @@ class StylizeOptions:
             raise ValueError("average_decay must be in [0, 1)")
         if min(self.look_side, self.coarse_style_weight, self.coarse_content_weight) < 0:
             raise ValueError("look_side and the coarse weights must not be negative")
+        if self.level_resample not in ("look", "box"):
+            raise ValueError("level_resample must be 'look' or 'box'")
 
 
 @dataclass
@@ -203,18 +193,18 @@ def halvings(image: torch.Tensor, levels: int) -> list[torch.Tensor]:
 
 
 def level_copies(
-    image: torch.Tensor, levels: int, mode: str = "box", ratio_to_look: float = 0.5
+    image: torch.Tensor, levels: int, mode: str = "look", ratio_to_look: float = 0.5
 ) -> list[torch.Tensor]:
-    """The coarser copies of `image`: "box" = `halvings`; "bicubic" = halved by an
-    antialiased bicubic resize; "look" = each copy (look side / picture side) ** (k / levels)
-    of the picture's size, the deepest at the look side (`ratio_to_look`), antialiased bicubic
-    as a phone's downscale is."""
+    """The `levels` coarser copies of `image` the look is also matched on. "look": copy k is
+    `ratio_to_look` ** (k / levels) of the image's size (the deepest at the look side when
+    `ratio_to_look` is look side / image side), resized as a phone does (antialiased
+    bicubic); "box": `halvings`."""
     if mode == "box" or not levels:
         return halvings(image, levels)
     out = []
     height, width = image.shape[-2:]
     for k in range(1, levels + 1):
-        ratio = 0.5**k if mode == "bicubic" else ratio_to_look ** (k / levels)
+        ratio = ratio_to_look ** (k / levels)
         size = (max(1, round(height * ratio)), max(1, round(width * ratio)))
         out.append(F.interpolate(image, size=size, mode="bicubic", antialias=True))
     return out
@@ -437,9 +427,7 @@ class Stylizer:
     ) -> list[tuple[tuple[int, int], int]]:
         long_side = max(out_size)
         sides = scale_sides(long_side, min(options.min_scale_side, long_side), options.multiscale)
-        counts = split_iterations(
-            options.iterations, len(sides), options.final_share, options.scale_decay
-        )
+        counts = split_iterations(options.iterations, len(sides))
         plan = []
         for side, count in zip(sides, counts, strict=True):
             if count:
@@ -465,14 +453,6 @@ class Stylizer:
             style_features = []
             # The painting keeps the same size relative to the output at every scale.
             style_side = max(16, round(max(size) * options.style_scale))
-            grown_side = max(
-                16,
-                round(
-                    max(size)
-                    * options.style_scale
-                    * options.size_factor(max(size)) ** options.style_grow_power
-                ),
-            )
             levels = coarser_levels(size, options.look_side)
             halved_paintings: list[list[tuple[dict[str, torch.Tensor], float]]] = [
                 [] for _ in range(levels)
@@ -483,16 +463,11 @@ class Stylizer:
                 painting_t = to_tensor(
                     resized(painting, fit_size(painting.size, style_side)), self.device
                 )
-                own = painting_t
-                if grown_side != style_side:
-                    own = to_tensor(
-                        resized(painting, fit_size(painting.size, grown_side)), self.device
-                    )
-                style_features.append((self.extractor(own), weight))
+                style_features.append((self.extractor(painting_t), weight))
                 look_ratio = options.look_side / max(size)
                 copies = level_copies(painting_t, levels, options.level_resample, look_ratio)
-                for level, halved in enumerate(copies):
-                    halved_paintings[level].append((self.extractor(halved), weight))
+                for level, copy in enumerate(copies):
+                    halved_paintings[level].append((self.extractor(copy), weight))
             halved_photos = [
                 self.extractor(h) if options.coarse_content_weight else {}
                 for h in level_copies(
