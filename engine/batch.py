@@ -35,7 +35,7 @@ from engine.transfer import (
     Tracker,
     batch_key,
     fit_size,
-    halvings,
+    level_copies,
     resized,
     thumbnail,
     to_tensor,
@@ -260,7 +260,13 @@ class _Scale:
         extractor = self.stylizer.extractor
         with self.stylizer.autocast(self.shared):
             features = extractor(visible)
-            coarser = [extractor(h) for h in halvings(visible, len(self.targets.coarser))]
+            copies = level_copies(
+                visible,
+                len(self.targets.coarser),
+                self.shared.level_resample,
+                self.shared.look_side / max(visible.shape[-2:]),
+            )
+            coarser = [extractor(h) for h in copies]
         parts = style_transfer_loss(
             visible,
             features,

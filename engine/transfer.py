@@ -70,12 +70,19 @@ class StylizeOptions:
     average_decay: float = 0.0
     # The look is the painting's as seen at this long side (a phone shows a 768 px picture at
     # about 256 px): a larger picture also matches the style (and with `coarse_content_weight`
-    # the photo) on its copies halved down to about this side (0: its own size only; #18).
+    # the photo) on coarser copies down to this side (`level_resample`; 0: its own size only;
+    # #18).
     # Weights measured with bench/scale.py (bench/RESULTS.md): the style alone on the halved
     # copies over-paints (the photo's content goes), style and content 1:1 under-paints a little.
     look_side: int = 256
     coarse_style_weight: float = 1.25
     coarse_content_weight: float = 1.0
+    # How the coarser copies are made: "look" (antialiased bicubic, as a phone downscales; the
+    # deepest copy exactly `look_side` long, those between spaced evenly in scale) or "box"
+    # (2x2 averages: halved copies, 288 px for a 576 px picture). Seen at the look side, a
+    # "box" picture stayed ~20 % further from the photo than one painted at that side
+    # (bench/RESULTS.md, #18).
+    level_resample: Literal["look", "box"] = "look"
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -92,6 +99,8 @@ class StylizeOptions:
             raise ValueError("average_decay must be in [0, 1)")
         if min(self.look_side, self.coarse_style_weight, self.coarse_content_weight) < 0:
             raise ValueError("look_side and the coarse weights must not be negative")
+        if self.level_resample not in ("look", "box"):
+            raise ValueError("level_resample must be 'look' or 'box'")
 
 
 @dataclass
@@ -192,6 +201,24 @@ def halvings(image: torch.Tensor, levels: int) -> list[torch.Tensor]:
     for _ in range(levels):
         image = F.avg_pool2d(image, 2)
         out.append(image)
+    return out
+
+
+def level_copies(
+    image: torch.Tensor, levels: int, mode: str = "look", ratio_to_look: float = 0.5
+) -> list[torch.Tensor]:
+    """The `levels` coarser copies of `image` the look is also matched on. "look": copy k is
+    `ratio_to_look` ** (k / levels) of the image's size (the deepest at the look side when
+    `ratio_to_look` is look side / image side), resized as a phone does (antialiased
+    bicubic); "box": `halvings`."""
+    if mode == "box" or not levels:
+        return halvings(image, levels)
+    out = []
+    height, width = image.shape[-2:]
+    for k in range(1, levels + 1):
+        ratio = ratio_to_look ** (k / levels)
+        size = (max(1, round(height * ratio)), max(1, round(width * ratio)))
+        out.append(F.interpolate(image, size=size, mode="bicubic", antialias=True))
     return out
 
 
@@ -453,11 +480,15 @@ class Stylizer:
                     resized(painting, fit_size(painting.size, style_side)), self.device
                 )
                 style_features.append((self.extractor(painting_t), weight))
-                for level, halved in enumerate(halvings(painting_t, levels)):
-                    halved_paintings[level].append((self.extractor(halved), weight))
+                look_ratio = options.look_side / max(size)
+                copies = level_copies(painting_t, levels, options.level_resample, look_ratio)
+                for level, copy in enumerate(copies):
+                    halved_paintings[level].append((self.extractor(copy), weight))
             halved_photos = [
                 self.extractor(h) if options.coarse_content_weight else {}
-                for h in halvings(photo, levels)
+                for h in level_copies(
+                    photo, levels, options.level_resample, options.look_side / max(size)
+                )
             ]
         coarser = list(zip(halved_photos, halved_paintings, strict=True))
         return make_targets(content_features, style_features, weights, coarser, mask=mask)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from engine.losses import STYLE_LAYERS, gram
-from engine.transfer import StylizeOptions, Stylizer, coarser_levels, halvings
+from engine.transfer import StylizeOptions, Stylizer, coarser_levels, halvings, level_copies
 
 
 def test_levels_go_down_to_about_the_look_side():
@@ -29,6 +29,22 @@ def test_halvings_are_two_by_two_averages():
     assert half.shape[-2:] == (2, 2) and quarter.shape[-2:] == (1, 1)
     assert half[0, 0, 0, 0] == (0 + 1 + 4 + 5) / 4
     assert quarter.item() == image.mean()
+
+
+def test_look_copies_end_at_the_look_side():
+    """The deepest copy is the picture as a phone shows it at the look side (antialiased
+    bicubic), not the nearest halving: 256 px for a 576 px picture, not 288 (#18)."""
+    image = torch.rand(1, 3, 432, 576)
+    [copy] = level_copies(image, 1, "look", 256 / 576)
+    assert copy.shape[-2:] == (192, 256)
+    expected = torch.nn.functional.interpolate(
+        image, size=(192, 256), mode="bicubic", antialias=True
+    )
+    assert torch.equal(copy, expected)
+    middle, deepest = level_copies(torch.rand(1, 3, 576, 768), 2, "look", 256 / 768)
+    assert middle.shape[-2:] == (333, 443) and deepest.shape[-2:] == (192, 256)
+    [half] = level_copies(image, 1, "box", 256 / 576)  # the halvings of before
+    assert torch.equal(half, halvings(image, 1)[0])
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +90,17 @@ def test_a_large_picture_matches_the_style_at_its_look_size_too(stylizer, blotch
     )
 
 
+def test_a_576_px_picture_is_matched_on_its_copy_at_the_look_side(stylizer, blotches):
+    """At the defaults, the targets of a 576 px picture's coarser level are the photo and the
+    painting at 256 px (relu4_2 is an eighth of it: 32 x 24), as the picture is seen."""
+    photo = torch.rand(1, 3, 432, 576)
+    options = StylizeOptions(size=576, precision="fp32")
+    weights = stylizer.loss_weights_for(options)
+    targets = stylizer.targets(photo, [(blotches, 1.0)], (576, 432), options, weights)
+    [level] = targets.coarser
+    assert level.content["relu4_2"].shape[-2:] == (24, 32)
+
+
 def test_a_phone_size_picture_is_painted_as_before(stylizer, blotches):
     """At or below about twice look_side nothing changes: the same pixels as without levels."""
     photo = Image.fromarray(skimage.data.astronaut())
@@ -88,3 +115,5 @@ def test_negative_look_options_are_refused():
         StylizeOptions(look_side=-1)
     with pytest.raises(ValueError):
         StylizeOptions(coarse_style_weight=-0.5)
+    with pytest.raises(ValueError):
+        StylizeOptions(level_resample="nearest")  # type: ignore[arg-type]
