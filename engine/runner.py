@@ -228,7 +228,7 @@ class JobRunner:
 
     async def batch_key(self, job: Job) -> tuple[object, ...] | None:
         """What a job must share with others to be painted in one batch with them (the
-        output size and the plan: engine/transfer.batch_key), from its photo's header; None
+        shape bucket and the plan: engine/transfer.batch_key), from its photo's header; None
         when it is painted alone (a clip, a photo that cannot be read: it fails alone)."""
         if is_clip(job):
             return None

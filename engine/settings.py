@@ -49,8 +49,8 @@ class EngineSettings(BaseSettings):
     cpu_clip_size: int = Field(256, ge=32, le=2048, alias="CPU_CLIP_SIZE")
     clip_frame_iterations: int = Field(40, ge=1, le=2000, alias="CLIP_FRAME_ITERATIONS")
     # Queued jobs of one size and plan painted together (1: one at a time). Unset: 1 on a CPU
-    # (measured no faster there), on a GPU as many as fit its free memory, at most 8
-    # (engine/batching.py; bench/RESULTS.md).
+    # (0.90-0.99x at 256 px, faster only at 128 px), on a GPU as many as fit its free
+    # memory, at most 8 (engine/batching.py; bench/RESULTS.md).
     batch_jobs: int | None = Field(None, ge=1, le=64, alias="BATCH_JOBS")
     max_input_pixels: int = Field(60_000_000, ge=1, alias="MAX_INPUT_PIXELS")
     # None: exclusive on the embedded SQLite, shared (many painters) on PostgreSQL.
