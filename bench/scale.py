@@ -13,6 +13,9 @@ The judge (`phone_distances`), at the phone size, on VGG19 with the Caffe weight
   (style distance of the photo - the picture's) / the photo's.
 Ratios big / small above 1 mean the big picture, seen small, is less painted (style) or
 further from the photo (content) than the small one. The goal (issue #18): both <= 1.1.
+And at its own size a big picture must be more than the small one enlarged: the last column is
+its style distance at full size over the small picture's upscaled to that size (below 1: the
+painting's strokes, where the enlargement has blur).
 
 Paintings are cached in bench/out/scale/<tag>/ by their options, so a second judge of the
 same run repaints nothing; the contact sheet bench/out/scale-<tag>.jpg shows, per row, the
@@ -86,9 +89,14 @@ class PhoneJudge:
 
     @torch.no_grad()
     def distances(
-        self, picture: Image.Image, photo: Image.Image, painting: Image.Image
+        self,
+        picture: Image.Image,
+        photo: Image.Image,
+        painting: Image.Image,
+        seen_at: int | None = None,
     ) -> dict[str, float]:
-        seen = at_phone(picture, self.phone)
+        """At the phone size, or at `seen_at` px (its full size, for the detail check)."""
+        seen = at_phone(picture, seen_at or self.phone)
         photo_seen = photo.resize(seen.size, Image.Resampling.LANCZOS)
         area = seen.width * seen.height
         scale = (area / (painting.width * painting.height)) ** 0.5
@@ -124,6 +132,20 @@ class Painted:
     image: Image.Image
     judged: dict[str, float] = field(default_factory=dict)
     variant: str = ""
+
+
+def detail_ratio(
+    judge: PhoneJudge, big: Painted, small: Painted, photo: Image.Image, painting: Image.Image
+) -> float:
+    """Is the big picture worth its pixels? Its style distance seen at its full size, over the
+    small picture's upscaled (bicubic) to that size: below 1 it has the painting's strokes where
+    the upscaled one has blur (1.0 for the small picture itself)."""
+    if big.image.size == small.image.size:
+        return 1.0
+    upscaled = small.image.resize(big.image.size, Image.Resampling.BICUBIC)
+    full = max(big.image.size)
+    mine = judge.distances(big.image, photo, painting, seen_at=full)["style"]
+    return mine / judge.distances(upscaled, photo, painting, seen_at=full)["style"]
 
 
 def _options_key(options: StylizeOptions, preset: str, photo: str) -> str:
@@ -170,6 +192,13 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, object]:
     return out
 
 
+def rows_to_paint(presets: str, photos: str, pairs: str | None) -> list[tuple[str, str]]:
+    """The (preset, photo) rows: the given pairs, else every preset on every photo."""
+    if pairs:
+        return [tuple(pair.split(":", 1)) for pair in pairs.split(",")]  # type: ignore[misc]
+    return [(preset, photo) for preset in presets.split(",") for photo in photos.split(",")]
+
+
 def contact_sheet(rows: list[list[Painted]], photos: dict[str, Image.Image], phone: int):
     """Per row: the photo, then each picture, all at the phone size, labelled."""
     font = label_font(12)
@@ -199,6 +228,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--photos", default=",".join(PHOTOS))
+    parser.add_argument(
+        "--pairs",
+        help="PRESET:PHOTO,...: paint these rows instead of every preset on every photo "
+        "(every preset on one photo in turn keeps a run of all fourteen within the hour)",
+    )
     parser.add_argument("--small", type=int, default=256, help="the reference size")
     parser.add_argument("--sizes", default="576", help="the real sizes, comma-separated")
     parser.add_argument("--phone", type=int, default=PHONE, help="the size pictures are seen at")
@@ -228,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for text in args.variant:
         name, _, pairs = text.partition(":")
         variants.insert(0, (name, _parse_sets(pairs.split(",")) if pairs else {}))
-    photos = {name: load_photo(name) for name in args.photos.split(",")}
+    pairs = rows_to_paint(args.presets, args.photos, args.pairs)
+    photos = {name: load_photo(name) for name in dict.fromkeys(photo for _, photo in pairs)}
     cache = OUT / "scale" / args.tag
 
     print(f"# bench.scale: {args.small} px against {sizes} px, seen at {args.phone} px")
@@ -238,61 +273,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         "| preset | photo | size | variant | s | style | content | way | style ratio "
-        "| content ratio |"
+        "| content ratio | full size: style vs the small one upscaled |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     rows: list[list[Painted]] = []
     record: list[dict] = []
-    for preset_name in args.presets.split(","):
+    for preset_name, photo_name in pairs:
         preset = catalogue.resolve(preset_name)
         painting = Image.open(catalogue.image_path(preset, settings.styles_dir)).convert("RGB")
         own = preset.defaults
-        for photo_name, photo in photos.items():
-            row = []
-            jobs = [(args.small, "", {})]
-            jobs += [(size, name, sets) for size in sizes for name, sets in variants]
-            for size, variant, sets in jobs:
-                chosen: dict[str, object] = {
-                    "size": size,
-                    "iterations": args.iterations,
-                    "strength": float(own.get("strength", 1.0)),
-                    "style_scale": float(own.get("style_scale", 1.0)),
-                    "precision": args.precision,
-                    "seed": 0,
-                    **extra,
-                    **sets,  # a variant may set anything, its iterations too (equal time)
+        photo = photos[photo_name]
+        row = []
+        jobs = [(args.small, "", {})]
+        jobs += [(size, name, sets) for size in sizes for name, sets in variants]
+        for size, variant, sets in jobs:
+            chosen: dict[str, object] = {
+                "size": size,
+                "iterations": args.iterations,
+                "strength": float(own.get("strength", 1.0)),
+                "style_scale": float(own.get("style_scale", 1.0)),
+                "precision": args.precision,
+                "seed": 0,
+                **extra,
+                **sets,  # a variant may set anything, its iterations too (equal time)
+            }
+            chosen["progress_every"] = chosen["iterations"]
+            options = StylizeOptions(**chosen)  # type: ignore[arg-type]
+            done = paint_one(stylizer, cache, preset_name, photo_name, photo, painting, options)
+            done.variant = variant
+            done.judged = judge.distances(done.image, photo, painting)
+            row.append(done)
+        small = row[0].judged
+        for p in row:
+            j = p.judged
+            style_ratio = j["style"] / small["style"]
+            content_ratio = j["content"] / small["content"]
+            detail = detail_ratio(judge, p, row[0], photo, painting)
+            print(
+                f"| {preset_name} | {photo_name} | {p.size} | {p.variant or '-'} | "
+                f"{p.seconds:.0f} | "
+                f"{j['style']:.3f} | {j['content']:.3f} | {j['way'] * 100:.0f} % | "
+                f"{style_ratio:.2f} | {content_ratio:.2f} | {detail:.2f} |",
+                flush=True,
+            )
+            record.append(
+                {
+                    "preset": preset_name,
+                    "photo": photo_name,
+                    "size": p.size,
+                    "variant": p.variant,
+                    "seconds": round(p.seconds, 1),
+                    **{k: round(v, 4) for k, v in j.items()},
+                    "style_ratio": round(style_ratio, 3),
+                    "content_ratio": round(content_ratio, 3),
+                    "detail_ratio": round(detail, 3),
                 }
-                chosen["progress_every"] = chosen["iterations"]
-                options = StylizeOptions(**chosen)  # type: ignore[arg-type]
-                done = paint_one(stylizer, cache, preset_name, photo_name, photo, painting, options)
-                done.variant = variant
-                done.judged = judge.distances(done.image, photo, painting)
-                row.append(done)
-            small = row[0].judged
-            for p in row:
-                j = p.judged
-                style_ratio = j["style"] / small["style"]
-                content_ratio = j["content"] / small["content"]
-                print(
-                    f"| {preset_name} | {photo_name} | {p.size} | {p.variant or '-'} | "
-                    f"{p.seconds:.0f} | "
-                    f"{j['style']:.3f} | {j['content']:.3f} | {j['way'] * 100:.0f} % | "
-                    f"{style_ratio:.2f} | {content_ratio:.2f} |",
-                    flush=True,
-                )
-                record.append(
-                    {
-                        "preset": preset_name,
-                        "photo": photo_name,
-                        "size": p.size,
-                        "variant": p.variant,
-                        "seconds": round(p.seconds, 1),
-                        **{k: round(v, 4) for k, v in j.items()},
-                        "style_ratio": round(style_ratio, 3),
-                        "content_ratio": round(content_ratio, 3),
-                    }
-                )
-            rows.append(row)
+            )
+        rows.append(row)
     sheet = contact_sheet(rows, photos, args.phone)
     path = OUT / f"scale-{args.tag}.jpg"
     save_jpeg(sheet, path)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.scale import PhoneJudge, at_phone, load_photo
+from bench.scale import Painted, PhoneJudge, at_phone, detail_ratio, load_photo, rows_to_paint
 from engine.transfer import Stylizer
 from tests.shared_styles import REPO, run_bench
 
@@ -34,6 +34,27 @@ def test_the_photo_is_no_way_from_itself_and_the_painting_all_the_way(judge):
     assert there["way"] > 0.8 and there["content"] > itself["content"]
 
 
+def test_rows_are_every_preset_on_every_photo_unless_pairs_are_named():
+    assert rows_to_paint("a,b", "x,y", None) == [("a", "x"), ("a", "y"), ("b", "x"), ("b", "y")]
+    assert rows_to_paint("a,b", "x,y", "b:y,a:z") == [("b", "y"), ("a", "z")]
+
+
+def test_a_big_picture_with_the_paintings_grain_beats_the_small_one_enlarged(judge):
+    rng = np.random.default_rng(1)
+
+    def grain(side: int) -> Image.Image:
+        return Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8))
+
+    painting, photo = grain(128), load_photo("coffee").resize((128, 128))
+    big = Painted("p", "coffee", 128, 0.0, grain(128))
+    small = Painted("p", "coffee", 32, 0.0, grain(32))
+    assert detail_ratio(judge, big, small, photo, painting) < 0.8
+    # The small picture enlarged is no better than itself; and against itself the ratio is 1.
+    enlarged = Painted("p", "coffee", 128, 0.0, small.image.resize((128, 128), Image.BICUBIC))
+    assert detail_ratio(judge, enlarged, small, photo, painting) == pytest.approx(1.0, abs=1e-6)
+    assert detail_ratio(judge, small, small, photo, painting) == 1.0
+
+
 def test_the_bench_paints_small_and_large_and_writes_its_sheet(tmp_path):
     result = run_bench(
         "bench.scale",
@@ -53,4 +74,5 @@ def test_the_bench_paints_small_and_large_and_writes_its_sheet(tmp_path):
         (48, "eq"),
         (48, ""),
     }
+    assert all(r["detail_ratio"] > 0 for r in record)
     assert Image.open(tmp_path / "s.jpg").size[1] > 32
