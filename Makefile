@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench bench-gpu gallery scale styles clean postgres docker-check
+.PHONY: setup run test lint bench bench-gpu gallery scale scale-all styles clean postgres docker-check
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,15 @@ gallery: styles
 scale: styles
 	$(PY) -m bench.scale --presets starry-night,monet,udnie --photos rocket \
 		--sizes 576 --variant before:look_side=0 --tag real --sheet docs/scale.jpg
+
+## Every preset, each on one benchmark photo in turn, at 256 and 576 px, judged the same way
+## (bench/out/scale-all.jpg + .json; about 40 minutes on 2 cores).
+SCALE_PAIRS := starry-night:astronaut,monet:astronaut,great-wave:rocket,scream:coffee
+SCALE_PAIRS := $(SCALE_PAIRS),composition-vii:astronaut,shipwreck:rocket,seurat:coffee
+SCALE_PAIRS := $(SCALE_PAIRS),woman-with-hat:astronaut,cezanne:rocket,mondrian:coffee
+SCALE_PAIRS := $(SCALE_PAIRS),klimt:astronaut,cubism:rocket,gauguin:astronaut,udnie:coffee
+scale-all: styles
+	$(PY) -m bench.scale --pairs $(SCALE_PAIRS) --sizes 576 --tag all
 
 ## GPU timings, then jobs an hour through the real worker (run on a CUDA machine).
 bench-gpu: $(STAMP)

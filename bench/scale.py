@@ -195,7 +195,10 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, object]:
 def rows_to_paint(presets: str, photos: str, pairs: str | None) -> list[tuple[str, str]]:
     """The (preset, photo) rows: the given pairs, else every preset on every photo."""
     if pairs:
-        return [tuple(pair.split(":", 1)) for pair in pairs.split(",")]  # type: ignore[misc]
+        rows = [tuple(pair.split(":", 1)) for pair in pairs.split(",")]
+        if any(len(row) != 2 or not all(row) for row in rows):
+            raise SystemExit(f"--pairs wants PRESET:PHOTO,PRESET:PHOTO,... (got {pairs!r})")
+        return rows  # type: ignore[return-value]
     return [(preset, photo) for preset in presets.split(",") for photo in photos.split(",")]
 
 
@@ -260,8 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     variants: list[tuple[str, dict[str, object]]] = [("", {})]
     for text in args.variant:
-        name, _, pairs = text.partition(":")
-        variants.insert(0, (name, _parse_sets(pairs.split(",")) if pairs else {}))
+        name, _, sets_text = text.partition(":")
+        variants.insert(0, (name, _parse_sets(sets_text.split(",")) if sets_text else {}))
     pairs = rows_to_paint(args.presets, args.photos, args.pairs)
     photos = {name: load_photo(name) for name in dict.fromkeys(photo for _, photo in pairs)}
     cache = OUT / "scale" / args.tag

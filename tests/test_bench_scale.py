@@ -37,6 +37,8 @@ def test_the_photo_is_no_way_from_itself_and_the_painting_all_the_way(judge):
 def test_rows_are_every_preset_on_every_photo_unless_pairs_are_named():
     assert rows_to_paint("a,b", "x,y", None) == [("a", "x"), ("a", "y"), ("b", "x"), ("b", "y")]
     assert rows_to_paint("a,b", "x,y", "b:y,a:z") == [("b", "y"), ("a", "z")]
+    with pytest.raises(SystemExit, match="PRESET:PHOTO"):
+        rows_to_paint("a", "x", "monet,udnie:coffee")
 
 
 def test_a_big_picture_with_the_paintings_grain_beats_the_small_one_enlarged(judge):
