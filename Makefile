@@ -60,7 +60,7 @@ scale: styles
 		--sizes 576 --variant before:look_side=0 --tag real --sheet docs/scale.jpg
 
 ## Every preset, each on one benchmark photo in turn, at 256 and 576 px, judged the same way
-## (bench/out/scale-all.jpg + .json; about 40 minutes on 2 cores).
+## (bench/out/scale-all.jpg + .json; about 20 minutes on 2 quiet cores of an Intel Xeon).
 SCALE_PAIRS := starry-night:astronaut,monet:astronaut,great-wave:rocket,scream:coffee
 SCALE_PAIRS := $(SCALE_PAIRS),composition-vii:astronaut,shipwreck:rocket,seurat:coffee
 SCALE_PAIRS := $(SCALE_PAIRS),woman-with-hat:astronaut,cezanne:rocket,mondrian:coffee
