@@ -139,8 +139,9 @@ def detail_ratio(
 ) -> float:
     """Is the big picture worth its pixels? Its style distance seen at its full size, over the
     small picture's upscaled (bicubic) to that size: below 1 it has the painting's strokes where
-    the upscaled one has blur (1.0 for the small picture itself)."""
-    if big.image.size == small.image.size:
+    the upscaled one has blur (1.0 for the small picture itself; a variant painted at the small
+    size is compared with it as it is)."""
+    if big is small:
         return 1.0
     upscaled = small.image.resize(big.image.size, Image.Resampling.BICUBIC)
     full = max(big.image.size)

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from bench.scale import Painted, PhoneJudge, at_phone, detail_ratio, load_photo, rows_to_paint
 from engine.transfer import Stylizer
@@ -55,6 +55,9 @@ def test_a_big_picture_with_the_paintings_grain_beats_the_small_one_enlarged(jud
     enlarged = Painted("p", "coffee", 128, 0.0, small.image.resize((128, 128), Image.BICUBIC))
     assert detail_ratio(judge, enlarged, small, photo, painting) == pytest.approx(1.0, abs=1e-6)
     assert detail_ratio(judge, small, small, photo, painting) == 1.0
+    # Another picture of the small one's size is judged, not taken for the small one.
+    other = Painted("p", "coffee", 32, 0.0, grain(32).filter(ImageFilter.GaussianBlur(2)))
+    assert detail_ratio(judge, other, small, photo, painting) != pytest.approx(1.0, abs=1e-3)
 
 
 def test_the_bench_paints_small_and_large_and_writes_its_sheet(tmp_path):
@@ -76,5 +79,7 @@ def test_the_bench_paints_small_and_large_and_writes_its_sheet(tmp_path):
         (48, "eq"),
         (48, ""),
     }
-    assert all(r["detail_ratio"] > 0 for r in record)
+    # The small picture is the yardstick (1); every large one is judged against its enlargement.
+    assert {r["detail_ratio"] for r in record if r["size"] == 32} == {1.0}
+    assert all(r["detail_ratio"] not in (0.0, 1.0) for r in record if r["size"] == 48)
     assert Image.open(tmp_path / "s.jpg").size[1] > 32
