@@ -53,11 +53,13 @@ gallery: styles
 	$(PY) -m bench.gallery
 
 ## The look at every size: each founding painting on a benchmark photo at 256 px
-## and at the CPU default (576 px), before and after the halved levels, judged at phone size
-## (docs/scale.jpg; about 12 minutes on 2 quiet cores: a 576 px picture takes ~100 s).
+## and at the CPU default (576 px), without and with the copies at the look side, judged at
+## phone size (docs/scale.jpg), and a crop of each 576 px picture at full size beside the 256 px
+## one enlarged (docs/scale-detail.jpg); about 12 minutes on 2 quiet cores.
 scale: styles
 	$(PY) -m bench.scale --presets starry-night,monet,udnie --photos rocket \
-		--sizes 576 --variant before:look_side=0 --tag real --sheet docs/scale.jpg
+		--sizes 576 --variant before:look_side=0 --tag real --sheet docs/scale.jpg \
+		--detail-sheet docs/scale-detail.jpg
 
 ## Every preset, each on one benchmark photo in turn, at 256 and 576 px, judged the same way
 ## (bench/out/scale-all.jpg + .json; about 20 minutes on 2 quiet cores of an Intel Xeon).

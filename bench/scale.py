@@ -19,7 +19,9 @@ painting's strokes, where the enlargement has blur).
 
 Paintings are cached in bench/out/scale/<tag>/ by their options, so a second judge of the
 same run repaints nothing; the contact sheet bench/out/scale-<tag>.jpg shows, per row, the
-photo, the small picture and each big one, all at the phone size.
+photo, the small picture and each big one, all at the phone size, and
+bench/out/scale-<tag>-detail.jpg a phone-size crop of the largest picture at its full size beside
+the same crop of the small picture enlarged.
 """
 
 from __future__ import annotations
@@ -228,6 +230,39 @@ def contact_sheet(rows: list[list[Painted]], photos: dict[str, Image.Image], pho
     return sheet
 
 
+def centre_box(size: tuple[int, int], side: int) -> tuple[int, int, int, int]:
+    """A side x side square at the centre of an image of `size` (clipped to the image)."""
+    w, h = size
+    cw, ch = min(side, w), min(side, h)
+    left, top = (w - cw) // 2, (h - ch) // 2
+    return left, top, left + cw, top + ch
+
+
+def detail_sheet(rows: list[list[Painted]], side: int) -> Image.Image:
+    """Per row, a side x side crop at full size of the largest picture the engine painted (not a
+    variant) beside the same crop of the small picture enlarged to that size (bicubic): what a
+    user sees zooming in, and what simply upscaling would have given."""
+    font = label_font(12)
+    cell_h = side + 16
+    sheet = Image.new("RGB", (2 * (side + GAP) + GAP, len(rows) * (cell_h + GAP) + GAP), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    for r, row in enumerate(rows):
+        small = row[0]
+        big = max((p for p in row if not p.variant), key=lambda p: p.size)
+        box = centre_box(big.image.size, side)
+        enlarged = small.image.resize(big.image.size, Image.Resampling.BICUBIC)
+        cells = [
+            (f"{big.preset} {big.size}px, full size", big.image.crop(box)),
+            (f"{small.size}px enlarged to {big.size}px", enlarged.crop(box)),
+        ]
+        y = GAP + r * (cell_h + GAP)
+        for c, (label, image) in enumerate(cells):
+            x = GAP + c * (side + GAP)
+            sheet.paste(image, (x, y))
+            draw.text((x + 2, y + side + 2), label, fill=(230, 230, 230), font=font)
+    return sheet
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default=",".join(PRESETS))
@@ -252,6 +287,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--tag", default="run", help="names the cache folder and the sheet")
     parser.add_argument("--sheet", type=Path, help="also write the contact sheet here")
+    parser.add_argument(
+        "--detail-sheet",
+        type=Path,
+        help="also write the full-size crops (largest picture beside the small one enlarged) here",
+    )
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
@@ -339,6 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     save_jpeg(sheet, path)
     if args.sheet:
         save_jpeg(sheet, args.sheet)
+    details = detail_sheet(rows, args.phone)
+    save_jpeg(details, OUT / f"scale-{args.tag}-detail.jpg")
+    if args.detail_sheet:
+        save_jpeg(details, args.detail_sheet)
     (OUT / f"scale-{args.tag}.json").write_text(json.dumps(record, indent=1))
     worst: dict[str, dict[str, float]] = {}
     for entry in record:

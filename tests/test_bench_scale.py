@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from bench.scale import Painted, PhoneJudge, at_phone, detail_ratio, load_photo, rows_to_paint
+from bench.gallery import GAP
+from bench.scale import (
+    Painted,
+    PhoneJudge,
+    at_phone,
+    centre_box,
+    detail_ratio,
+    detail_sheet,
+    load_photo,
+    rows_to_paint,
+)
 from engine.transfer import Stylizer
 from tests.shared_styles import REPO, run_bench
 
@@ -60,13 +70,35 @@ def test_a_big_picture_with_the_paintings_grain_beats_the_small_one_enlarged(jud
     assert detail_ratio(judge, other, small, photo, painting) != pytest.approx(1.0, abs=1e-3)
 
 
+def test_the_detail_sheet_shows_the_big_pictures_pixels_beside_the_small_one_enlarged():
+    rng = np.random.default_rng(2)
+    big_image = Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    small_image = Image.fromarray(rng.integers(0, 255, (16, 24, 3), dtype=np.uint8))
+    row = [
+        Painted("monet", "coffee", 24, 0.0, small_image),
+        Painted("monet", "coffee", 48, 0.0, Image.new("RGB", (48, 32))),  # a smaller size
+        Painted("monet", "coffee", 96, 0.0, big_image),  # the engine's, the largest
+        Painted("monet", "coffee", 96, 0.0, Image.new("RGB", (96, 64)), variant="before"),
+    ]
+    assert centre_box((96, 64), 32) == (32, 16, 64, 48)
+    assert centre_box((20, 64), 32) == (0, 16, 20, 48)  # clipped to a narrow picture
+    sheet = detail_sheet([row, row], 32)
+    assert sheet.size == (2 * (32 + GAP) + GAP, 2 * (32 + 16 + GAP) + GAP)
+    left = sheet.crop((GAP, GAP, GAP + 32, GAP + 32))
+    right = sheet.crop((2 * GAP + 32, GAP, 2 * GAP + 64, GAP + 32))
+    assert np.array_equal(np.asarray(left), np.asarray(big_image.crop((32, 16, 64, 48))))
+    enlarged = small_image.resize((96, 64), Image.Resampling.BICUBIC).crop((32, 16, 64, 48))
+    assert np.array_equal(np.asarray(right), np.asarray(enlarged))
+
+
 def test_the_bench_paints_small_and_large_and_writes_its_sheet(tmp_path):
     result = run_bench(
         "bench.scale",
         ["--small", "32", "--sizes", "48", "--phone", "32", "--iterations", "3",
          "--presets", "monet", "--photos", "coffee", "--variant", "before:look_side=0",
          "--variant", "eq:iterations=2",
-         "--set", "look_side=16", "--tag", "test", "--sheet", str(tmp_path / "s.jpg")],
+         "--set", "look_side=16", "--tag", "test", "--sheet", str(tmp_path / "s.jpg"),
+         "--detail-sheet", str(tmp_path / "d.jpg")],
         cwd=REPO,
         paintings=("monet",),
     )  # fmt: skip
@@ -83,3 +115,4 @@ def test_the_bench_paints_small_and_large_and_writes_its_sheet(tmp_path):
     assert {r["detail_ratio"] for r in record if r["size"] == 32} == {1.0}
     assert all(r["detail_ratio"] not in (0.0, 1.0) for r in record if r["size"] == 48)
     assert Image.open(tmp_path / "s.jpg").size[1] > 32
+    assert Image.open(tmp_path / "d.jpg").size == (2 * (32 + GAP) + GAP, 32 + 16 + 2 * GAP)
