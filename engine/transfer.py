@@ -72,10 +72,11 @@ class StylizeOptions:
     # about 256 px): a larger picture also matches the style (and with `coarse_content_weight`
     # the photo) on coarser copies down to this side (`level_resample`; 0: its own size only;
     # #18).
-    # Weights measured with bench/scale.py (bench/RESULTS.md): the style alone on the halved
-    # copies over-paints (the photo's content goes), style and content 1:1 under-paints a little.
+    # Weights measured with bench/scale.py (bench/RESULTS.md): the style alone on the copies
+    # over-paints (the photo's content goes); style 1.25 : content 1 left The Kiss at 1.12x the
+    # 256 px picture's style distance; 1.4 keeps every preset within 1.1x in style and content.
     look_side: int = 256
-    coarse_style_weight: float = 1.25
+    coarse_style_weight: float = 1.4
     coarse_content_weight: float = 1.0
     # How the coarser copies are made: "look" (antialiased bicubic, as a phone downscales; the
     # deepest copy exactly `look_side` long, those between spaced evenly in scale) or "box"
