@@ -206,27 +206,34 @@ def rows_to_paint(presets: str, photos: str, pairs: str | None) -> list[tuple[st
 
 
 def contact_sheet(rows: list[list[Painted]], photos: dict[str, Image.Image], phone: int):
-    """Per row: the photo, then each picture, all at the phone size, labelled."""
+    """Per row: the photo, then each picture, all at the phone size, labelled; each row as tall
+    as its pictures (a landscape row wastes no band)."""
     font = label_font(12)
     cell_w = phone
-    cell_h = phone + 16
-    columns = 1 + max(len(r) for r in rows)
-    sheet = Image.new(
-        "RGB", (columns * (cell_w + GAP) + GAP, len(rows) * (cell_h + GAP) + GAP), BACKGROUND
-    )
-    draw = ImageDraw.Draw(sheet)
-    for r, row in enumerate(rows):
-        y = GAP + r * (cell_h + GAP)
+    table: list[list[tuple[str, Image.Image]]] = []
+    for row in rows:
         cells = [(f"{row[0].photo}", at_phone(photos[row[0].photo], phone))]
         for p in row:
             label = f"{p.preset} {p.size}px {p.variant}".rstrip()
             if p.judged:
                 label += f"  {p.judged['way'] * 100:.0f}% way"
             cells.append((label, at_phone(p.image, phone)))
+        table.append(cells)
+    heights = [max(image.height for _, image in cells) for cells in table]
+    columns = max(len(cells) for cells in table)
+    sheet = Image.new(
+        "RGB",
+        (columns * (cell_w + GAP) + GAP, sum(h + 16 + GAP for h in heights) + GAP),
+        BACKGROUND,
+    )
+    draw = ImageDraw.Draw(sheet)
+    y = GAP
+    for cells, height in zip(table, heights, strict=True):
         for c, (label, image) in enumerate(cells):
             x = GAP + c * (cell_w + GAP)
-            sheet.paste(image, (x + (cell_w - image.width) // 2, y + (phone - image.height) // 2))
-            draw.text((x + 2, y + phone + 2), label, fill=(230, 230, 230), font=font)
+            sheet.paste(image, (x + (cell_w - image.width) // 2, y + (height - image.height) // 2))
+            draw.text((x + 2, y + height + 2), label, fill=(230, 230, 230), font=font)
+        y += height + 16 + GAP
     return sheet
 
 

@@ -14,6 +14,7 @@ from bench.scale import (
     PhoneJudge,
     at_phone,
     centre_box,
+    contact_sheet,
     detail_ratio,
     detail_sheet,
     load_photo,
@@ -68,6 +69,21 @@ def test_a_big_picture_with_the_paintings_grain_beats_the_small_one_enlarged(jud
     # Another picture of the small one's size is judged, not taken for the small one.
     other = Painted("p", "coffee", 32, 0.0, grain(32).filter(ImageFilter.GaussianBlur(2)))
     assert detail_ratio(judge, other, small, photo, painting) != pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_contact_sheet_rows_are_as_tall_as_their_pictures():
+    wide, tall = Image.new("RGB", (64, 32), "red"), Image.new("RGB", (32, 64), "blue")
+    rows = [
+        [Painted("monet", "wide", 64, 0.0, wide), Painted("monet", "wide", 96, 0.0, wide)],
+        [Painted("monet", "tall", 64, 0.0, tall)],
+    ]
+    sheet = contact_sheet(rows, {"wide": wide, "tall": tall}, phone=32)
+    # Three columns; a landscape row is 16 px of picture (32 x 16 at the phone size), a portrait
+    # row 32, each with a 16 px label band.
+    assert sheet.size == (3 * (32 + GAP) + GAP, (16 + 16 + GAP) + (32 + 16 + GAP) + GAP)
+    assert sheet.getpixel((GAP + 1, GAP + 1)) == (255, 0, 0)
+    second_row = GAP + 16 + 16 + GAP
+    assert sheet.getpixel((GAP + 8 + 1, second_row + 1)) == (0, 0, 255)
 
 
 def test_the_detail_sheet_shows_the_big_pictures_pixels_beside_the_small_one_enlarged():
