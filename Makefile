@@ -55,7 +55,7 @@ gallery: styles
 ## The look at every size: each founding painting on a benchmark photo at 256 px
 ## and at the CPU default (576 px), without and with the copies at the look side, judged at
 ## phone size (docs/scale.jpg), and a crop of each 576 px picture at full size beside the 256 px
-## one enlarged (docs/scale-detail.jpg); about 12 minutes on 2 quiet cores.
+## one enlarged (docs/scale-detail.jpg); about 8 minutes on 2 quiet cores of an Intel Xeon.
 scale: styles
 	$(PY) -m bench.scale --presets starry-night,monet,udnie --photos rocket \
 		--sizes 576 --variant before:look_side=0 --tag real --sheet docs/scale.jpg \
