@@ -31,6 +31,15 @@ from engine.vgg import LAYER_NAMES, FeatureExtractor, build_vgg19
 
 MIN_SCALE_SIDE = 64
 LEVEL_SLACK = 0.7  # a halved copy down to 0.7 x look_side still counts as a level
+# A picture too small to halve to about the look side, but this much larger than it, still gets
+# one copy at the look side ("look" copies): seen at 256 px a 288 or 320 px picture was up to
+# 1.16x (content) and 1.46x (style) the 256 px picture's distances without it, a 448 px one
+# 1.13x in style while its 317 px scale had none (bench/RESULTS.md, #18). The delivered
+# (full-size) scale from LOOK_COPY_FROM x the look side; a coarse-to-fine scale below it from
+# LOOK_COPY_SCALES_FROM x (294 px), so the 288 and 272 px scales of the measured 576 and 768 px
+# plans stay as they were.
+LOOK_COPY_FROM = 1.05
+LOOK_COPY_SCALES_FROM = 1.15
 MIN_LEVEL_SIDE = 32  # VGG's relu5_1 sees a 16 px picture as one position: keep a few
 OUT_OF_RANGE_WEIGHT = 10.0
 
@@ -74,7 +83,8 @@ class StylizeOptions:
     # #18).
     # Weights measured with bench/scale.py (bench/RESULTS.md): the style alone on the copies
     # over-paints (the photo's content goes); style 1.25 : content 1 left The Kiss at 1.12x the
-    # 256 px picture's style distance; 1.4 keeps every preset within 1.1x in style and content.
+    # 256 px picture's style distance; 1.4 keeps every preset within 1.1x in style and content
+    # on the three benchmark photos at 576 px, but not The Kiss x astronaut at 1024 px (1.15).
     look_side: int = 256
     coarse_style_weight: float = 1.4
     coarse_content_weight: float = 1.0
@@ -181,10 +191,14 @@ def scale_sides(target: int, min_side: int = MIN_SCALE_SIDE, multiscale: bool = 
     return sides[::-1]
 
 
-def coarser_levels(size: tuple[int, int], look_side: int) -> int:
-    """How many halvings of a picture of `size` (w, h) the style is also matched on: while the
-    halved picture's long side is still at least about `look_side` (within LEVEL_SLACK) and its
-    short side leaves VGG something to see (MIN_LEVEL_SIDE)."""
+def coarser_levels(
+    size: tuple[int, int], look_side: int, mode: str = "look", final: bool = True
+) -> int:
+    """How many coarser copies of a picture of `size` (w, h) the style is also matched on: one
+    per halving while the halved picture's long side is still at least about `look_side` (within
+    LEVEL_SLACK) and its short side leaves VGG something to see (MIN_LEVEL_SIDE); with "look"
+    copies, one at the look side for a picture between LOOK_COPY_FROM x (at the `final`,
+    full-size, scale; LOOK_COPY_SCALES_FROM x at the others) and about 1.4 x it."""
     if look_side <= 0:
         return 0
     levels = 0
@@ -193,6 +207,13 @@ def coarser_levels(size: tuple[int, int], look_side: int) -> int:
         and min(size) // 2 ** (levels + 1) >= MIN_LEVEL_SIDE
     ):
         levels += 1
+    if (
+        mode == "look"
+        and not levels
+        and max(size) >= look_side * (LOOK_COPY_FROM if final else LOOK_COPY_SCALES_FROM)
+        and min(size) * look_side / max(size) >= MIN_LEVEL_SIDE
+    ):
+        return 1
     return levels
 
 
@@ -470,7 +491,8 @@ class Stylizer:
             style_features = []
             # The painting keeps the same size relative to the output at every scale.
             style_side = max(16, round(max(size) * options.style_scale))
-            levels = coarser_levels(size, options.look_side)
+            final = max(size) >= options.size  # the delivered size (fit_size: its long side)
+            levels = coarser_levels(size, options.look_side, options.level_resample, final)
             halved_paintings: list[list[tuple[dict[str, torch.Tensor], float]]] = [
                 [] for _ in range(levels)
             ]

@@ -23,6 +23,25 @@ def test_levels_go_down_to_about_the_look_side():
     assert coarser_levels((768, 80), 256) == 1  # a panorama: its short side stops it at 40 px
 
 
+def test_a_picture_just_above_the_look_side_gets_one_copy_at_it():
+    """Too small to halve to about the look side, but seen smaller on a phone all the same: a
+    288 or 320 px picture gets its copy at 256 px, and so does a 448 px picture's 317 px scale;
+    the 288 and 272 px scales of the measured 576 and 768 px plans keep none, nor do "box"
+    copies (#18)."""
+    assert coarser_levels((320, 240), 256) == 1
+    assert coarser_levels((288, 216), 256) == 1
+    assert coarser_levels((270, 180), 256) == 1
+    assert coarser_levels((266, 200), 256) == 0  # within 5 % of the look side: its own look
+    assert coarser_levels((288, 216), 256, final=False) == 0
+    assert coarser_levels((272, 204), 256, final=False) == 0
+    assert coarser_levels((317, 238), 256, final=False) == 1  # a 448 px picture's scale
+    assert coarser_levels((407, 305), 256, final=False) == 1  # the halving rule, every scale
+    assert coarser_levels((320, 240), 256, "box") == 0
+    assert coarser_levels((340, 20), 256) == 0  # its copy would be 15 px high
+    [copy] = level_copies(torch.rand(1, 3, 240, 320), 1, "look", 256 / 320)
+    assert copy.shape[-2:] == (192, 256)
+
+
 def test_halvings_are_two_by_two_averages():
     image = torch.arange(16.0).reshape(1, 1, 4, 4)
     half, quarter = halvings(image, 2)
@@ -101,8 +120,24 @@ def test_a_576_px_picture_is_matched_on_its_copy_at_the_look_side(stylizer, blot
     assert level.content["relu4_2"].shape[-2:] == (24, 32)
 
 
+def test_a_small_pictures_full_size_scale_gets_its_copy_and_a_larger_ones_scales_do_not(
+    stylizer, blotches
+):
+    """A 72 px picture with look_side 64 is matched on its copy at 64 px; the 72 px scale of a
+    144 px picture's coarse-to-fine plan is not (the measured plans stay as they were)."""
+    photo = torch.rand(1, 3, 54, 72)
+    delivered = StylizeOptions(size=72, look_side=64, precision="fp32")
+    weights = stylizer.loss_weights_for(delivered)
+    targets = stylizer.targets(photo, [(blotches, 1.0)], (72, 54), delivered, weights)
+    [level] = targets.coarser
+    assert level.content["relu4_2"].shape[-2:] == (6, 8)  # an eighth of 64 x 48
+    larger = StylizeOptions(size=144, look_side=64, precision="fp32")
+    assert not stylizer.targets(photo, [(blotches, 1.0)], (72, 54), larger, weights).coarser
+
+
 def test_a_phone_size_picture_is_painted_as_before(stylizer, blotches):
-    """At or below about twice look_side nothing changes: the same pixels as without levels."""
+    """At the look side (within LOOK_COPY_FROM) nothing changes: the same pixels as without
+    levels."""
     photo = Image.fromarray(skimage.data.astronaut())
     base = {"size": 64, "iterations": 10, "progress_every": 10, "seed": 0, "precision": "fp32"}
     a = stylizer.stylize(photo, [(blotches, 1.0)], StylizeOptions(**base, look_side=0))
