@@ -151,8 +151,16 @@ def detail_ratio(
     return mine / judge.distances(upscaled, photo, painting, seen_at=full)["style"]
 
 
+# Options added after pictures were cached, with the value that paints as before they existed:
+# left out of the key at that value, so the cache (hours of CPU) stays valid.
+LATER_OPTIONS = {"coarse_weighting": "each", "plan_from_look": False}
+
+
 def _options_key(options: StylizeOptions, preset: str, photo: str) -> str:
-    text = json.dumps([preset, photo, repr(options)], sort_keys=True)
+    text = repr(options)
+    for name, before in LATER_OPTIONS.items():
+        text = text.replace(f", {name}={before!r}", "")
+    text = json.dumps([preset, photo, text], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -184,8 +192,8 @@ def _parse_sets(pairs: Sequence[str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for pair in pairs:
         key, _, raw = pair.partition("=")
-        value: object = raw
-        for cast in (int, float):
+        value: object = {"true": True, "false": False}.get(raw.lower(), raw)
+        for cast in (int, float) if isinstance(value, str) else ():
             try:
                 value = cast(raw)
                 break
