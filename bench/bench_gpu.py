@@ -440,10 +440,10 @@ class Bench:
             return self.args.warmup_iterations
         if kind == "reference":
             return 5
-        from engine.transfer import scale_sides
+        from engine.transfer import StylizeOptions, Stylizer
 
         # Every scale must see at least one iteration so that each shape gets autotuned.
-        return max(10, 2 * len(scale_sides(size)))
+        return max(10, 2 * len(Stylizer.plan((size, size), StylizeOptions(size=size))))
 
     def run_one(self, spec: Spec) -> dict[str, Any]:
         from bench.reference import judge, reference_stylize

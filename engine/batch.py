@@ -24,6 +24,7 @@ from PIL import Image
 
 from engine.guard import DivergenceGuard
 from engine.lbfgs import DeviceLBFGS
+from engine.look import level_copies, term_weights
 from engine.losses import LossWeights, Targets, select_targets, stack_targets, style_transfer_loss
 from engine.transfer import (
     OUT_OF_RANGE_WEIGHT,
@@ -35,7 +36,6 @@ from engine.transfer import (
     Tracker,
     batch_key,
     fit_size,
-    level_copies,
     resized,
     thumbnail,
     to_tensor,
@@ -267,6 +267,12 @@ class _Scale:
                 self.shared.look_side / max(visible.shape[-2:]),
             )
             coarser = [extractor(h) for h in copies]
+        own, coarse_style, coarse_content = term_weights(
+            len(coarser),
+            self.shared.coarse_style_weight,
+            self.shared.coarse_content_weight,
+            self.shared.coarse_weighting,
+        )
         parts = style_transfer_loss(
             visible,
             features,
@@ -274,8 +280,9 @@ class _Scale:
             self.weights,
             self.strength,
             coarser,
-            self.shared.coarse_style_weight,
-            self.shared.coarse_content_weight,
+            coarse_style,
+            coarse_content,
+            own,
         )
         overshoot = (pixels - visible).pow(2).flatten(1).mean(dim=1) * OUT_OF_RANGE_WEIGHT
         objective = parts.total + overshoot

@@ -275,6 +275,10 @@ def _style_distance(
     )
 
 
+def _per_level(weight: float | Sequence[float], levels: int) -> Sequence[float]:
+    return [weight] * levels if isinstance(weight, int | float) else weight
+
+
 def style_transfer_loss(
     image: torch.Tensor,
     features: Mapping[str, torch.Tensor],
@@ -282,8 +286,9 @@ def style_transfer_loss(
     weights: LossWeights,
     strength: float | torch.Tensor = 1.0,
     coarser_features: Sequence[Mapping[str, torch.Tensor]] = (),
-    coarse_style: float = 1.0,
-    coarse_content: float = 0.0,
+    coarse_style: float | Sequence[float] = 1.0,
+    coarse_content: float | Sequence[float] = 0.0,
+    own: float = 1.0,
 ) -> LossParts:
     """The weighted sum the optimiser minimises (see the module docstring), per picture of
     the batch: every part is (B,), and `strength` a number or one per picture (B,).
@@ -293,13 +298,19 @@ def style_transfer_loss(
     targets have content) its content distance, weighing `coarse_content`: VGG's
     receptive fields are fixed in pixels, so on a large picture the Grams of the picture alone
     ask only for fine strokes and leave its shapes, at the size a phone shows them, to the
-    photo (issue #18)."""
-    content = _content_distance(features, targets, weights)
-    style = _style_distance(features, targets, weights)
-    for level, level_features in zip(targets.coarser, coarser_features, strict=True):
-        style = style + coarse_style * _style_distance(level_features, level, weights)
-        if coarse_content and level.content:
-            content = content + coarse_content * _content_distance(level_features, level, weights)
+    photo (issue #18). `coarse_style` and `coarse_content` may give each copy its own weight,
+    and `own` weighs the picture's own two terms (see `engine.look.term_weights`)."""
+    content = own * _content_distance(features, targets, weights)
+    style = own * _style_distance(features, targets, weights)
+    levels = len(targets.coarser)
+    style_weights = _per_level(coarse_style, levels)
+    content_weights = _per_level(coarse_content, levels)
+    for level, level_features, style_weight, content_weight in zip(
+        targets.coarser, coarser_features, style_weights, content_weights, strict=True
+    ):
+        style = style + style_weight * _style_distance(level_features, level, weights)
+        if content_weight and level.content:
+            content = content + content_weight * _content_distance(level_features, level, weights)
     tv = tv_loss(image, targets.mask) if weights.tv > 0 else image.new_zeros(image.shape[0])
     total = weights.content * content + weights.style * strength * style + weights.tv * tv
     return LossParts(total=total, content=content, style=style, tv=tv)

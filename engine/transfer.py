@@ -24,23 +24,13 @@ from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from engine.color import keep_colors
+from engine.look import coarser_levels, level_copies
 from engine.losses import LossWeights, Targets, make_targets
 from engine.precision import PrecisionChoice, choose_precision, probe_bf16_speedup
 from engine.timelapse import FrameRecorder
 from engine.vgg import LAYER_NAMES, FeatureExtractor, build_vgg19
 
 MIN_SCALE_SIDE = 64
-LEVEL_SLACK = 0.7  # a halved copy down to 0.7 x look_side still counts as a level
-# A picture too small to halve to about the look side, but this much larger than it, still gets
-# one copy at the look side ("look" copies): seen at 256 px a 288 or 320 px picture was up to
-# 1.16x (content) and 1.46x (style) the 256 px picture's distances without it, a 448 px one
-# 1.13x in style while its 317 px scale had none (bench/RESULTS.md, #18). The delivered
-# (full-size) scale from LOOK_COPY_FROM x the look side; a coarse-to-fine scale below it from
-# LOOK_COPY_SCALES_FROM x (294 px), so the 288 and 272 px scales of the measured 576 and 768 px
-# plans stay as they were.
-LOOK_COPY_FROM = 1.05
-LOOK_COPY_SCALES_FROM = 1.15
-MIN_LEVEL_SIDE = 32  # VGG's relu5_1 sees a 16 px picture as one position: keep a few
 OUT_OF_RANGE_WEIGHT = 10.0
 
 
@@ -82,11 +72,11 @@ class StylizeOptions:
     # the photo) on coarser copies down to this side (`level_resample`; 0: its own size only;
     # #18).
     # Weights measured with bench/scale.py (bench/RESULTS.md): the style alone on the copies
-    # over-paints (the photo's content goes); style 1.25 : content 1 left The Kiss at 1.12x the
-    # 256 px picture's style distance; 1.4 keeps every preset within 1.1x in style and content
-    # on the three benchmark photos at 576 px, but not The Kiss x astronaut at 1024 px (1.15).
+    # over-paints (the photo's content goes); with the plan starting at the look side's quarter
+    # (`plan_from_look`) style 1.25 : content 1 keeps the look; 1.4, needed before it, then
+    # over-paints the rocket (content 1.11x the 256 px picture's).
     look_side: int = 256
-    coarse_style_weight: float = 1.4
+    coarse_style_weight: float = 1.25
     coarse_content_weight: float = 1.0
     # How the coarser copies are made: "look" (antialiased bicubic, as a phone downscales; the
     # deepest copy exactly `look_side` long, those between spaced evenly in scale) or "box"
@@ -94,6 +84,17 @@ class StylizeOptions:
     # "box" picture stayed ~20 % further from the photo than one painted at that side
     # (bench/RESULTS.md, #18).
     level_resample: Literal["look", "box"] = "look"
+    # How the picture's own terms and its copies share the weight (`engine.look.term_weights`):
+    # "each" copy weighs the coarse weights, or only the "look" (the deepest) does and the finer
+    # terms share a weight of 1.
+    coarse_weighting: Literal["each", "look"] = "look"
+    # The coarse-to-fine plan starts at a quarter of the look side (64 px), as a phone-size
+    # picture's does, not at a quarter of the picture's own size (256 px for 1024 px): the
+    # shapes a phone shows are laid down at the scales where the small picture lays them down.
+    # Seen at 256 px The Kiss x astronaut at 1024 px went from 1.12 to 0.88x the style distance
+    # of its 256 px picture, The Scream at 448 px from 1.11 to 0.94x, with fewer full-size
+    # iterations' worth of time (bench/RESULTS.md, #18).
+    plan_from_look: bool = True
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -112,6 +113,8 @@ class StylizeOptions:
             raise ValueError("look_side and the coarse weights must not be negative")
         if self.level_resample not in ("look", "box"):
             raise ValueError("level_resample must be 'look' or 'box'")
+        if self.coarse_weighting not in ("each", "look"):
+            raise ValueError("coarse_weighting must be 'each' or 'look'")
 
 
 @dataclass
@@ -180,68 +183,18 @@ def bucket_pixels(key: tuple[object, ...]) -> int:
     return int(long_side) * min(int(long_side), int(buckets) * BUCKET)
 
 
-def scale_sides(target: int, min_side: int = MIN_SCALE_SIDE, multiscale: bool = True) -> list[int]:
-    """Long sides of the scales: from about a quarter of `target` up by sqrt(2) to `target`."""
+def scale_sides(
+    target: int, min_side: int = MIN_SCALE_SIDE, multiscale: bool = True, coarsest: int = 0
+) -> list[int]:
+    """Long sides of the scales: from about a quarter of `target` (of `coarsest` where that is
+    smaller) up by sqrt(2) to `target`."""
     if not multiscale:
         return [target]
-    floor = max(min_side, target / 4)
+    floor = max(min_side, min(target, coarsest or target) / 4)
     sides = [target]
     while sides[-1] / math.sqrt(2) >= floor * 0.999:
         sides.append(round(sides[-1] / math.sqrt(2)))
     return sides[::-1]
-
-
-def coarser_levels(
-    size: tuple[int, int], look_side: int, mode: str = "look", final: bool = True
-) -> int:
-    """How many coarser copies of a picture of `size` (w, h) the style is also matched on: one
-    per halving while the halved picture's long side is still at least about `look_side` (within
-    LEVEL_SLACK) and its short side leaves VGG something to see (MIN_LEVEL_SIDE); with "look"
-    copies, one at the look side for a picture between LOOK_COPY_FROM x (at the `final`,
-    full-size, scale; LOOK_COPY_SCALES_FROM x at the others) and about 1.4 x it."""
-    if look_side <= 0:
-        return 0
-    levels = 0
-    while (
-        max(size) / 2 ** (levels + 1) >= look_side * LEVEL_SLACK
-        and min(size) // 2 ** (levels + 1) >= MIN_LEVEL_SIDE
-    ):
-        levels += 1
-    if (
-        mode == "look"
-        and not levels
-        and max(size) >= look_side * (LOOK_COPY_FROM if final else LOOK_COPY_SCALES_FROM)
-        and min(size) * look_side / max(size) >= MIN_LEVEL_SIDE
-    ):
-        return 1
-    return levels
-
-
-def halvings(image: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """The image halved 1..levels times (2x2 averages: what a downscale to a phone does)."""
-    out = []
-    for _ in range(levels):
-        image = F.avg_pool2d(image, 2)
-        out.append(image)
-    return out
-
-
-def level_copies(
-    image: torch.Tensor, levels: int, mode: str = "look", ratio_to_look: float = 0.5
-) -> list[torch.Tensor]:
-    """The `levels` coarser copies of `image` the look is also matched on. "look": copy k is
-    `ratio_to_look` ** (k / levels) of the image's size (the deepest at the look side when
-    `ratio_to_look` is look side / image side), resized as a phone does (antialiased
-    bicubic); "box": `halvings`."""
-    if mode == "box" or not levels:
-        return halvings(image, levels)
-    out = []
-    height, width = image.shape[-2:]
-    for k in range(1, levels + 1):
-        ratio = ratio_to_look ** (k / levels)
-        size = (max(1, round(height * ratio)), max(1, round(width * ratio)))
-        out.append(F.interpolate(image, size=size, mode="bicubic", antialias=True))
-    return out
 
 
 def split_iterations(
@@ -460,7 +413,12 @@ class Stylizer:
         out_size: tuple[int, int], options: StylizeOptions
     ) -> list[tuple[tuple[int, int], int]]:
         long_side = max(out_size)
-        sides = scale_sides(long_side, min(options.min_scale_side, long_side), options.multiscale)
+        sides = scale_sides(
+            long_side,
+            min(options.min_scale_side, long_side),
+            options.multiscale,
+            options.look_side if options.plan_from_look else 0,
+        )
         counts = split_iterations(options.iterations, len(sides))
         plan = []
         for side, count in zip(sides, counts, strict=True):

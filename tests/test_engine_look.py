@@ -9,8 +9,9 @@ import skimage.data
 import torch
 from PIL import Image
 
-from engine.losses import STYLE_LAYERS, gram
-from engine.transfer import StylizeOptions, Stylizer, coarser_levels, halvings, level_copies
+from engine.look import coarser_levels, halvings, level_copies, term_weights
+from engine.losses import STYLE_LAYERS, LossWeights, gram, make_targets, style_transfer_loss
+from engine.transfer import StylizeOptions, Stylizer
 
 
 def test_levels_go_down_to_about_the_look_side():
@@ -64,6 +65,70 @@ def test_look_copies_end_at_the_look_side():
     assert middle.shape[-2:] == (333, 443) and deepest.shape[-2:] == (192, 256)
     [half] = level_copies(image, 1, "box", 256 / 576)  # the halvings of before
     assert torch.equal(half, halvings(image, 1)[0])
+
+
+def test_the_look_weighs_as_much_at_1024_px_as_at_576_px():
+    """ "look": the picture and the copies finer than the look share a weight of 1, the look
+    copy weighs the coarse weights, so a picture with two copies balances its terms as one with
+    one copy does; "each" gives every copy the coarse weights."""
+    assert term_weights(0, 1.4, 1.0) == (1.0, [], [])
+    assert term_weights(1, 1.4, 1.0) == term_weights(1, 1.4, 1.0, "each") == (1.0, [1.4], [1.0])
+    assert term_weights(2, 1.4, 1.0) == (0.5, [0.5, 1.4], [0.5, 1.0])
+    own, styles, contents = term_weights(3, 1.4, 0.8)
+    assert own == pytest.approx(1 / 3) and styles[:2] == contents[:2] == [own, own]
+    assert (styles[2], contents[2]) == (1.4, 0.8)
+    assert term_weights(2, 1.4, 1.0, "each") == (1.0, [1.4, 1.4], [1.0, 1.0])
+    with pytest.raises(ValueError):
+        StylizeOptions(coarse_weighting="deepest")  # type: ignore[arg-type]
+
+
+def test_the_loss_weighs_each_copy_and_the_picture_as_told():
+    """Per-copy weights and `own` add up term by term: one call with weights (0.5; 0.5, 1.4)
+    is the picture's terms at half, the first copy's at half and the second's at 1.4."""
+    weights = LossWeights()
+    layers = sorted(weights.layers)
+
+    def features(side):
+        return {name: torch.rand(1, 4, side, side) for name in layers}
+
+    picture, photo, painting = features(16), features(16), features(16)
+    copies = [features(8), features(4)]
+    targets = make_targets(
+        photo,
+        [(painting, 1.0)],
+        weights,
+        [(features(8), [(features(8), 1.0)]), (features(4), [(features(4), 1.0)])],
+    )
+    image = torch.rand(1, 3, 16, 16)
+    mixed = style_transfer_loss(
+        image, picture, targets, weights, 1.0, copies, [0.5, 1.4], [0.5, 1.0], own=0.5
+    )
+    alone = style_transfer_loss(image, picture, targets, weights, 1.0, copies, 0.0, 0.0)
+    first = style_transfer_loss(image, picture, targets, weights, 1.0, copies, [1, 0], [1, 0])
+    second = style_transfer_loss(image, picture, targets, weights, 1.0, copies, [0, 1], [0, 1])
+    for part in ("style", "content"):
+        own_part = getattr(alone, part)
+        expected = (
+            0.5 * own_part
+            + 0.5 * (getattr(first, part) - own_part)
+            + (1.4 if part == "style" else 1.0) * (getattr(second, part) - own_part)
+        )
+        assert torch.allclose(getattr(mixed, part), expected, rtol=1e-5), part
+
+
+def test_a_large_pictures_plan_starts_where_a_phone_size_pictures_does():
+    """A 1024 px picture is painted from 64 px up, through the 256 px picture's own scales, and
+    ends with the same full-size share; with the look off, from a quarter of its own size."""
+    small = Stylizer.plan((256, 192), StylizeOptions(size=256, iterations=300))
+    large = Stylizer.plan((1024, 768), StylizeOptions(size=1024, iterations=300))
+    assert [max(size) for size, _ in large] == [64, 91, 128, 181, 256, 362, 512, 724, 1024]
+    assert [size for size, _ in large[:5]] == [size for size, _ in small]
+    assert large[-1] == ((1024, 768), 75) and small[-1] == ((256, 192), 75)
+    assert sum(count for _, count in large) == 300
+    off = Stylizer.plan((1024, 768), StylizeOptions(size=1024, iterations=300, look_side=0))
+    assert max(off[0][0]) == 256
+    own = StylizeOptions(size=1024, iterations=300, plan_from_look=False)
+    assert Stylizer.plan((1024, 768), own) == off
 
 
 @pytest.fixture(scope="module")

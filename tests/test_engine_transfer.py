@@ -120,6 +120,11 @@ def test_scale_sides_grow_by_sqrt2_from_a_quarter() -> None:
     assert scale_sides(128) == [64, 91, 128]
     assert scale_sides(64) == [64]
     assert scale_sides(512, multiscale=False) == [512]
+    # From a quarter of the look side: a large picture's plan holds a phone-size one's.
+    assert scale_sides(1024, coarsest=256) == [64, 91, 128, 181, 256, 362, 512, 724, 1024]
+    assert scale_sides(576, coarsest=256) == [72, 102, 144, 204, 288, 407, 576]
+    assert scale_sides(256, coarsest=256) == scale_sides(256)
+    assert scale_sides(128, coarsest=256) == scale_sides(128)  # smaller: its own quarter
 
 
 def test_split_iterations_favours_cheap_scales_and_keeps_the_total() -> None:
