@@ -58,7 +58,7 @@ gallery: styles
 ## one enlarged (docs/scale-detail.jpg); about 8 minutes on 2 quiet cores of an Intel Xeon.
 scale: styles
 	$(PY) -m bench.scale --presets starry-night,monet,udnie --photos rocket \
-		--sizes 576 --variant before:look_side=0 --tag real --sheet docs/scale.jpg \
+		--sizes 576 --variant before:look_side=0,coarse_weighting=each,plan_from_look=false --tag real --sheet docs/scale.jpg \
 		--detail-sheet docs/scale-detail.jpg
 
 ## Every preset, each on one benchmark photo in turn, at 256 and 576 px, judged the same way
