@@ -19,8 +19,8 @@ from jobs.models import (
 
 _INSERT = """
 INSERT INTO jobs (user_id, user_name, chat_id, chat_type, request_message_id,
-                  reply_to_message_id, content_name, styles, options, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  reply_to_message_id, content_name, styles, options, created_at, language)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 # A claim's write to the job row; its parameters: the worker id, then now twice (started_at,
 # progress_at). The WHERE that follows names the job.
@@ -73,6 +73,7 @@ class JobLifecycle(JobFiles):
                     styles_to_json(new.styles),
                     options_to_json(new.options),
                     self._now(),
+                    new.language,
                 ),
             )
             await self._put_files(tx, job_id, files)

@@ -81,6 +81,7 @@ class NewJob:
     content_name: str
     styles: tuple[StyleRef, ...]
     options: JobOptions = JobOptions()
+    language: str | None = None  # the locale its messages are written in (None: English)
 
     def __post_init__(self) -> None:
         check_file_name(self.content_name)
@@ -122,6 +123,7 @@ class Job:
     cancel_requested: bool
     files_deleted_at: float | None = None
     eta_at: float | None = None  # when the engine expects to finish (unix seconds)
+    language: str | None = None  # the locale its messages are written in (None: English)
 
     @property
     def is_active(self) -> bool:
@@ -173,6 +175,7 @@ class UserSettings:
     size: int | None = None
     strength: float | None = None
     preserve_colors: bool | None = None
+    language: str | None = None  # a locale the user picked; None: their Telegram client's
 
 
 USER_SETTING_NAMES: frozenset[str] = frozenset(f.name for f in fields(UserSettings))

@@ -12,7 +12,8 @@ from jobs.models import USER_SETTING_NAMES, UserSettings
 class UsersAndControl(StoreBase):
     async def get_user_settings(self, user_id: int) -> UserSettings:
         row = await self._db.one(
-            "SELECT size, strength, preserve_colors FROM users WHERE user_id = ?", (user_id,)
+            "SELECT size, strength, preserve_colors, language FROM users WHERE user_id = ?",
+            (user_id,),
         )
         if row is None:
             return UserSettings()
@@ -21,6 +22,7 @@ class UsersAndControl(StoreBase):
             size=row["size"],
             strength=row["strength"],
             preserve_colors=None if colors is None else bool(colors),
+            language=row["language"],
         )
 
     async def set_user_settings(self, user_id: int, **changes: Any) -> UserSettings:

@@ -8,7 +8,7 @@ import sqlite3
 import asyncpg
 import pytest
 
-from jobs import JobOptions, JobStatus, JobStore, StyleRef, UserSettings
+from jobs import JobOptions, JobStatus, JobStore, NewJob, StyleRef, UserSettings
 from jobs.backends.database import open_database
 from jobs.backends.schema import LATEST
 
@@ -171,3 +171,38 @@ async def test_a_failing_migration_rolls_back(tmp_path, monkeypatch, empty_datab
         await JobStore.open(data, database_url=url)
     version, names = await schema_state(data, url)
     assert version == 1 and "users" not in names
+
+
+async def test_upgrade_from_version_7_adds_languages(tmp_path, empty_database_url):
+    """Migration 8 (#30): users keep their settings and gain a language; old jobs read as
+    English (NULL), new ones keep the language they were asked in."""
+    data, url = tmp_path / "data", empty_database_url
+    await make_v1_db(data, url)
+    db = await open_database(data, url, migrate_to=7)
+    try:
+        await db.run(
+            "INSERT INTO users (user_id, size, strength, preserve_colors, banned)"
+            " VALUES (7, 768, 1.5, 1, 0)"
+        )
+    finally:
+        await db.close()
+    assert (await schema_state(data, url))[0] == 7
+    async with await JobStore.open(data, database_url=url) as store:
+        assert (await schema_state(data, url))[0] == LATEST >= 8
+        assert await store.get_user_settings(7) == UserSettings(768, 1.5, True, None)
+        assert all(job.language is None for job in await store.list_jobs())
+        saved = await store.set_user_settings(7, language="pt_BR")
+        assert saved == UserSettings(768, 1.5, True, "pt_BR")
+        new = NewJob(
+            user_id=7,
+            user_name="u",
+            chat_id=7,
+            chat_type="private",
+            request_message_id=1,
+            reply_to_message_id=1,
+            content_name="content.jpg",
+            styles=(StyleRef(preset="monet"),),
+            language="ru",
+        )
+        job, _ = await store.enqueue(new, {"content.jpg": b"x"})
+        assert job.language == "ru" and (await store.get(job.id)).language == "ru"

@@ -136,7 +136,15 @@ _V7 = [
     "DROP INDEX jobs_queue_users",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
+# 8: the bot speaks the user's language (#30): the language a user picked in /settings (NULL:
+# Telegram's language_code of their client), and the language a job's messages are written in
+# (its progress, result caption and buttons are sent long after the request's update is gone).
+_V8 = [
+    "ALTER TABLE users ADD COLUMN language TEXT",
+    "ALTER TABLE jobs ADD COLUMN language TEXT",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8]
 LATEST = len(MIGRATIONS)
 
 
