@@ -28,6 +28,7 @@ from telegram.ext import (
 from bot import texts
 from bot.context import BotDeps, install
 from bot.handlers import register_all, start_help
+from bot.i18n import DEFAULT_LOCALE, locales, telegram_code, tr_for
 from bot.metrics import BotMetrics
 from bot.notifier import Notifier
 from bot.ops_server import OpsServer
@@ -159,16 +160,26 @@ async def start_services(app: Application) -> None:
     log.info("Picasso Me started as @%s", app.bot.username)
 
 
-STYLE_COMMAND = ("style", "Paint a photo: /style monet (caption or reply)")
+STYLE_COMMAND = ("style", texts.COMMAND_STYLE)
 
 
 async def _set_commands(app: Application) -> None:
-    """The client's command menu: /style, then the user commands."""
+    """The client's command menu (/style, then the user commands), the bot's description and
+    short description: English for everyone, then each language for its users' apps."""
     commands = [STYLE_COMMAND, *(c for c in start_help.BOT_COMMANDS if c[0] != STYLE_COMMAND[0])]
-    try:
-        await app.bot.set_my_commands(commands)
-    except TelegramError as exc:  # cosmetic: never stop the bot for it
-        log.warning("could not set the command menu: %s", exc)
+    for locale in locales():
+        tr = tr_for(locale)
+        code = None if locale == DEFAULT_LOCALE else telegram_code(locale)
+        try:
+            await app.bot.set_my_commands(
+                [(name, tr(text)) for name, text in commands], language_code=code
+            )
+            await app.bot.set_my_description(tr(texts.BOT_DESCRIPTION), language_code=code)
+            await app.bot.set_my_short_description(
+                tr(texts.BOT_SHORT_DESCRIPTION), language_code=code
+            )
+        except TelegramError as exc:  # cosmetic: never stop the bot for it
+            log.warning("could not set the command menu and description (%s): %s", locale, exc)
 
 
 def engine_environment(settings: BotSettings) -> dict[str, str]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from telegram import Bot
 
 from bot import intake, texts
+from bot.i18n import Msg, msg
 from engine.video import ClipError, probe_clip
 from jobs.clips import clip_content_name
 
@@ -31,7 +32,7 @@ DURATION_SLACK = 1  # Telegram rounds durations to whole seconds
 class VettedClip:
     data: bytes
     content_name: str  # the job file's name: clip.<ext>
-    notes: tuple[str, ...]  # lines for the queued message (the sound is dropped)
+    notes: tuple[Msg, ...]  # lines for the queued message (the sound is dropped)
 
 
 async def fetch_clip(
@@ -41,7 +42,7 @@ async def fetch_clip(
     intake.check_size(attachment.file_size, max_bytes)
     if attachment.duration is not None and attachment.duration > max_seconds + DURATION_SLACK:
         raise intake.IntakeError(
-            texts.CLIP_TOO_LONG.format(seconds=attachment.duration, limit=max_seconds)
+            msg(texts.CLIP_TOO_LONG, seconds=attachment.duration, limit=float(max_seconds))
         )
     data = await intake.download(bot, attachment, max_bytes)
     try:
@@ -49,5 +50,5 @@ async def fetch_clip(
     except ClipError as exc:
         raise intake.IntakeError(exc.user_message) from exc
     suffix = _SUFFIX_OF_MIME.get((attachment.mime_type or "").lower(), ".mp4")
-    notes = (texts.CLIP_SOUND_DROPPED,) if info.has_audio else ()
+    notes = (msg(texts.CLIP_SOUND_DROPPED),) if info.has_audio else ()
     return VettedClip(data, clip_content_name(suffix), notes)

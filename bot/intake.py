@@ -20,6 +20,7 @@ from telegram import Bot, Message
 from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot import texts
+from bot.i18n import ByteSize, Msg, msg
 from engine.images import ImageError, load_image, probe_image
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,9 @@ CLIP_KINDS = ("animation", "video", "video_note")
 class IntakeError(Exception):
     """The file can't be used; `user_message` says why, for the user."""
 
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+    def __init__(self, user_message: Msg | str) -> None:
+        self.user_message = user_message if isinstance(user_message, Msg) else msg(user_message)
+        super().__init__(str(self.user_message))
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class VettedImage:
     width: int
     height: int
     suffix: str  # ".jpg", ".png", … — use it for the job file's name
-    note: str | None = None  # e.g. "Your image is 6000×4000; I'll paint it at 2048 px."
+    note: Msg | None = None  # e.g. "Your image is 6000×4000; I'll paint it at 2048 px."
 
     @property
     def content_name(self) -> str:
@@ -82,7 +83,7 @@ class VettedImage:
         return "content" + self.suffix
 
     @property
-    def notes(self) -> tuple[str, ...]:
+    def notes(self) -> tuple[Msg, ...]:
         return (self.note,) if self.note else ()
 
 
@@ -166,8 +167,7 @@ def looks_like_image(attachment: Attachment) -> bool:
 
 def check_size(size: int | None, limit: int) -> None:
     if size is not None and size > limit:
-        shown, most = texts.format_bytes(size), texts.format_bytes(limit)
-        raise IntakeError(texts.FILE_TOO_BIG.format(size=shown, limit=most))
+        raise IntakeError(msg(texts.FILE_TOO_BIG, size=ByteSize(size), limit=ByteSize(limit)))
 
 
 def check_document(attachment: Attachment, max_bytes: int) -> None:
@@ -212,7 +212,11 @@ async def download(bot: Bot, attachment: Attachment, max_bytes: int) -> bytes:
         # "File is too big" is what Telegram says above 20 MB.
         if "too big" in exc.message.lower():
             raise IntakeError(
-                texts.FILE_TOO_BIG.format(size="over 20 MB", limit=texts.format_bytes(max_bytes))
+                msg(
+                    texts.FILE_TOO_BIG,
+                    size=msg(texts.FILE_SIZE_OVER, size=ByteSize(20 * 1024 * 1024)),
+                    limit=ByteSize(max_bytes),
+                )
             ) from exc
         log.warning("getFile failed: %s", exc)
         raise IntakeError(texts.DOWNLOAD_FAILED) from exc
@@ -240,10 +244,10 @@ def _vet(data: bytes, *, name: str, max_pixels: int, max_side: int, paint_side: 
         log.info("probe failed on %s: %r", name, exc)
         raise IntakeError(texts.BAD_IMAGE) from exc
     if min(width, height) < MIN_SIDE:
-        raise IntakeError(texts.IMAGE_TOO_SMALL.format(width=width, height=height, min=MIN_SIDE))
+        raise IntakeError(msg(texts.IMAGE_TOO_SMALL, width=width, height=height, min=MIN_SIDE))
     if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
         raise IntakeError(
-            texts.IMAGE_TOO_THIN.format(width=width, height=height, ratio=MAX_ASPECT_RATIO)
+            msg(texts.IMAGE_TOO_THIN, width=width, height=height, ratio=MAX_ASPECT_RATIO)
         )
     try:
         # The header can be fine while the data is cut off: decode (small) to be sure.
@@ -255,7 +259,7 @@ def _vet(data: bytes, *, name: str, max_pixels: int, max_side: int, paint_side: 
         raise IntakeError(texts.BAD_IMAGE) from exc
     note = None
     if max(width, height) > max_side:
-        note = texts.IMAGE_DOWNSCALED.format(width=width, height=height, size=paint_side)
+        note = msg(texts.IMAGE_DOWNSCALED, width=width, height=height, size=paint_side)
     return VettedImage(data, width=width, height=height, suffix=_suffix_of(data), note=note)
 
 

@@ -42,6 +42,7 @@ from bot import texts
 from bot.context import BotDeps
 from bot.handlers.results import has_timelapse, result_keyboard
 from bot.handlers.variations import variation_buttons
+from bot.i18n import tr_for
 from bot.labels import options_label, style_label
 from bot.replies import reply_to
 from bot.submit import queued_text, record_progress_message
@@ -101,9 +102,11 @@ class _Shown:
 
 
 def progress_text(job: Job, now: float) -> str:
+    """The progress line, in the job's language."""
+    tr = tr_for(job.language)
     total = job.total_iterations or 0
     if job.iteration <= 0 or total <= 0:
-        return texts.PROGRESS_STARTING
+        return tr(texts.PROGRESS_STARTING)
     fraction = min(1.0, job.iteration / total)
     elapsed = max(0.0, (job.progress_at or now) - (job.started_at or now))
     eta = ""
@@ -112,14 +115,15 @@ def progress_text(job: Job, now: float) -> str:
             remaining = max(0.0, job.eta_at - now)
         else:
             remaining = elapsed / job.iteration * (total - job.iteration)
-        eta = texts.PROGRESS_ETA.format(eta=texts.format_duration(remaining))
+        eta = tr(texts.PROGRESS_ETA, eta=tr.duration(remaining))
     template = texts.CLIP_PROGRESS if is_clip(job) else texts.PROGRESS
-    return template.format(
+    return tr(
+        template,
         bar=texts.progress_bar(fraction),
         percent=int(round(100 * fraction)),
         iteration=job.iteration,
         total=total,
-        elapsed=texts.format_duration(elapsed),
+        elapsed=tr.duration(elapsed),
         eta=eta,
     )
 
@@ -434,13 +438,15 @@ class Notifier:
         if time.monotonic() < self._blocked_until.get(job.chat_id, 0.0):
             return
         try:
+            tr = tr_for(job.language)
             if job.status is JobStatus.DONE:
                 await self._deliver_done(job)
             elif job.status is JobStatus.FAILED:
-                text = texts.FAILED.format(error=job.error or texts.FAILED_FALLBACK)
+                # The engine's error is its own (English) words; the frame is the job's language.
+                text = tr(texts.FAILED, error=job.error or tr(texts.FAILED_FALLBACK))
                 await self._final_edit(job, text, send_if_missing=True)
             else:
-                await self._final_edit(job, texts.CANCELLED, send_if_missing=True)
+                await self._final_edit(job, tr(texts.CANCELLED), send_if_missing=True)
         except Forbidden as exc:
             log.info("chat %s blocked the bot (%s); job %d not delivered", job.chat_id, exc, job.id)
         except BadRequest as exc:
@@ -502,17 +508,18 @@ class Notifier:
         )
 
     def done_duration(self, job: Job) -> str:
-        return texts.format_duration(duration_of(job))
+        return tr_for(job.language).duration(duration_of(job))
 
     def result_caption(self, job: Job, width: int, height: int, duration: str) -> str:
         """The caption under a result (HTML): style, options, size, time, and in groups who
         asked."""
-        style = " · ".join(filter(None, [style_label(job), options_label(job)]))
+        tr = tr_for(job.language)
+        style = " · ".join(filter(None, [style_label(job, tr=tr), options_label(job, tr)]))
         caption = texts.escape(
-            texts.RESULT_CAPTION.format(style=style, width=width, height=height, duration=duration)
+            tr(texts.RESULT_CAPTION, style=style, width=width, height=height, duration=duration)
         )
         if job.chat_type != "private":
-            caption += "\n" + texts.RESULT_CREDIT_HTML.format(mention=credit_html(job))
+            caption += "\n" + tr(texts.RESULT_CREDIT_HTML, mention=credit_html(job))
         return caption
 
     async def _deliver_done(self, job: Job) -> None:
@@ -528,7 +535,8 @@ class Notifier:
         except (OSError, ValueError) as exc:
             await self._result_unreadable(job, exc)
             return
-        await self._final_edit(job, texts.DONE.format(duration=duration), send_if_missing=False)
+        done = tr_for(job.language)(texts.DONE, duration=duration)
+        await self._final_edit(job, done, send_if_missing=False)
         caption = self.result_caption(job, width, height, duration)
         markup = result_keyboard(job, timelapse=await has_timelapse(self.store, job))
         await self._send_or_document(
@@ -561,7 +569,8 @@ class Notifier:
         except (ImageError, ValueError) as exc:
             await self._result_unreadable(job, exc)
             return
-        await self._final_edit(job, texts.DONE.format(duration=duration), send_if_missing=False)
+        done = tr_for(job.language)(texts.DONE, duration=duration)
+        await self._final_edit(job, done, send_if_missing=False)
         caption = self.result_caption(job, width, height, duration)
         await self._send_or_document(
             job,
@@ -583,7 +592,8 @@ class Notifier:
 
     async def _result_unreadable(self, job: Job, exc: Exception) -> None:
         log.error("result of job %d unreadable: %s", job.id, exc)
-        failed = texts.FAILED.format(error=texts.FAILED_FALLBACK)
+        tr = tr_for(job.language)
+        failed = tr(texts.FAILED, error=tr(texts.FAILED_FALLBACK))
         await self._final_edit(job, failed, send_if_missing=True)
 
     async def _send_or_document(

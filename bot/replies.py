@@ -10,6 +10,8 @@ from telegram import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParamete
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
+from bot.i18n import tr_for
+
 log = logging.getLogger(__name__)
 
 
@@ -53,9 +55,12 @@ async def edit_html(query: CallbackQuery, text: str, markup: InlineKeyboardMarku
 
 async def apologise(update: object, text: str) -> None:
     """Tell the user their message or button press could not be handled (best effort): an
-    alert on a button, a reply to a message; nothing for an edit."""
+    alert on a button, a reply to a message; nothing for an edit. In their app's language
+    (the database, with their /settings choice, may be what failed)."""
     if not isinstance(update, Update) or update.effective_message is None:
         return
+    user = update.effective_user
+    text = tr_for(user.language_code if user else None)(text)
     if update.callback_query is not None:
         with contextlib.suppress(TelegramError):
             await update.callback_query.answer(text, show_alert=True)

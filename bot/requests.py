@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot import texts
+from bot.i18n import Msg, msg
 from styles import Catalogue, UnknownStyleError
 
 MAX_STYLES = 4
@@ -48,7 +49,12 @@ _STYLE_COLORS = {"style", "painting", "paint", "no", "false", "off", "0", "new"}
 
 
 class RequestError(ValueError):
-    """The command can't be understood; `str(error)` is a message for the user."""
+    """The command can't be understood; `message` says why, for the user (translated when it
+    is said; `str(error)` is the English)."""
+
+    def __init__(self, message: Msg | str) -> None:
+        self.message = message if isinstance(message, Msg) else msg(message)
+        super().__init__(str(self.message))
 
 
 class NotForMe(Exception):
@@ -71,7 +77,7 @@ class StyleRequest:
     preserve_colors: bool | None = None
     seed: int | None = None
     iterations: int | None = None
-    notes: tuple[str, ...] = field(default=())  # e.g. "size lowered to 2048"
+    notes: tuple[Msg, ...] = field(default=())  # e.g. "size lowered to 2048"
 
     @property
     def has_styles(self) -> bool:
@@ -115,21 +121,26 @@ def parse_arguments(
 ) -> StyleRequest:
     weights: dict[str, float] = {}
     options: dict[str, object] = {}
-    notes: list[str] = []
-    for raw in tokens:
-        token = raw.strip()
-        if not token:
-            continue
+    notes: list[Msg] = []
+    tokens = [t.strip() for t in tokens if t.strip()]
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
         key, sep, value = token.partition("=")
         option = _OPTION_ALIASES.get(key.lower()) if sep else None
         if option is not None:
             _parse_option(option, key, value, options, notes, max_size, max_iterations)
+            i += 1
             continue
+        span = _name_span(tokens, i, catalogue)
+        if span > 1:  # a name of several words: "starry night", "звёздная ночь:0.7"
+            token = " ".join(tokens[i : i + span])
         name, weight = _split_weight(token, catalogue)
-        preset = _resolve(name, catalogue)
+        preset = _resolve(name, catalogue, _word_run(tokens, i))
         weights[preset] = weights.get(preset, 0.0) + weight
+        i += max(1, span)
     if len(weights) > MAX_STYLES:
-        raise RequestError(texts.TOO_MANY_STYLES.format(max=MAX_STYLES))
+        raise RequestError(msg(texts.TOO_MANY_STYLES, max=MAX_STYLES))
     return StyleRequest(
         styles=tuple(StyleChoice(name, w) for name, w in weights.items()),
         size=options.get("size"),  # type: ignore[arg-type]
@@ -141,43 +152,79 @@ def parse_arguments(
     )
 
 
+MAX_NAME_WORDS = 6
+
+
+def _name_part(token: str) -> str:
+    match = _WEIGHTED_RE.match(token)
+    return match.group("name") if match else token
+
+
+def _word_run(tokens: list[str], start: int) -> list[str]:
+    """The words from `start` that may be one painting's name (no options, no weights but on
+    the last)."""
+    run: list[str] = []
+    for token in tokens[start : start + MAX_NAME_WORDS]:
+        if "=" in token:
+            break
+        run.append(token)
+        if _name_part(token) != token:
+            break
+    return run
+
+
+def _name_span(tokens: list[str], start: int, catalogue: Catalogue) -> int:
+    """How many words from `start` make the longest known name (0: none of two or more)."""
+    run = _word_run(tokens, start)
+    for count in range(len(run), 1, -1):
+        if _name_part(" ".join(run[:count])) in catalogue:
+            return count
+    return 0
+
+
 def _split_weight(token: str, catalogue: Catalogue) -> tuple[str, float]:
     if token in catalogue:
         return token, 1.0
     match = _WEIGHTED_RE.match(token)
     if match is None:
         if "=" in token:
-            raise RequestError(texts.BAD_OPTION.format(token=token, options=_OPTION_LIST))
+            raise RequestError(msg(texts.BAD_OPTION, token=token, options=_OPTION_LIST))
         return token, 1.0
     name, raw_weight = match.group("name"), match.group("weight")
     if "=" in token and name not in catalogue:
         # `key=value` with an unknown key: an option typo rather than a style.
-        raise RequestError(texts.BAD_OPTION.format(token=token, options=_OPTION_LIST))
+        raise RequestError(msg(texts.BAD_OPTION, token=token, options=_OPTION_LIST))
     weight = _parse_float(raw_weight.rstrip("%"))
     if raw_weight.endswith("%") and weight is not None:
         weight /= 100
     if weight is None:
-        raise RequestError(texts.BAD_WEIGHT.format(token=token))
+        raise RequestError(msg(texts.BAD_WEIGHT, token=token))
     if not (weight > 0) or not math.isfinite(weight) or weight > 100:
-        raise RequestError(texts.BAD_WEIGHT.format(token=token))
+        raise RequestError(msg(texts.BAD_WEIGHT, token=token))
     return name, weight
 
 
-def _resolve(name: str, catalogue: Catalogue) -> str:
+def _resolve(name: str, catalogue: Catalogue, run: list[str] = ()) -> str:
     try:
         return catalogue.resolve(name).name
     except UnknownStyleError as exc:
-        raise RequestError(unknown_style_message(name, exc.suggestions)) from exc
+        suggestions = exc.suggestions
+        if len(run) > 1:  # "noche estrelada": a name of several words, mistyped
+            words = " ".join(_name_part(t) for t in run)
+            near = catalogue.suggest(words)
+            if near:
+                name, suggestions = words, near
+        raise RequestError(unknown_style_message(name, suggestions)) from exc
 
 
-def unknown_style_message(name: str, suggestions: list[str]) -> str:
+def unknown_style_message(name: str, suggestions: list[str]) -> Msg:
     shown = name if len(name) <= 40 else name[:37] + "…"
     if suggestions:
         quoted = ", ".join(suggestions)
-        head = texts.UNKNOWN_STYLE_SUGGEST.format(name=shown, suggestions=quoted)
+        head = msg(texts.UNKNOWN_STYLE_SUGGEST, name=shown, suggestions=quoted)
     else:
-        head = texts.UNKNOWN_STYLE.format(name=shown)
-    return f"{head} {texts.SEE_STYLES}"
+        head = msg(texts.UNKNOWN_STYLE, name=shown)
+    return msg("{head} {see}", head=head, see=msg(texts.SEE_STYLES))
 
 
 def _parse_option(
@@ -185,7 +232,7 @@ def _parse_option(
     key: str,
     value: str,
     options: dict[str, object],
-    notes: list[str],
+    notes: list[Msg],
     max_size: int,
     max_iterations: int,
 ) -> None:
@@ -194,20 +241,23 @@ def _parse_option(
         size = _parse_int(value.lower().removesuffix("px"))
         if size is None or size <= 0:
             raise RequestError(
-                texts.BAD_VALUE.format(key=key, expected="a whole number of pixels", value=value)
+                msg(texts.BAD_VALUE, key=key, expected=msg(texts.EXPECT_PIXELS), value=value)
             )
         if size < MIN_SIZE:
-            raise RequestError(texts.SIZE_TOO_SMALL.format(min=MIN_SIZE))
+            raise RequestError(msg(texts.SIZE_TOO_SMALL, min=MIN_SIZE))
         if size > max_size:
-            notes.append(texts.SIZE_CLAMPED.format(asked=size, size=max_size))
+            notes.append(msg(texts.SIZE_CLAMPED, asked=size, size=max_size))
             size = max_size
         options["size"] = size
     elif option == "strength":
         strength = _parse_float(value.lower().removesuffix("x"))
         if strength is None or not (0 < strength <= MAX_STRENGTH):
             raise RequestError(
-                texts.BAD_VALUE.format(
-                    key=key, expected=f"a number above 0 and at most {MAX_STRENGTH:g}", value=value
+                msg(
+                    texts.BAD_VALUE,
+                    key=key,
+                    expected=msg(texts.EXPECT_STRENGTH, max=MAX_STRENGTH),
+                    value=value,
                 )
             )
         options["strength"] = strength
@@ -219,23 +269,23 @@ def _parse_option(
             options["colors"] = False
         else:
             raise RequestError(
-                texts.BAD_VALUE.format(key=key, expected="keep or style", value=value)
+                msg(texts.BAD_VALUE, key=key, expected=msg(texts.EXPECT_COLORS), value=value)
             )
     elif option == "seed":
         seed = _parse_int(value)
         if seed is None or not (0 <= seed < 2**32):
             raise RequestError(
-                texts.BAD_VALUE.format(key=key, expected="a whole number ≥ 0", value=value)
+                msg(texts.BAD_VALUE, key=key, expected=msg(texts.EXPECT_SEED), value=value)
             )
         options["seed"] = seed
     elif option == "iterations":
         iterations = _parse_int(value)
         if iterations is None or iterations <= 0:
             raise RequestError(
-                texts.BAD_VALUE.format(key=key, expected="a whole number above 0", value=value)
+                msg(texts.BAD_VALUE, key=key, expected=msg(texts.EXPECT_POSITIVE), value=value)
             )
         if iterations > max_iterations:
-            notes.append(texts.ITERATIONS_CLAMPED.format(iterations=max_iterations))
+            notes.append(msg(texts.ITERATIONS_CLAMPED, iterations=max_iterations))
             iterations = max_iterations
         options["iterations"] = iterations
 

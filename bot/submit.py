@@ -19,6 +19,7 @@ from telegram.ext import ContextTypes
 from bot import intake, texts
 from bot.clips import VettedClip, fetch_clip
 from bot.context import BotDeps, deps
+from bot.i18n import Msg, Tr, catalogue_for, locale_of, msg, tr_for
 from bot.labels import display_name, style_label
 from bot.replies import safe_reply
 from bot.requests import NotForMe, RequestError, StyleRequest, parse_style_command
@@ -49,17 +50,20 @@ class Responder:
     chat_id: int
     reply_id: int | None
     query: CallbackQuery | None = None
+    tr: Tr = field(default_factory=lambda: tr_for(None))  # the language of who asked
 
-    async def say(self, text: str) -> Message | None:
-        """A refusal or hint."""
+    async def say(self, text: str | Msg) -> Message | None:
+        """A refusal or hint (a message of bot/texts.py, said in `tr`'s language)."""
+        text = self.tr(text)
         if self.query is not None:
             with contextlib.suppress(TelegramError):
                 await self.query.answer(text[:200], show_alert=True)
             return None
         return await safe_reply(self.bot, self.chat_id, self.reply_id, text)
 
-    async def fail(self, text: str) -> None:
+    async def fail(self, text: str | Msg) -> None:
         """A final error for this request (the keyboard message shows it in the callback flow)."""
+        text = self.tr(text)
         if self.query is not None and self.query.message is not None:
             with contextlib.suppress(TelegramError):
                 await self.query.answer()
@@ -71,7 +75,8 @@ class Responder:
         await self.say(text)
 
     async def queued(self, text: str) -> int | None:
-        """The queued message (it becomes the progress message); returns its id."""
+        """The queued message (it becomes the progress message; already in the job's
+        language); returns its id."""
         if self.query is not None and self.query.message is not None:
             with contextlib.suppress(TelegramError):
                 await self.query.answer()
@@ -92,7 +97,7 @@ class ButtonResponder(Responder):
     """A button under a result asked (`query` set): refusals are alerts on the button, and the
     queued message is a fresh reply to the photo; the result keeps its message and buttons."""
 
-    async def fail(self, text: str) -> None:
+    async def fail(self, text: str | Msg) -> None:
         await self.say(text)
 
     async def queued(self, text: str) -> int | None:
@@ -125,7 +130,7 @@ class JobPlan:
     files: dict[str, bytes]
     styles: tuple[StyleRef, ...]
     options: JobOptions
-    notes: list[str] = field(default_factory=list)  # extra lines for the queued message
+    notes: list[Msg] = field(default_factory=list)  # extra lines for the queued message
 
 
 @dataclass
@@ -177,23 +182,25 @@ async def _merged_options(d: BotDeps, user_id: int, request: StyleRequest) -> Jo
     )
 
 
-async def queued_text(d: BotDeps, job: Job, notes: list[str] | tuple[str, ...] = ()) -> str:
+async def queued_text(d: BotDeps, job: Job, notes: list[Msg] | tuple[Msg, ...] = ()) -> str:
+    """The queued message, in the job's language."""
+    tr = tr_for(job.language)
     position = await d.store.queue_position(job.id)
     eta = await d.store.eta_seconds(job.id)
     paused = await d.store.is_paused()
-    eta_part = texts.QUEUED_ETA.format(eta=texts.format_eta(eta)) if eta else ""
+    eta_part = tr(texts.QUEUED_ETA, eta=tr.eta(eta)) if eta else ""
     if paused and position != 0:
-        head = texts.QUEUED_PAUSED.format(pos=position or 1)
+        head = tr(texts.QUEUED_PAUSED, pos=position or 1)
     elif position == 0:
-        head = texts.QUEUED_RUNNING.format(eta=eta_part)
+        head = tr(texts.QUEUED_RUNNING, eta=eta_part)
     elif position in (None, 1):
-        head = texts.QUEUED_NEXT.format(eta=eta_part)
+        head = tr(texts.QUEUED_NEXT, eta=eta_part)
     else:
-        head = texts.QUEUED_POS.format(pos=position, eta=eta_part)
-    lines = [head, *notes]
+        head = tr(texts.QUEUED_POS, pos=position, eta=eta_part)
+    lines = [head, *(tr(note) for note in notes)]
     waiting = await d.store.active_count(user_id=job.user_id)
     if waiting > 1:
-        lines.append(texts.WAITING_NOTE.format(count=waiting))
+        lines.append(tr(texts.WAITING_NOTE, count=waiting))
     return "\n".join(lines)
 
 
@@ -235,13 +242,13 @@ async def queue_request(
         active = await store.active_count(user_id=asker.user.id)
         limit = d.settings.max_active_jobs_per_user
         if active >= limit:
-            await responder.say(texts.USER_LIMIT.format(count=active, limit=limit))
+            await responder.say(msg(texts.USER_LIMIT, count=active, limit=limit))
             return None, False
         if asker.chat.type != ChatType.PRIVATE:
             in_chat = await store.active_count(chat_id=asker.chat.id)
             chat_limit = d.settings.max_active_jobs_per_chat
             if in_chat >= chat_limit:
-                await responder.say(texts.CHAT_LIMIT.format(count=in_chat, limit=chat_limit))
+                await responder.say(msg(texts.CHAT_LIMIT, count=in_chat, limit=chat_limit))
                 return None, False
         planned = await plan()
         if planned is None:
@@ -256,6 +263,7 @@ async def queue_request(
             content_name=planned.content_name,
             styles=planned.styles,
             options=planned.options,
+            language=await locale_of(d, asker.user),
         )
         # Idempotent on (chat, message), so a database that is away for a moment (PostgreSQL
         # restarting) is waited out instead of losing the request.
@@ -339,7 +347,7 @@ async def parse_request(
     try:
         return parse_style_command(
             text,
-            d.catalogue,
+            catalogue_for(d.catalogue, responder.tr.locale),
             max_size=d.settings.max_image_size,
             max_iterations=d.settings.max_iterations,
             bot_username=context.bot.username,
@@ -347,12 +355,16 @@ async def parse_request(
     except NotForMe:
         return None
     except RequestError as exc:
-        await responder.say(str(exc))
+        await responder.say(exc.message)
         return None
 
 
-def responder_for(context: ContextTypes.DEFAULT_TYPE, message: Message) -> Responder:
-    return Responder(context.bot, message.chat_id, message.message_id)
+async def responder_for(
+    context: ContextTypes.DEFAULT_TYPE, message: Message, user: User | None
+) -> Responder:
+    """Answers to `message`, in the language of `user` (who asked)."""
+    tr = tr_for(await locale_of(deps(context), user))
+    return Responder(context.bot, message.chat_id, message.message_id, tr=tr)
 
 
 async def attachment_or_refuse(

@@ -10,6 +10,7 @@ import difflib
 import functools
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,16 +76,26 @@ def defaults_for(presets: Iterable[tuple[Preset, float]]) -> dict[str, float]:
 
 
 def normalize_name(name: str) -> str:
-    """Canonical lookup key: lower case, `_`/spaces/dash runs collapsed to a single `-`."""
-    return re.sub(r"[\s_\-]+", "-", name.strip().lower()).strip("-")
+    """Canonical lookup key: case and diacritics folded (so `ё` is `е`, `é` is `e`), `_`,
+    spaces, dashes and quotes collapsed to a single `-`."""
+    folded = unicodedata.normalize("NFKD", name.strip().casefold())
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return re.sub(r"[\s_\-'’«»“”\"]+", "-", folded).strip("-")
 
 
 class Catalogue:
-    """Ordered presets plus a name/alias index for forgiving look-ups."""
+    """Ordered presets plus a name/alias index for forgiving look-ups.
 
-    def __init__(self, presets: Iterable[Preset]) -> None:
+    `names`: more names to know the presets by (the bot's names of the paintings in a user's
+    language), as (preset, name as typed, name as a suggestion shows it); a name that is
+    already a preset's name or alias keeps meaning that one."""
+
+    def __init__(
+        self, presets: Iterable[Preset], names: Iterable[tuple[str, str, str]] = ()
+    ) -> None:
         self._presets: tuple[Preset, ...] = tuple(presets)
         self._index: dict[str, Preset] = {}
+        self._shown: dict[str, str] = {}  # index key -> how a suggestion writes it
         for preset in self._presets:
             for key in (preset.name, *preset.aliases):
                 norm = normalize_name(key)
@@ -94,6 +105,16 @@ class Catalogue:
                         f"style name {key!r} of {preset.name!r} clashes with {other.name!r}"
                     )
                 self._index[norm] = preset
+        for preset_name, typed, shown in names:
+            owner = self._index[normalize_name(preset_name)]
+            key = normalize_name(typed)
+            if key and key not in self._index:
+                self._index[key] = owner
+                self._shown[key] = shown
+
+    def with_names(self, names: Iterable[tuple[str, str, str]]) -> Catalogue:
+        """This catalogue knowing its presets by more names too (see the class)."""
+        return Catalogue(self._presets, names)
 
     @property
     def presets(self) -> list[Preset]:
@@ -131,7 +152,7 @@ class Catalogue:
             owner = self._index[key].name
             if owner not in seen:
                 seen.add(owner)
-                out.append(key)
+                out.append(self._shown.get(key, key))
         return out[:limit]
 
     def image_path(self, preset: Preset | str, styles_dir: str | Path) -> Path:

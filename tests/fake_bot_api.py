@@ -17,7 +17,8 @@ What it emulates (enough of the Bot API for this project; see ``_HANDLERS``):
   big" over 20 MB) and ``GET /file/bot<token>/<path>`` serving the registered bytes.
 - ``send*`` (message, photo, document, video, animation, sticker, audio, voice, mediaGroup),
   ``edit*`` (text, caption, media, replyMarkup), ``deleteMessage``, ``answerCallbackQuery``,
-  ``sendChatAction``, ``setMyCommands``/``getMyCommands``, ``getChat``, ``getChatMember``, ...
+  ``sendChatAction``, ``setMyCommands``/``getMyCommands``, ``setMyDescription`` and
+  ``setMyShortDescription`` (recorded in ``descriptions``), ``getChat``, ``getChatMember``, ...
   Each answer is realistic ``Message`` JSON with per-chat increasing ``message_id`` (a
   ``sendPhoto`` answer has a ``photo`` array, etc.). Sent files are registered, so the
   returned ``file_id`` can be re-sent or downloaded.
@@ -259,6 +260,8 @@ class FakeBotAPI:
         self.deleted: set[tuple[int, int]] = set()
         self.chats: dict[int, dict] = {}
         self.commands: dict[str, list] = {}
+        # setMyDescription / setMyShortDescription: (method, language_code or "") -> text
+        self.descriptions: dict[tuple[str, str], str] = {}
         self.webhook = WebhookPusher(self)
         self._updates: list[dict] = []
         self._update_ids = itertools.count(1)
@@ -1287,6 +1290,22 @@ async def _set_my_commands(fake: FakeBotAPI, params: dict, files: dict) -> bool:
     return True
 
 
+async def _set_my_description(fake: FakeBotAPI, params: dict, files: dict) -> bool:
+    text = str(params.get("description", ""))
+    if len(text) > 512:
+        raise FakeApiError(400, "Bad Request: bot description is too long")
+    fake.descriptions[("description", str(params.get("language_code", "")))] = text
+    return True
+
+
+async def _set_my_short_description(fake: FakeBotAPI, params: dict, files: dict) -> bool:
+    text = str(params.get("short_description", ""))
+    if len(text) > 120:
+        raise FakeApiError(400, "Bad Request: bot short description is too long")
+    fake.descriptions[("short_description", str(params.get("language_code", "")))] = text
+    return True
+
+
 async def _get_my_commands(fake: FakeBotAPI, params: dict, files: dict) -> list:
     scope = json.dumps(params.get("scope") or {"type": "default"}, sort_keys=True)
     return fake.commands.get(scope + str(params.get("language_code", "")), [])
@@ -1376,10 +1395,10 @@ _HANDLERS: dict[str, Handler] = {
         "sendChatAction": _true,
         "setMessageReaction": _true,
         "setMyCommands": _set_my_commands,
+        "setMyDescription": _set_my_description,
+        "setMyShortDescription": _set_my_short_description,
         "getMyCommands": _get_my_commands,
         "deleteMyCommands": _delete_my_commands,
-        "setMyDescription": _true,
-        "setMyShortDescription": _true,
         "setMyName": _true,
         "setChatMenuButton": _true,
         "getChat": _get_chat,

@@ -231,7 +231,7 @@ async def test_bump(app, fake_api, job_store, populated):
 
 async def test_ban_and_unban(app, fake_api, job_store, populated):
     text = (await say(fake_api, "/admin ban 3")).params["text"]
-    assert "User <code>3</code> is banned" in text and "2 active job(s)" in text
+    assert "User <code>3</code> is banned" in text and "2 active jobs" in text
     assert await job_store.is_banned(3)
     text = (await say(fake_api, "/admin unban 3")).params["text"]
     assert "unbanned" in text

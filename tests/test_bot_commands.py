@@ -215,7 +215,7 @@ async def test_queue_in_a_group_and_when_empty(app, fake_api, job_store, tmp_pat
     await enqueue(job_store, user_id=BOB["id"])
     text = (await say(fake_api, f"/queue@{BOT_USERNAME}", chat=GROUP)).params["text"]
     assert "no pictures in the works" in text
-    assert "This group has 1 in the works; 2 in line overall." in text
+    assert "This group has 1 picture in the works; 2 in line overall." in text
     await job_store.set_paused(True)
     text = (await say(fake_api, "/queue", user=BOB, chat=GROUP)).params["text"]
     assert "from another chat" in text and "paused" in text

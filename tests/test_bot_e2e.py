@@ -218,7 +218,7 @@ async def test_keyboard_group_and_own_style_flows(spawn_bot, fake_api, e2e_env):
         lambda c: is_result(c) and answers(c, group_photo),
         proc=proc,
     )
-    assert "Monet" in group_result.text
+    assert "The Water-Lily Pond" in group_result.text
     assert f'<a href="tg://user?id={CAROL["id"]}">Carol</a>' in group_result.text
     own_result = await wait_call(
         fake_api,

@@ -137,7 +137,7 @@ async def test_progress_then_result(fake_api, tmp_path):
         assert [data for _, data in result.buttons()[1:]] == [
             f"var:{job.id}:{kind}" for kind in ("more", "less", "colors", "styles")
         ]
-        assert "Monet" in result.text and "120×80" in result.text
+        assert "The Water-Lily Pond" in result.text and "120×80" in result.text
         assert "for " not in result.text  # private chat: no credit line
         assert (await rig.store.get(job.id)).delivered_at is not None
 

@@ -64,7 +64,7 @@ def test_addressed_to_this_bot_or_another():
 def test_size_above_limit_is_lowered_with_a_note():
     req = parse("/style monet size=5000", max_size=2048)
     assert req.size == 2048
-    assert "2048" in req.notes[0]
+    assert "2048" in str(req.notes[0])
 
 
 def test_iterations_are_capped():

@@ -126,7 +126,7 @@ async def test_a_result_has_two_rows_of_buttons(fake_api, settings):
             ["Full resolution (PNG)"],
             ["➕ Stronger", "➖ Subtler", "🎨 Painting's colours", "🖼 Another style…"],
         ]
-        assert "Monet · your colours" in result.text
+        assert "The Water-Lily Pond · your colours" in result.text
 
         # The PNG's button goes once it is sent; the others stay.
         first = fake_api.calls("sendPhoto")[0]
@@ -148,7 +148,7 @@ async def test_timelapse_sends_a_looping_mp4_from_the_photo_to_the_painting(fake
             sent.ok
             and sent.params["reply_parameters"]["message_id"] == (result.result["message_id"])
         )
-        assert "Monet" in sent.text
+        assert "The Water-Lily Pond" in sent.text
         video = sent.file_bytes(sent.params["animation"])
         assert 0 < len(video) <= MAX_BYTES
         frames = decode_video(video)
@@ -268,7 +268,7 @@ async def test_stronger_queues_the_same_photo_stronger_and_only_once(fake_api, s
         await engine.finish(new, extra_files={PAINTED_NAME: painted(1.5)})
         second = await fake_api.wait_for("sendPhoto", lambda c: bool(c.buttons()), since=mark)
         assert second.params["reply_parameters"]["message_id"] == photo_id
-        assert "Monet · strength 1.5 · 96×64" in second.text  # what sets it apart
+        assert "The Water-Lily Pond · strength 1.5 · 96×64" in second.text  # what sets it apart
         await tap(fake_api, second, f"var:{new.id}:more", method="sendMessage")
         await tap(fake_api, result, f"var:{job.id}:less", method="sendMessage")
         strengths = sorted(j.options.strength or 0 for j in await jobs_of(deps.store, ALICE["id"]))
@@ -303,13 +303,13 @@ async def test_another_style_offers_the_keyboard_and_queues_once(fake_api, setti
         keyboard = await tap(fake_api, result, f"var:{job.id}:styles", method="sendMessage")
         assert keyboard.params["reply_parameters"]["message_id"] == result.result["message_id"]
         labels = [text for text, _ in keyboard.buttons()]
-        assert "Udnie" in labels and "Monet" not in labels  # not the style it already has
+        assert "Udnie" in labels and "The Water-Lily Pond" not in labels
         data = dict(keyboard.buttons())["Udnie"]
         assert data == f"var:{job.id}:style:udnie"
         edit = await tap(fake_api, keyboard, data, method="editMessageText")
         assert "Queued" in edit.text and "Now as Udnie" in edit.text
         mark = fake_api.mark()
-        fake_api.push(fake_api.callback_update(keyboard, dict(keyboard.buttons())["Klimt"]))
+        fake_api.push(fake_api.callback_update(keyboard, dict(keyboard.buttons())["The Kiss"]))
         await fake_api.wait_for("answerCallbackQuery", since=mark)
         [new] = [j for j in await jobs_of(deps.store, ALICE["id"]) if j.id != job.id]
         assert new.styles == (StyleRef(preset="udnie"),)

@@ -141,7 +141,7 @@ async def test_keyboard_flow(fake_api, settings):
         pic = fake_api.photo_update(photo(), user=ALICE)
         keyboard = await answer_to(fake_api, pic)
         buttons = dict(keyboard.buttons())
-        assert buttons["Monet"] == f"style:monet:{ALICE['id']}"
+        assert buttons["The Water-Lily Pond"] == f"style:monet:{ALICE['id']}"
         assert len(buttons) == len(deps.catalogue)
 
         # Somebody else can't use Alice's menu.
@@ -152,7 +152,8 @@ async def test_keyboard_flow(fake_api, settings):
         assert await jobs_of(deps.store, BOB["id"]) == []
 
         mark = fake_api.mark()
-        fake_api.push(fake_api.callback_update(keyboard, buttons["Monet"], user=ALICE))
+        pond = buttons["The Water-Lily Pond"]
+        fake_api.push(fake_api.callback_update(keyboard, pond, user=ALICE))
         edit = await fake_api.wait_for("editMessageText", since=mark)
         assert "Queued" in edit.text and not edit.buttons()
         [job] = await eventually(lambda: progress_set(deps, ALICE["id"]))
@@ -161,7 +162,8 @@ async def test_keyboard_flow(fake_api, settings):
         assert job.reply_to_message_id == pic["message"]["message_id"]
 
         # A second tap (double tap, or a redelivered update): still one job.
-        fake_api.push(fake_api.callback_update(keyboard, buttons["Monet"], user=ALICE))
+        pond = buttons["The Water-Lily Pond"]
+        fake_api.push(fake_api.callback_update(keyboard, pond, user=ALICE))
         await asyncio.sleep(0.3)
         await fake_api.wait_idle()
         assert len(await jobs_of(deps.store, ALICE["id"])) == 1

@@ -23,23 +23,14 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot import texts
 from bot.context import BotDeps, deps
+from bot.i18n import Tr, tr_for, tr_of
 from bot.labels import style_label
 from bot.replies import reply_html
 from jobs import EngineInfo, Job, JobStatus
 from jobs.liveness import engine_alive
 
-REFUSAL = "Sorry, that's for admins only."
 DAY = 24 * 60 * 60
 LIST_LIMIT = 30
-
-USAGE_HTML = """\
-<b>Admin commands</b>
-/admin — overview
-/admin jobs — the queue
-/admin cancel <i>ID</i> · /admin bump <i>ID</i>
-/admin pause · /admin resume
-/admin drain <i>NAME</i> · /admin undrain <i>NAME</i>
-/admin ban <i>USER_ID</i> · /admin unban <i>USER_ID</i>"""
 
 
 def register(application: Application) -> None:
@@ -47,10 +38,6 @@ def register(application: Application) -> None:
         CommandHandler("admin", admin_command, filters=filters.UpdateType.MESSAGE)
     )
     application.add_handler(CallbackQueryHandler(admin_button, pattern=r"^admin:"))
-
-
-def _ago(seconds: float) -> str:
-    return texts.format_duration(max(0.0, seconds))
 
 
 def _label(job: Job) -> str:
@@ -61,36 +48,59 @@ def _user(job: Job) -> str:
     return f"{texts.escape(job.user_name or '?')} (<code>{job.user_id}</code>)"
 
 
-def painter_line(engine: EngineInfo, *, now: float, stale_after: float, done: int) -> str:
+def painter_line(
+    engine: EngineInfo, *, now: float, stale_after: float, done: int, tr: Tr | None = None
+) -> str:
     """One painter: name, alive or not, host, device, heartbeat, current job, output."""
+    tr = tr or tr_for(None)
     alive = engine_alive(engine, now=now, stale_after=stale_after)
-    state = "✅" if alive else "⚠️ stale"
-    job = f"job #{engine.current_job}" if engine.current_job else "idle"
+    state = tr(texts.ADMIN_PAINTER_ALIVE if alive else texts.ADMIN_PAINTER_STALE)
+    if engine.current_job:
+        job = tr(texts.ADMIN_PAINTER_JOB, id=engine.current_job)
+    else:
+        job = tr(texts.ADMIN_PAINTER_IDLE)
     drain = ""
     if engine.draining:
-        drain = " — ⏏ draining" if engine.current_job else " — ⏏ drained (takes no jobs)"
-    return (
-        f"{state} <code>{texts.escape(engine.label)}</code> on {texts.escape(engine.hostname)}, "
-        f"{texts.escape(engine.device)}{_gpu_memory(engine.gpu_memory_mb)}; heartbeat "
-        f"{_ago(now - engine.last_seen)} ago; {job}; {done} done in 24 h{drain}"
+        drain = tr(
+            texts.ADMIN_PAINTER_DRAINING if engine.current_job else texts.ADMIN_PAINTER_DRAINED
+        )
+    return tr(
+        texts.ADMIN_PAINTER_HTML,
+        state=state,
+        name=texts.escape(engine.label),
+        host=texts.escape(engine.hostname),
+        device=texts.escape(engine.device),
+        memory=_gpu_memory(engine.gpu_memory_mb, tr),
+        ago=tr.duration(max(0.0, now - engine.last_seen)),
+        job=job,
+        done=done,
+        drain=drain,
     )
 
 
-def _progress(job: Job) -> str:
+def _progress(job: Job, tr: Tr) -> str:
     if not job.total_iterations:
-        return "starting"
+        return tr(texts.ADMIN_PROGRESS_STARTING)
     percent = round(100 * job.iteration / job.total_iterations)
-    loss = f", loss {job.loss:.3g}" if job.loss is not None else ""
-    return f"step {job.iteration}/{job.total_iterations} ({percent}%){loss}"
+    loss = tr(texts.ADMIN_LOSS, loss=f"{job.loss:.3g}") if job.loss is not None else ""
+    return tr(
+        texts.ADMIN_PROGRESS,
+        iteration=job.iteration,
+        total=job.total_iterations,
+        percent=percent,
+        loss=loss,
+    )
 
 
-def _gpu_memory(mb: int | None) -> str:
+def _gpu_memory(mb: int | None, tr: Tr) -> str:
     if mb is None:
         return ""
-    return f", GPU memory {mb / 1024:.0f} GiB" if mb >= 1024 else f", GPU memory {mb} MiB"
+    size = f"{mb / 1024:.0f} GiB" if mb >= 1024 else f"{mb} MiB"  # the same in every language
+    return tr(texts.ADMIN_GPU_MEMORY, size=size)
 
 
-async def overview_html(d: BotDeps) -> str:
+async def overview_html(d: BotDeps, tr: Tr | None = None) -> str:
+    tr = tr or tr_for(None)
     store = d.store
     now = time.time()
     stats = await store.stats(since=now - DAY)
@@ -99,56 +109,74 @@ async def overview_html(d: BotDeps) -> str:
     engines = await store.engines()
     done_by = await store.jobs_done_by_worker(since=now - DAY)
 
-    lines = ["🛠 <b>Admin</b>", f"Queue: {stats.queued} queued, {stats.running} running"]
+    lines = [
+        tr(texts.ADMIN_TITLE_HTML),
+        tr(texts.ADMIN_QUEUE_LINE, queued=stats.queued, running=stats.running),
+    ]
     if running:
         for job in running:
-            started = _ago(now - job.started_at) if job.started_at else "?"
-            cancel = " — stopping" if job.cancel_requested else ""
+            started = tr.duration(max(0.0, now - job.started_at)) if job.started_at else "?"
+            stopping = tr(texts.ADMIN_STOPPING) if job.cancel_requested else ""
             lines.append(
-                f"Running: <b>#{job.id}</b> {_label(job)} for {_user(job)}"
-                f" — {_progress(job)}, started {started} ago{cancel}"
+                tr(
+                    texts.ADMIN_RUNNING_HTML,
+                    id=job.id,
+                    label=_label(job),
+                    user=_user(job),
+                    progress=_progress(job, tr),
+                    ago=started,
+                    stopping=stopping,
+                )
             )
     else:
-        lines.append("Running: nothing")
+        lines.append(tr(texts.ADMIN_RUNNING_NOTHING))
     if engines:
-        lines.append(f"Painters ({len(engines)}):")
+        lines.append(tr(texts.ADMIN_PAINTERS, count=len(engines)))
         for engine in engines:
             done = done_by.get(engine.worker_id, 0)
-            line = painter_line(engine, now=now, stale_after=store.stale_after, done=done)
+            line = painter_line(engine, now=now, stale_after=store.stale_after, done=done, tr=tr)
             lines.append(f"• {line}")
     else:
-        lines.append("Painters: ❌ none registered (no heartbeat)")
-    lines.append("Paused: ⏸ yes — no new jobs start" if paused else "Paused: no")
-    lines.append(f"Job table: {texts.escape(store.description)}")
+        lines.append(tr(texts.ADMIN_NO_PAINTERS))
+    lines.append(tr(texts.ADMIN_PAUSED_YES if paused else texts.ADMIN_PAUSED_NO))
+    lines.append(tr(texts.ADMIN_JOB_TABLE_HTML, description=texts.escape(store.description)))
     average = (
-        f"; average {texts.format_duration(stats.avg_duration)}"
+        tr(texts.ADMIN_AVERAGE, duration=tr.duration(stats.avg_duration))
         if stats.avg_duration is not None
         else ""
     )
     lines.append(
-        f"Last 24 h: {stats.done} done, {stats.failed} failed, {stats.cancelled} cancelled{average}"
+        tr(
+            texts.ADMIN_LAST_DAY,
+            done=stats.done,
+            failed=stats.failed,
+            cancelled=stats.cancelled,
+            average=average,
+        )
     )
     return "\n".join(lines)
 
 
-def overview_keyboard(paused: bool) -> InlineKeyboardMarkup:
+def overview_keyboard(paused: bool, tr: Tr | None = None) -> InlineKeyboardMarkup:
+    tr = tr or tr_for(None)
     toggle = (
-        InlineKeyboardButton("▶️ Resume", callback_data="admin:resume")
+        InlineKeyboardButton(tr(texts.ADMIN_RESUME_BUTTON), callback_data="admin:resume")
         if paused
-        else InlineKeyboardButton("⏸ Pause", callback_data="admin:pause")
+        else InlineKeyboardButton(tr(texts.ADMIN_PAUSE_BUTTON), callback_data="admin:pause")
     )
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("🔄 Refresh", callback_data="admin:refresh"),
+                InlineKeyboardButton(tr(texts.ADMIN_REFRESH_BUTTON), callback_data="admin:refresh"),
                 toggle,
-                InlineKeyboardButton("📋 Jobs", callback_data="admin:jobs"),
+                InlineKeyboardButton(tr(texts.ADMIN_JOBS_BUTTON), callback_data="admin:jobs"),
             ]
         ]
     )
 
 
-async def jobs_html(d: BotDeps) -> str:
+async def jobs_html(d: BotDeps, tr: Tr | None = None) -> str:
+    tr = tr or tr_for(None)
     store = d.store
     running = await store.list_jobs([JobStatus.RUNNING], limit=LIST_LIMIT)
     queued = await store.list_jobs([JobStatus.QUEUED], limit=LIST_LIMIT)
@@ -158,17 +186,33 @@ async def jobs_html(d: BotDeps) -> str:
         positioned.append((position if position else 10**9, job))
     positioned.sort(key=lambda item: (item[0], item[1].id))
     if not running and not positioned:
-        return "📋 The queue is empty."
-    lines = [f"📋 <b>Queue</b> ({len(running)} running, {len(positioned)} queued)"]
+        return tr(texts.ADMIN_QUEUE_EMPTY)
+    lines = [tr(texts.ADMIN_QUEUE_HTML, running=len(running), queued=len(positioned))]
     for job in running:
-        label = _label(job)
-        lines.append(f"🖌 <b>#{job.id}</b> {label} — {_user(job)} — {_progress(job)}")
+        lines.append(
+            tr(
+                texts.ADMIN_QUEUE_RUNNING_HTML,
+                id=job.id,
+                label=_label(job),
+                user=_user(job),
+                progress=_progress(job, tr),
+            )
+        )
     for position, job in positioned:
         place = f"#{position}" if position < 10**9 else "?"
         bumped = " ⬆️" if job.priority > 0 else ""
-        lines.append(f"⏳ {place}: <b>#{job.id}</b> {_label(job)} — {_user(job)}{bumped}")
+        lines.append(
+            tr(
+                texts.ADMIN_QUEUE_QUEUED_HTML,
+                place=place,
+                id=job.id,
+                label=_label(job),
+                user=_user(job),
+                bumped=bumped,
+            )
+        )
     if len(queued) >= LIST_LIMIT:
-        lines.append(f"(first {LIST_LIMIT} only)")
+        lines.append(tr(texts.ADMIN_QUEUE_LIMIT, limit=LIST_LIMIT))
     return "\n".join(lines)
 
 
@@ -181,117 +225,117 @@ def _parse_id(args: Sequence[str]) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-async def _cancel(d: BotDeps, job_id: int) -> str:
+async def _cancel(d: BotDeps, job_id: int, tr: Tr) -> str:
     result = await d.store.cancel(job_id)
     if result is JobStatus.CANCELLED:
-        return f"Cancelled job #{job_id}."
+        return tr(texts.ADMIN_CANCELLED, id=job_id)
     if result is JobStatus.RUNNING:
-        return f"Asked the engine to stop job #{job_id}; it ends at the next progress step."
-    return f"Job #{job_id} isn't active (or doesn't exist)."
+        return tr(texts.ADMIN_STOPPING_JOB, id=job_id)
+    return tr(texts.ADMIN_NOT_ACTIVE, id=job_id)
 
 
-async def _bump(d: BotDeps, job_id: int) -> str:
+async def _bump(d: BotDeps, job_id: int, tr: Tr) -> str:
     if await d.store.bump(job_id):
-        return f"Job #{job_id} runs next. ⬆️"
-    return f"Job #{job_id} isn't queued, so it can't be bumped."
+        return tr(texts.ADMIN_BUMPED, id=job_id)
+    return tr(texts.ADMIN_NOT_QUEUED, id=job_id)
 
 
-async def _drain(d: BotDeps, name: str, draining: bool) -> str:
+async def _drain(d: BotDeps, name: str, draining: bool, tr: Tr) -> str:
     matched = await d.store.drain(name, draining)
     who = texts.escape(name)
     if not matched:
-        names = ", ".join(texts.escape(e.label) for e in await d.store.engines()) or "none"
-        return f"No painter is called <code>{who}</code>. Painters: {names}."
-    several = f" ({len(matched)} painters)" if len(matched) > 1 else ""
+        names = ", ".join(texts.escape(e.label) for e in await d.store.engines())
+        return tr(texts.ADMIN_NO_SUCH_PAINTER_HTML, name=who, names=names or tr(texts.ADMIN_NONE))
+    several = tr(texts.ADMIN_SEVERAL_PAINTERS, count=len(matched)) if len(matched) > 1 else ""
     if not draining:
-        return f"▶️ <code>{who}</code>{several} takes jobs again."
+        return tr(texts.ADMIN_UNDRAINED_HTML, name=who, several=several)
     busy = ", ".join(f"#{e.current_job}" for e in matched if e.current_job)
-    then = f"finishes job {busy}, then takes" if busy else "takes"
-    return (
-        f"⏏ Draining <code>{who}</code>{several}: it {then} no new jobs. Stop it once "
-        f"/admin shows it drained; <code>/admin undrain {who}</code> takes it back."
-    )
+    if busy:
+        return tr(texts.ADMIN_DRAINING_BUSY_HTML, name=who, several=several, jobs=busy)
+    return tr(texts.ADMIN_DRAINING_IDLE_HTML, name=who, several=several)
 
 
-async def _ban(d: BotDeps, user_id: int, banned: bool) -> str:
+async def _ban(d: BotDeps, user_id: int, banned: bool, tr: Tr) -> str:
     if banned and d.is_admin(user_id):
-        return "Admins can't be banned."
+        return tr(texts.ADMIN_CANT_BAN_ADMIN)
     await d.store.set_banned(user_id, banned)
     if not banned:
-        return f"User <code>{user_id}</code> is unbanned."
+        return tr(texts.ADMIN_UNBANNED_HTML, id=user_id)
     active = await d.store.active_count(user_id=user_id)
-    extra = (
-        f" They still have {active} active job(s): /admin cancel ID drops one." if active else ""
-    )
-    return f"User <code>{user_id}</code> is banned: new requests are refused.{extra}"
+    extra = tr(texts.ADMIN_BANNED_ACTIVE, count=active) if active else ""
+    return tr(texts.ADMIN_BANNED_HTML, id=user_id) + extra
 
 
-async def _pause(d: BotDeps, paused: bool) -> str:
+async def _pause(d: BotDeps, paused: bool, tr: Tr) -> str:
     await d.store.set_paused(paused)
-    if paused:
-        return "⏸ Paused: the running job finishes, no new ones start. /admin resume to continue."
-    return "▶️ Resumed: the engine takes new jobs again."
+    return tr(texts.ADMIN_PAUSED if paused else texts.ADMIN_RESUMED)
 
 
 async def admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
     user = update.effective_user
     if not d.is_admin(user.id if user else None):
-        await reply_html(update, texts.escape(REFUSAL))
+        tr = tr_for(user.language_code if user else None)  # no database read for strangers
+        await reply_html(update, texts.escape(tr(texts.ADMIN_REFUSAL)))
         return
+    tr = await tr_of(d, user)
     args = [a for a in (context.args or []) if a]
     sub = args[0].lower() if args else ""
     if sub in ("", "status", "stats"):
-        text = await overview_html(d)
-        await reply_html(update, text, reply_markup=overview_keyboard(await d.store.is_paused()))
+        text = await overview_html(d, tr)
+        markup = overview_keyboard(await d.store.is_paused(), tr)
+        await reply_html(update, text, reply_markup=markup)
     elif sub in ("jobs", "queue", "list"):
-        await reply_html(update, await jobs_html(d))
+        await reply_html(update, await jobs_html(d, tr))
     elif sub in ("pause", "resume") and len(args) == 1:
-        await reply_html(update, await _pause(d, sub == "pause"))
+        await reply_html(update, await _pause(d, sub == "pause", tr))
     elif sub in ("drain", "undrain"):
         if len(args) != 2:
-            await reply_html(update, f"Usage: <code>/admin {sub} NAME</code> (see /admin)")
+            await reply_html(update, tr(texts.ADMIN_DRAIN_USAGE_HTML, command=sub))
             return
-        await reply_html(update, await _drain(d, args[1], sub == "drain"))
+        await reply_html(update, await _drain(d, args[1], sub == "drain", tr))
     elif sub in ("cancel", "bump", "ban", "unban"):
         target = _parse_id(args)
         if target is None:
             what = "USER_ID" if sub in ("ban", "unban") else "ID"
-            await reply_html(update, f"Usage: <code>/admin {sub} {what}</code>")
+            await reply_html(update, tr(texts.ADMIN_COMMAND_USAGE_HTML, command=f"{sub} {what}"))
             return
         if sub == "cancel":
-            text = await _cancel(d, target)
+            text = await _cancel(d, target, tr)
         elif sub == "bump":
-            text = await _bump(d, target)
+            text = await _bump(d, target, tr)
         else:
-            text = await _ban(d, target, sub == "ban")
+            text = await _ban(d, target, sub == "ban", tr)
         await reply_html(update, text)
     else:
-        await reply_html(update, USAGE_HTML)
+        await reply_html(update, tr(texts.ADMIN_USAGE_HTML))
 
 
 async def admin_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     d = deps(context)
     if not d.is_admin(query.from_user.id):
-        await query.answer(REFUSAL, show_alert=True)
+        tr = tr_for(query.from_user.language_code)
+        await query.answer(tr(texts.ADMIN_REFUSAL), show_alert=True)
         return
+    tr = await tr_of(d, query.from_user)
     action = query.data.partition(":")[2]
     if action in ("pause", "resume"):
         await d.store.set_paused(action == "pause")
-        await query.answer("Paused" if action == "pause" else "Resumed")
+        paused = action == "pause"
+        await query.answer(tr(texts.ADMIN_PAUSED_ANSWER if paused else texts.ADMIN_RESUMED_ANSWER))
     elif action == "jobs":
         await query.answer()
-        await query.message.reply_text(await jobs_html(d), parse_mode=ParseMode.HTML)
+        await query.message.reply_text(await jobs_html(d, tr), parse_mode=ParseMode.HTML)
         return
     else:
-        await query.answer("Refreshed")
-    text = await overview_html(d)
+        await query.answer(tr(texts.ADMIN_REFRESHED_ANSWER))
+    text = await overview_html(d, tr)
     try:
         await query.edit_message_text(
             text,
             parse_mode=ParseMode.HTML,
-            reply_markup=overview_keyboard(await d.store.is_paused()),
+            reply_markup=overview_keyboard(await d.store.is_paused(), tr),
         )
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():

@@ -14,6 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot import texts
 from bot.context import BotDeps, deps
+from bot.i18n import msg, tr_of
 from bot.redelivery import again_or_apologise, tried
 from bot.replies import safe_reply
 from bot.requests import is_style_command
@@ -77,15 +78,16 @@ async def _process_album(context: ContextTypes.DEFAULT_TYPE, items: list[Update]
     user = first.from_user
     if user is None:
         return
+    d = deps(context)
+    tr = await tr_of(d, user)
     if captioned is None:
         if first.chat.type == ChatType.PRIVATE:
-            await safe_reply(context.bot, first.chat_id, first.message_id, texts.STYLE_USAGE)
+            await safe_reply(context.bot, first.chat_id, first.message_id, tr(texts.STYLE_USAGE))
         return
-    responder = Responder(context.bot, captioned.chat_id, captioned.message_id)
+    responder = Responder(context.bot, captioned.chat_id, captioned.message_id, tr=tr)
     request = await parse_request(context, captioned.caption or "", responder)
     if request is None:
         return
-    d = deps(context)
     max_bytes = d.settings.max_download_bytes
     if not request.has_styles:
         if len(messages) != 2:
@@ -107,9 +109,9 @@ async def _process_album(context: ContextTypes.DEFAULT_TYPE, items: list[Update]
         await submit(context, sub, responder)
         return
     if len(messages) > MAX_ALBUM_JOBS:
-        await responder.say(texts.ALBUM_TOO_MANY.format(max=MAX_ALBUM_JOBS))
+        await responder.say(msg(texts.ALBUM_TOO_MANY, count=MAX_ALBUM_JOBS))
     for message in messages[:MAX_ALBUM_JOBS]:
-        one = Responder(context.bot, message.chat_id, message.message_id)
+        one = Responder(context.bot, message.chat_id, message.message_id, tr=tr)
         attachment = await attachment_or_refuse(message, one, max_bytes)
         if attachment is None:
             continue

@@ -17,6 +17,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot import texts
 from bot.context import BotDeps, deps
+from bot.i18n import Tr, tr_of
 from bot.replies import edit_html, reply_html
 from bot.style_cards import SheetIndex, load_index, make_card
 from engine.images import encode_image
@@ -27,19 +28,6 @@ log = logging.getLogger(__name__)
 THUMB_SIDE = 320
 ALBUM_MAX = 10
 _GALLERY_CACHE = "user.gallery_cache"
-
-GALLERY_INTRO_HTML = (
-    "Tap a painting to read about it. To use one, send a photo captioned "
-    "<code>/style name</code>; blend them with <code>/style monet:0.7 udnie:0.3</code>."
-)
-GALLERY_CAPTION_HTML = "<b>{title}</b>\n{artist}, {year}\n<code>/style {name}</code>"
-CARD_NOTE_HTML = "\n<i>Right: three photos, and below them what this painting makes of them.</i>"
-GALLERY_DETAIL_HTML = (
-    "<b>{title}</b>\n{artist}, {year}\n<i>{blurb}</i>\n\n"
-    "Use it: <code>/style {name}</code>{aliases}"
-)
-GALLERY_EMPTY = "No paintings are installed yet — ask the admin to fetch the styles."
-GALLERY_UNKNOWN = "That painting isn't available any more."
 
 
 def register(application: Application) -> None:
@@ -97,7 +85,11 @@ def _picture(path: Path, index: SheetIndex | None, name: str) -> tuple[bytes, bo
 
 
 async def _gallery_media(
-    context: ContextTypes.DEFAULT_TYPE, d: BotDeps, presets: Sequence[Preset], use_ids: bool
+    context: ContextTypes.DEFAULT_TYPE,
+    d: BotDeps,
+    presets: Sequence[Preset],
+    use_ids: bool,
+    tr: Tr,
 ) -> list[InputMediaPhoto]:
     """Cached Telegram file_ids where we have them, else cached card (or thumbnail) bytes. A
     new painting file or a new sheet makes a new picture."""
@@ -125,12 +117,13 @@ async def _gallery_media(
                     _picture, path, index, preset.name
                 )
             photo = entry["jpeg"]
-        caption = GALLERY_CAPTION_HTML.format(
-            title=texts.escape(preset.title),
+        caption = tr(
+            texts.GALLERY_CAPTION_HTML,
+            title=texts.escape(tr.painting(preset.name)),
             artist=texts.escape(preset.artist),
             year=texts.escape(preset.year),
             name=texts.escape(preset.name),
-        ) + (CARD_NOTE_HTML if entry["card"] else "")
+        ) + (tr(texts.CARD_NOTE_HTML) if entry["card"] else "")
         media.append(
             InputMediaPhoto(
                 photo, caption=caption, parse_mode=ParseMode.HTML, filename=f"{preset.name}.jpg"
@@ -149,11 +142,15 @@ def _remember_file_ids(
 
 
 async def _send_album(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, d: BotDeps, presets: Sequence[Preset]
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    d: BotDeps,
+    presets: Sequence[Preset],
+    tr: Tr,
 ) -> None:
     chat_id = update.effective_chat.id
     for use_ids in (True, False):
-        media = await _gallery_media(context, d, presets, use_ids)
+        media = await _gallery_media(context, d, presets, use_ids, tr)
         try:
             if len(media) == 1:
                 item = media[0]
@@ -177,45 +174,49 @@ async def _send_album(
 
 
 def gallery_keyboard(presets: Sequence[Preset]) -> InlineKeyboardMarkup:
+    """The presets by the names /style takes (the same in every language)."""
     buttons = [InlineKeyboardButton(p.name, callback_data=f"gallery:{p.name}") for p in presets]
     return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
 
 
 async def styles_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     d = deps(context)
+    tr = await tr_of(d, update.effective_user)
     if update.effective_user and await d.store.is_banned(update.effective_user.id):
-        await reply_html(update, texts.escape(texts.BANNED))
+        await reply_html(update, texts.escape(tr(texts.BANNED)))
         return
     presets = d.catalogue.available(d.settings.styles_dir)
     if not presets:
-        await reply_html(update, texts.escape(GALLERY_EMPTY))
+        await reply_html(update, texts.escape(tr(texts.GALLERY_EMPTY)))
         return
     await context.bot.send_chat_action(update.effective_chat.id, "upload_photo")
     for chunk in album_chunks(presets):
-        await _send_album(update, context, d, chunk)
-    await reply_html(update, GALLERY_INTRO_HTML, reply_markup=gallery_keyboard(presets))
+        await _send_album(update, context, d, chunk, tr)
+    intro = tr(texts.GALLERY_INTRO_HTML)
+    await reply_html(update, intro, reply_markup=gallery_keyboard(presets))
 
 
 async def gallery_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     d = deps(context)
+    tr = await tr_of(d, query.from_user)
     name = query.data.partition(":")[2]
     available = d.catalogue.available(d.settings.styles_dir)
     preset = next((p for p in available if p.name == name), None)
     if preset is None:
-        await query.answer(GALLERY_UNKNOWN, show_alert=True)
+        await query.answer(tr(texts.GALLERY_UNKNOWN), show_alert=True)
         return
     await query.answer()
     aliases = ""
     if preset.aliases:
-        aliases = (
-            " (or " + ", ".join(f"<code>{texts.escape(a)}</code>" for a in preset.aliases) + ")"
-        )
-    text = GALLERY_DETAIL_HTML.format(
-        title=texts.escape(preset.title),
+        codes = ", ".join(f"<code>{texts.escape(a)}</code>" for a in preset.aliases)
+        aliases = tr(texts.GALLERY_ALIASES_HTML, aliases=codes)
+    text = tr(
+        texts.GALLERY_DETAIL_HTML,
+        title=texts.escape(tr.painting(preset.name)),
         artist=texts.escape(preset.artist),
         year=texts.escape(preset.year),
-        blurb=texts.escape(preset.blurb),
+        blurb=texts.escape(tr.blurb(preset.blurb)),
         name=texts.escape(preset.name),
         aliases=aliases,
     )

@@ -23,6 +23,7 @@ from telegram.ext import ContextTypes
 from bot import texts
 from bot.context import deps
 from bot.handlers.variations import variation_buttons
+from bot.i18n import tr_for, tr_of
 from bot.labels import style_label
 from bot.replies import reply_to, safe_reply
 from bot.timelapse import TimelapseError, timelapse_video
@@ -39,12 +40,20 @@ _BUSY_KEY = "timelapse_busy"  # bot_data: ids of jobs whose timelapse is being m
 
 
 def result_keyboard(job: Job, *, timelapse: bool) -> InlineKeyboardMarkup:
-    """The buttons under a delivered picture (`timelapse`: the job has frames)."""
-    first = [InlineKeyboardButton(texts.FULL_RES_BUTTON, callback_data=f"{CALLBACK_PNG}:{job.id}")]
+    """The buttons under a delivered picture (`timelapse`: the job has frames), in the job's
+    language."""
+    tr = tr_for(job.language)
+    png = tr(texts.FULL_RES_BUTTON)
+    first = [InlineKeyboardButton(png, callback_data=f"{CALLBACK_PNG}:{job.id}")]
     if timelapse:
         data = f"{CALLBACK_TIMELAPSE}:{job.id}"
-        first.insert(0, InlineKeyboardButton(texts.TIMELAPSE_BUTTON, callback_data=data))
+        first.insert(0, InlineKeyboardButton(tr(texts.TIMELAPSE_BUTTON), callback_data=data))
     return InlineKeyboardMarkup([first, variation_buttons(job)])
+
+
+def _timelapse_caption(job: Job) -> str:
+    tr = tr_for(job.language)
+    return tr(texts.TIMELAPSE_CAPTION, style=style_label(job, tr=tr))
 
 
 async def has_timelapse(store: JobStore, job: Job) -> bool:
@@ -62,10 +71,15 @@ async def _job_of_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     return job
 
 
-async def _answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:
-    assert update.callback_query is not None
+async def _answer(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, *, alert: bool = False
+) -> None:
+    """Answer the button in the language of who pressed it."""
+    query = update.callback_query
+    assert query is not None
+    tr = await tr_of(deps(context), query.from_user)
     with contextlib.suppress(TelegramError):
-        await update.callback_query.answer(text, show_alert=alert)
+        await query.answer(tr(text), show_alert=alert)
 
 
 async def on_png_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -79,9 +93,9 @@ async def on_png_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if job is not None and job.result_name:
         data = await d.store.read_file(job.id, job.result_name)
     if data is None:
-        await _answer(update, texts.FULL_RES_GONE, alert=True)
+        await _answer(update, context, texts.FULL_RES_GONE, alert=True)
         return
-    await _answer(update, texts.FULL_RES_SENDING)
+    await _answer(update, context, texts.FULL_RES_SENDING)
     message = query.message
     assert isinstance(message, Message) and job is not None
     filename = f"picasso-{job.id}.png"
@@ -123,11 +137,11 @@ async def on_timelapse_button(update: Update, context: ContextTypes.DEFAULT_TYPE
         return
     job = await _job_of_button(update, context)
     if job is None:
-        await _answer(update, texts.TIMELAPSE_GONE, alert=True)
+        await _answer(update, context, texts.TIMELAPSE_GONE, alert=True)
         return
     busy: set[int] = context.application.bot_data.setdefault(_BUSY_KEY, set())
     if job.id in busy:  # a second tap while the first one's video is on its way
-        await _answer(update, texts.TIMELAPSE_BUSY)
+        await _answer(update, context, texts.TIMELAPSE_BUSY)
         return
     busy.add(job.id)
     try:
@@ -146,9 +160,9 @@ async def _send_timelapse(
     file_id = await store.read_file(job.id, TIMELAPSE_FILE_ID_NAME)
     frames = None if file_id is not None else await store.read_file(job.id, FRAMES_NAME)
     if file_id is None and frames is None:
-        await _answer(update, texts.TIMELAPSE_GONE, alert=True)
+        await _answer(update, context, texts.TIMELAPSE_GONE, alert=True)
         return
-    await _answer(update, texts.TIMELAPSE_MAKING)
+    await _answer(update, context, texts.TIMELAPSE_MAKING)
     if file_id is not None:
         if await _resend(context, job, message, file_id.decode()):
             return
@@ -165,7 +179,7 @@ async def _resend(context: ContextTypes.DEFAULT_TYPE, job: Job, message: Message
         await context.bot.send_animation(
             message.chat_id,
             file_id,
-            caption=texts.TIMELAPSE_CAPTION.format(style=style_label(job)),
+            caption=_timelapse_caption(job),
             reply_parameters=reply_to(message.message_id),
         )
     except BadRequest as exc:
@@ -181,7 +195,12 @@ async def _make_and_send(
         video = await asyncio.to_thread(timelapse_video, frames)
     except TimelapseError as exc:
         log.error("timelapse of job %d: %s", job.id, exc)
-        await safe_reply(context.bot, message.chat_id, message.message_id, texts.TIMELAPSE_FAILED)
+        await safe_reply(
+            context.bot,
+            message.chat_id,
+            message.message_id,
+            tr_for(job.language)(texts.TIMELAPSE_FAILED),
+        )
         return
     try:
         sent = await context.bot.send_animation(
@@ -191,7 +210,7 @@ async def _make_and_send(
             width=video.width,
             height=video.height,
             filename=f"picasso-{job.id}-timelapse.{video.extension}",
-            caption=texts.TIMELAPSE_CAPTION.format(style=style_label(job)),
+            caption=_timelapse_caption(job),
             reply_parameters=reply_to(message.message_id),
         )
     except RetryAfter:

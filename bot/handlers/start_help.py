@@ -8,30 +8,21 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot import texts
+from bot.context import deps
+from bot.i18n import Tr, tr_for, tr_of
 from bot.replies import reply_html
 
 log = logging.getLogger(__name__)
 
-# Commands for the client's menu (`set_my_commands`); bot-core may add /style in front.
+# Commands for the client's menu (`set_my_commands`, per language); bot-core may add /style in
+# front. The descriptions are messages of bot/texts.py.
 BOT_COMMANDS: list[tuple[str, str]] = [
-    ("styles", "The paintings I can paint in"),
-    ("queue", "Where your pictures are in line"),
-    ("cancel", "Stop your picture"),
-    ("settings", "Your default size, strength and colours"),
-    ("help", "How to use the bot"),
+    ("styles", texts.COMMAND_STYLES),
+    ("queue", texts.COMMAND_QUEUE),
+    ("cancel", texts.COMMAND_CANCEL),
+    ("settings", texts.COMMAND_SETTINGS),
+    ("help", texts.COMMAND_HELP),
 ]
-
-START_HTML = "Hi {name}! I repaint photos in the style of famous paintings. 🎨"
-COMMANDS_HTML = """\
-<b>Commands</b>
-/styles — the paintings, with pictures
-/queue — where your pictures are in line
-/cancel — stop a picture (<code>/cancel 12</code> for a specific one)
-/settings — your default size, strength and colours
-/help — this message
-
-<b>In groups</b> add me and use the same commands: send a photo captioned \
-<code>/style monet</code>, or reply <code>/style monet</code> to anyone's photo."""
 
 
 def register(application: Application) -> None:
@@ -40,14 +31,17 @@ def register(application: Application) -> None:
     application.add_handler(CommandHandler("help", help_command, filters=only_new))
 
 
-def help_html() -> str:
-    return f"{texts.escape(texts.STYLE_HELP)}\n\n{COMMANDS_HTML}"
+def help_html(tr: Tr | None = None) -> str:
+    tr = tr or tr_for(None)
+    return f"{texts.escape(tr(texts.STYLE_HELP))}\n\n{tr(texts.COMMANDS_HTML)}"
 
 
 async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    name = texts.escape(update.effective_user.first_name if update.effective_user else "there")
-    await reply_html(update, f"{START_HTML.format(name=name)}\n\n{help_html()}")
+    user = update.effective_user
+    tr = await tr_of(deps(context), user)
+    name = texts.escape(user.first_name if user else tr(texts.START_NAMELESS))
+    await reply_html(update, f"{tr(texts.START_HTML, name=name)}\n\n{help_html(tr)}")
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply_html(update, help_html())
+    await reply_html(update, help_html(await tr_of(deps(context), update.effective_user)))

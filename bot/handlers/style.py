@@ -39,6 +39,7 @@ from telegram.ext import (
 from bot import intake, texts
 from bot.context import deps
 from bot.handlers import albums, results, style_keyboard, variations
+from bot.i18n import tr_of
 from bot.replies import safe_reply
 from bot.requests import StyleRequest, is_style_command
 from bot.submit import (
@@ -105,7 +106,7 @@ async def on_captioned_image(update: Update, context: ContextTypes.DEFAULT_TYPE)
     if user is None or chat is None or message is None:
         return
     edited = update.edited_message is not None
-    responder = responder_for(context, message)
+    responder = await responder_for(context, message, user)
     request = await parse_request(context, message.caption or "", responder)
     if request is None:
         return
@@ -131,7 +132,7 @@ async def on_style_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if user is None or chat is None or message is None or not message.text:
         return
     edited = update.edited_message is not None
-    responder = responder_for(context, message)
+    responder = await responder_for(context, message, user)
     request = await parse_request(context, message.text, responder)
     if request is None:
         return
@@ -175,7 +176,7 @@ async def on_plain_image(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     if is_style_command(message.caption):
         return  # handled elsewhere (or addressed to another bot)
-    responder = responder_for(context, message)
+    responder = await responder_for(context, message, user)
     d = deps(context)
     attachment = await attachment_or_refuse(message, responder, d.settings.max_download_bytes)
     if attachment is None:
@@ -191,4 +192,5 @@ async def on_unpaintable(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     kind = intake.unpaintable_kind(message)
     if kind is None:
         return
-    await safe_reply(context.bot, message.chat_id, message.message_id, texts.MEDIA_HINT[kind])
+    tr = await tr_of(deps(context), message.from_user)
+    await safe_reply(context.bot, message.chat_id, message.message_id, tr(texts.MEDIA_HINT[kind]))

@@ -14,7 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot import intake, texts
 from bot.context import BotDeps, deps
-from bot.labels import preset_button_label
+from bot.i18n import Tr, tr_of
 from bot.replies import reply_to, safe_reply
 from bot.submit import Responder, Submission, parse_request, submit
 
@@ -25,11 +25,12 @@ CALLBACK_STYLE = "style"
 
 
 def keyboard(
-    d: BotDeps, data: Callable[[str], str], *, leave_out: Container[str] = ()
+    d: BotDeps, data: Callable[[str], str], tr: Tr, *, leave_out: Container[str] = ()
 ) -> InlineKeyboardMarkup:
-    """The presets two by two; `data(preset name)` is a button's callback data."""
+    """The presets two by two, named in `tr`'s language; `data(preset name)` is a button's
+    callback data."""
     buttons = [
-        InlineKeyboardButton(preset_button_label(p.name), callback_data=data(p.name))
+        InlineKeyboardButton(tr.painting(p.name), callback_data=data(p.name))
         for p in d.catalogue.presets
         if p.name not in leave_out
     ]
@@ -44,17 +45,18 @@ async def offer_keyboard(
     attachment: intake.Attachment,
 ) -> None:
     d = deps(context)
+    tr = await tr_of(d, owner)
     if await d.store.is_banned(owner.id):
         chat_id, message_id = photo_message.chat_id, photo_message.message_id
-        await safe_reply(context.bot, chat_id, message_id, texts.BANNED)
+        await safe_reply(context.bot, chat_id, message_id, tr(texts.BANNED))
         return
     private = photo_message.chat.type == ChatType.PRIVATE
     try:
         await context.bot.send_message(
             photo_message.chat_id,
-            texts.KEYBOARD_PROMPT if private else texts.KEYBOARD_PROMPT_GROUP,
+            tr(texts.KEYBOARD_PROMPT if private else texts.KEYBOARD_PROMPT_GROUP),
             reply_parameters=reply_to(photo_message.message_id),
-            reply_markup=keyboard(d, lambda preset: f"{CALLBACK_STYLE}:{preset}:{owner.id}"),
+            reply_markup=keyboard(d, lambda preset: f"{CALLBACK_STYLE}:{preset}:{owner.id}", tr),
         )
     except TelegramError as exc:
         log.warning("could not send the style keyboard: %s", exc)
@@ -71,17 +73,18 @@ async def on_style_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     _, preset, owner = parts
     user = query.from_user
+    tr = await tr_of(deps(context), user)  # who pressed: the owner, or told it isn't theirs
     keyboard_message = query.message
     if not isinstance(keyboard_message, Message):
         with contextlib.suppress(TelegramError):
-            await query.answer(texts.KEYBOARD_GONE, show_alert=True)
+            await query.answer(tr(texts.KEYBOARD_GONE), show_alert=True)
         return
     if owner.isdigit() and int(owner) != user.id:
         with contextlib.suppress(TelegramError):
-            await query.answer(texts.KEYBOARD_NOT_YOURS, show_alert=True)
+            await query.answer(tr(texts.KEYBOARD_NOT_YOURS), show_alert=True)
         return
     chat = keyboard_message.chat
-    responder = Responder(context.bot, chat.id, keyboard_message.message_id, query=query)
+    responder = Responder(context.bot, chat.id, keyboard_message.message_id, query=query, tr=tr)
     photo = keyboard_message.reply_to_message
     attachment = intake.attachment_of(photo)
     if photo is None or attachment is None:

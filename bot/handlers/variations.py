@@ -29,7 +29,7 @@ from telegram.ext import ContextTypes
 from bot import texts
 from bot.context import BotDeps, deps
 from bot.handlers.style_keyboard import keyboard
-from bot.labels import preset_button_label
+from bot.i18n import Msg, PaintingName, Tr, msg, tr_for, tr_of
 from bot.replies import reply_to
 from bot.requests import MAX_STRENGTH
 from bot.submit import Asker, ButtonResponder, JobPlan, Responder, queue_request
@@ -50,7 +50,8 @@ _KEY_CODES = {STRONGER: 1, SUBTLER: 2, COLOURS: 3}
 
 
 def variation_buttons(job: Job) -> list[InlineKeyboardButton]:
-    """The variation row under `job`'s result."""
+    """The variation row under `job`'s result, in the job's language."""
+    tr = tr_for(job.language)
 
     def button(text: str, kind: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(text, callback_data=f"{CALLBACK_VARIATION}:{job.id}:{kind}")
@@ -58,10 +59,10 @@ def variation_buttons(job: Job) -> list[InlineKeyboardButton]:
     kept = job.options.preserve_colors
     colours = texts.STYLE_COLOURS_BUTTON if kept else texts.KEEP_COLOURS_BUTTON
     return [
-        button(texts.STRONGER_BUTTON, STRONGER),
-        button(texts.SUBTLER_BUTTON, SUBTLER),
-        button(colours, COLOURS),
-        button(texts.ANOTHER_STYLE_BUTTON, STYLES),
+        button(tr(texts.STRONGER_BUTTON), STRONGER),
+        button(tr(texts.SUBTLER_BUTTON), SUBTLER),
+        button(tr(colours), COLOURS),
+        button(tr(texts.ANOTHER_STYLE_BUTTON), STYLES),
     ]
 
 
@@ -76,32 +77,34 @@ async def on_variation_button(update: Update, context: ContextTypes.DEFAULT_TYPE
     if query is None or query.data is None or not isinstance(query.message, Message):
         return
     d = deps(context)
+    tr = await tr_of(d, query.from_user)  # who pressed: the owner, or told it isn't theirs
     _, job_id, kind, *preset = query.data.split(":")
     message = query.message
     job = await d.store.get(int(job_id))
     if job is None or job.chat_id != message.chat.id:
-        await _alert(query, texts.VARIATION_PHOTO_GONE)
+        await _alert(query, tr(texts.VARIATION_PHOTO_GONE))
         return
     if query.from_user.id != job.user_id:
-        await _alert(query, texts.VARIATION_NOT_YOURS.format(name=job.user_name or "someone"))
+        name = job.user_name or str(job.user_id)
+        await _alert(query, tr(texts.VARIATION_NOT_YOURS, name=name))
         return
     if kind == STYLES:
         names = await d.store.file_names(job.id)  # the photo is kept: no need to read it yet
         if job.files_deleted_at is not None or job.content_name not in names:
-            await _alert(query, texts.VARIATION_PHOTO_GONE)
+            await _alert(query, tr(texts.VARIATION_PHOTO_GONE))
             return
-        await _offer_styles(context, job, message)
+        await _offer_styles(context, job, message, tr)
         with contextlib.suppress(TelegramError):
             await query.answer()
         return
     files = await _inputs(d, job, keep_own_painting=kind != STYLE)
     if files is None:
-        await _alert(query, texts.VARIATION_PHOTO_GONE)
+        await _alert(query, tr(texts.VARIATION_PHOTO_GONE))
         return
     if kind == STYLE:
-        await _another_style(context, query, job, files, preset[0])
+        await _another_style(context, query, job, files, preset[0], tr)
         return
-    await _changed(context, query, job, files, kind)
+    await _changed(context, query, job, files, kind, tr)
 
 
 async def _alert(query: CallbackQuery, text: str) -> None:
@@ -131,13 +134,14 @@ async def _changed(
     job: Job,
     files: dict[str, bytes],
     kind: str,
+    tr: Tr,
 ) -> None:
     """Stronger, Subtler or the colours toggle, keyed by the result message."""
     d = deps(context)
     assert isinstance(query.message, Message)
     options, note = await _changed_options(d, job, kind)
     if options is None:
-        await _alert(query, note)
+        await _alert(query, tr(note))
         return
     earlier = {
         j.request_message_id: j
@@ -150,37 +154,39 @@ async def _changed(
         if prior is None:
             break
         if prior.is_active:
-            await _alert(query, texts.ALREADY_QUEUED)
+            await _alert(query, tr(texts.ALREADY_QUEUED))
             return
         if prior.status is JobStatus.DONE:
-            await _alert(query, texts.VARIATION_DONE)
+            await _alert(query, tr(texts.VARIATION_DONE))
             return
     else:
-        await _alert(query, texts.VARIATION_TOO_MANY)
+        await _alert(query, tr(texts.VARIATION_TOO_MANY))
         return
-    responder = ButtonResponder(context.bot, job.chat_id, job.reply_to_message_id, query=query)
+    responder = ButtonResponder(
+        context.bot, job.chat_id, job.reply_to_message_id, query=query, tr=tr
+    )
     plan = JobPlan(job.content_name, files, job.styles, options, [note])
     await _queue(context, query, job, key, responder, plan)
 
 
-async def _changed_options(d: BotDeps, job: Job, kind: str) -> tuple[JobOptions | None, str]:
+async def _changed_options(d: BotDeps, job: Job, kind: str) -> tuple[JobOptions | None, Msg]:
     """The new job's options and the note for its queued message; (None, why) if it can't."""
     old = job.options
     if kind == COLOURS:
         keep = not old.preserve_colors
-        note = texts.NOTE_KEEP_COLOURS if keep else texts.NOTE_STYLE_COLOURS
+        note = msg(texts.NOTE_KEEP_COLOURS if keep else texts.NOTE_STYLE_COLOURS)
         return dataclasses.replace(old, preserve_colors=keep), note
     used = await strength_used(d, job)
     if kind == STRONGER:
         if used >= MAX_STRENGTH:
-            return None, texts.STRONGEST.format(strength=used)
+            return None, msg(texts.STRONGEST, strength=float(used))
         strength = min(MAX_STRENGTH, round(used * STEP, 2))
-        note = texts.NOTE_STRONGER.format(strength=strength)
+        note = msg(texts.NOTE_STRONGER, strength=float(strength))
     else:
         if used <= MIN_STRENGTH:
-            return None, texts.SUBTLEST.format(strength=used)
+            return None, msg(texts.SUBTLEST, strength=float(used))
         strength = max(MIN_STRENGTH, round(used / STEP, 2))
-        note = texts.NOTE_SUBTLER.format(strength=strength)
+        note = msg(texts.NOTE_SUBTLER, strength=float(strength))
     return dataclasses.replace(old, strength=strength), note
 
 
@@ -197,17 +203,19 @@ async def strength_used(d: BotDeps, job: Job) -> float:
     return DEFAULT_STRENGTH
 
 
-async def _offer_styles(context: ContextTypes.DEFAULT_TYPE, job: Job, message: Message) -> None:
+async def _offer_styles(
+    context: ContextTypes.DEFAULT_TYPE, job: Job, message: Message, tr: Tr
+) -> None:
     """ "Another style…": the style keyboard, replying to the result."""
     d = deps(context)
     own = [ref.preset for ref in job.styles if ref.preset is not None and len(job.styles) == 1]
     markup = keyboard(
-        d, lambda preset: f"{CALLBACK_VARIATION}:{job.id}:{STYLE}:{preset}", leave_out=own
+        d, lambda preset: f"{CALLBACK_VARIATION}:{job.id}:{STYLE}:{preset}", tr, leave_out=own
     )
     try:
         await context.bot.send_message(
             job.chat_id,
-            texts.ANOTHER_STYLE_PROMPT,
+            tr(texts.ANOTHER_STYLE_PROMPT),
             reply_parameters=reply_to(message.message_id),
             reply_markup=markup,
         )
@@ -221,19 +229,20 @@ async def _another_style(
     job: Job,
     files: dict[str, bytes],
     name: str,
+    tr: Tr,
 ) -> None:
     """A preset picked on that keyboard: the keyboard message becomes the queued message."""
     d = deps(context)
     assert isinstance(query.message, Message)
     if name not in d.catalogue:
-        await _alert(query, texts.KEYBOARD_GONE)
+        await _alert(query, tr(texts.KEYBOARD_GONE))
         return
     preset = d.catalogue.resolve(name).name
     # The strength asked for carries over: a multiplier of the new painting's own balance.
     options = job.options
-    note = texts.NOTE_ANOTHER_STYLE.format(style=preset_button_label(preset))
+    note = msg(texts.NOTE_ANOTHER_STYLE, style=PaintingName(preset))
     plan = JobPlan(job.content_name, files, (StyleRef(preset=preset),), options, [note])
-    responder = Responder(context.bot, job.chat_id, job.reply_to_message_id, query=query)
+    responder = Responder(context.bot, job.chat_id, job.reply_to_message_id, query=query, tr=tr)
     await _queue(context, query, job, query.message.message_id, responder, plan)
 
 
@@ -254,4 +263,4 @@ async def _queue(
     new, created = await queue_request(context, asker, responder, copied)
     if new is not None and not created:  # a second tap got there after the first
         text = texts.VARIATION_DONE if new.status is JobStatus.DONE else texts.ALREADY_QUEUED
-        await _alert(query, text)
+        await _alert(query, responder.tr(text))
