@@ -20,7 +20,7 @@ from telegram import Bot, Message
 from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot import texts
-from engine.images import ImageError, load_image, probe_image
+from media.images import ImageError, load_image, probe_image
 
 log = logging.getLogger(__name__)
 

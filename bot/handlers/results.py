@@ -26,8 +26,8 @@ from bot.handlers.variations import variation_buttons
 from bot.labels import style_label
 from bot.replies import reply_to, safe_reply
 from bot.timelapse import TimelapseError, timelapse_video
-from engine.timelapse import FRAMES_NAME
 from jobs import Job, JobStore
+from media.timelapse import FRAMES_NAME
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from bot.labels import preset_button_label
 from bot.replies import reply_to
 from bot.requests import MAX_STRENGTH
 from bot.submit import Asker, ButtonResponder, JobPlan, Responder, queue_request
-from engine.painted import PAINTED_NAME, Painted
 from jobs import Job, JobOptions, JobStatus, StyleRef
+from jobs.painted import PAINTED_NAME, Painted
 
 log = logging.getLogger(__name__)
 
