@@ -65,6 +65,7 @@ COPY docs/gallery.jpg docs/gallery.json docs/
 COPY bot bot
 COPY engine engine
 COPY jobs jobs
+COPY media media
 COPY styles styles
 RUN if [ -n "$STYLES_SOURCE" ]; then \
         python -m engine styles fetch --from "$STYLES_SOURCE"; \

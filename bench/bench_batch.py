@@ -1,7 +1,7 @@
-"""Several jobs painted as one batch (engine/batch.py) against the same jobs one after another,
-on whatever device this machine has: seconds a picture, the speed-up, and how far each batch
-picture is from the same picture painted alone: in levels of 255 (a batched convolution sums
-in another order, and L-BFGS without a line search amplifies that float noise: after 100
+"""Several jobs painted as one batch (engine/paint/batch.py) against the same jobs one after
+another, on whatever device this machine has: seconds a picture, the speed-up, and how far each
+batch picture is from the same picture painted alone: in levels of 255 (a batched convolution
+sums in another order, and L-BFGS without a line search amplifies that float noise: after 100
 iterations in bf16 the two are different paintings of one request) and in the judged loss
 (bench/reference.py's judge: is one of them worse?). This is what BATCH_JOBS's default rests on.
 
@@ -31,11 +31,11 @@ PAINTINGS = ("starry-night", "monet", "udnie", "great-wave", "scream")
 def _jobs(count: int, size: int, iterations: int, precision: str, padded: bool = False):
     """`count` PaintRequests of one plan: different photos, paintings and strengths; with
     `padded`, short sides 3/4, 11/16 and 5/8 of the long side in turn (one shape bucket: all
-    but the tallest painted padded, engine/batch.py)."""
+    but the tallest painted padded, engine/paint/batch.py)."""
     import skimage.data
     from PIL import Image
 
-    from engine.transfer import PaintRequest, StylizeOptions
+    from engine.paint import PaintRequest, StylizeOptions
 
     options = StylizeOptions(size=size, iterations=iterations, seed=0, precision=precision)
     requests = []
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bench.reference import judge
-    from engine.transfer import Stylizer
+    from engine.paint import Stylizer
 
     stylizer = Stylizer(device=args.device)
     precision = stylizer.precision_for(args.precision).precision

@@ -55,7 +55,7 @@ def run_one(
     import torch
 
     from bench.reference import judge, reference_stylize
-    from engine.transfer import StylizeOptions, Stylizer
+    from engine.paint import StylizeOptions, Stylizer
 
     content, painting = _inputs(style, photo)
     stylizer = Stylizer(device="cpu")

@@ -295,7 +295,7 @@ class Bench:
     def setup(self) -> None:
         import torch
 
-        from engine.transfer import Stylizer
+        from engine.paint import Stylizer
 
         args = self.args
         self.torch = torch
@@ -440,14 +440,14 @@ class Bench:
             return self.args.warmup_iterations
         if kind == "reference":
             return 5
-        from engine.transfer import StylizeOptions, Stylizer
+        from engine.paint import StylizeOptions, Stylizer
 
         # Every scale must see at least one iteration so that each shape gets autotuned.
         return max(10, 2 * len(Stylizer.plan((size, size), StylizeOptions(size=size))))
 
     def run_one(self, spec: Spec) -> dict[str, Any]:
         from bench.reference import judge, reference_stylize
-        from engine.transfer import StylizeOptions, Stylizer, fit_size
+        from engine.paint import StylizeOptions, Stylizer, fit_size
 
         torch = self.torch
         record = self._base_record(spec)

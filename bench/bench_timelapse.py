@@ -34,12 +34,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from engine import transfer
-    from engine.timelapse import FrameRecorder
-    from engine.transfer import StylizeOptions, Stylizer
+    from engine.paint import StylizeOptions, Stylizer, progress
+    from media.timelapse import FrameRecorder
 
     capture_seconds = 0.0
-    render = transfer.Film.frame
+    render = progress.Film.frame
     add = FrameRecorder.add
 
     def timed_render(self, *a, **kw):
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             capture_seconds += time.perf_counter() - started
 
-    transfer.Film.frame = timed_render  # type: ignore[method-assign]
+    progress.Film.frame = timed_render  # type: ignore[method-assign]
     FrameRecorder.add = timed_add  # type: ignore[method-assign]
 
     content, painting = _inputs(args.style)

@@ -1,8 +1,8 @@
-"""Painting a clip: the temporal method (Ruder et al. 2016, engine/clip.py) against painting
-every frame on its own. Reports the flicker of each (engine/flow.py: 1 = the painting adds no
-motion of its own; the issue's goal is at most 1.5) and the time per frame on this machine,
-and writes a contact strip (source / alone / temporal, consecutive frames) and both MP4s to
-bench/out/.
+"""Painting a clip: the temporal method (Ruder et al. 2016, engine/clips/painting.py) against
+painting every frame on its own. Reports the flicker of each (engine/clips/flow.py: 1 = the
+painting adds no motion of its own; the issue's goal is at most 1.5) and the time per frame on
+this machine, and writes a contact strip (source / alone / temporal, consecutive frames) and
+both MP4s to bench/out/.
 
 The clip: a camera panning over a photo (scikit-image's coffee) while a disc crosses it, so
 there is real texture, motion, and things coming into view (occlusions).
@@ -78,10 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out
 
-    from engine.clip import ClipOptions, paint_clip
-    from engine.flow import flicker, motion
-    from engine.transfer import StylizeOptions, Stylizer
-    from engine.video import encode_animation
+    from engine.clips.flow import flicker, motion
+    from engine.clips.painting import ClipOptions, paint_clip
+    from engine.paint import StylizeOptions, Stylizer
+    from media.video import encode_animation
 
     out.mkdir(parents=True, exist_ok=True)
     _, painting = _inputs(args.style)

@@ -51,9 +51,9 @@ from bench.bench_cpu import _env, _stop  # noqa: E402
 from bench.bench_engine import OUT  # noqa: E402
 from bench.bench_gpu import default_styles_dirs  # noqa: E402
 from bench.machine import cpu_name  # noqa: E402
-from engine.painted import PAINTED_NAME, Painted  # noqa: E402
-from engine.settings import EngineSettings  # noqa: E402
+from engine.painter.settings import EngineSettings  # noqa: E402
 from jobs import EngineInfo, Job, JobStatus, JobStore, StyleRef  # noqa: E402
+from jobs.painted import PAINTED_NAME, Painted  # noqa: E402
 from jobs.testing import new_job  # noqa: E402
 
 PHOTOS = ("astronaut", "rocket", "coffee", "chelsea", "immunohistochemistry")

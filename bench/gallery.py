@@ -98,7 +98,7 @@ def make_painter(size: int, iterations: int, precision: str) -> tuple[Painter, C
     """A painter at the sheet's size (one Stylizer for every cell), the judge, and the
     precision it paints in."""
     from bench.reference import judge
-    from engine.transfer import StylizeOptions, Stylizer
+    from engine.paint import StylizeOptions, Stylizer
 
     stylizer = Stylizer(device="cpu")
     chosen = stylizer.precision_for(precision).precision
@@ -261,7 +261,7 @@ def _floats(text: str) -> list[float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from engine.settings import EngineSettings
+    from engine.painter.settings import EngineSettings
 
     parser = argparse.ArgumentParser(prog="python -m bench.gallery", description=__doc__)
     parser.add_argument("--out", type=Path, default=SHEET)

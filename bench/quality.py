@@ -53,10 +53,9 @@ from bench.gallery import (  # noqa: E402
 )
 from bench.machine import cpu_name  # noqa: E402
 from bench.reference import judge  # noqa: E402
-from engine import batch, transfer  # noqa: E402
-from engine.losses import LossWeights, Targets, make_targets, style_transfer_loss  # noqa: E402
-from engine.settings import EngineSettings  # noqa: E402
-from engine.transfer import StylizeOptions, Stylizer  # noqa: E402
+from engine.paint import Research, StylizeOptions, Stylizer, batch, model  # noqa: E402  # noqa: E402
+from engine.paint.losses import LossWeights, Targets, make_targets, style_transfer_loss  # noqa: E402
+from engine.painter.settings import EngineSettings  # noqa: E402
 from styles import load_catalogue  # noqa: E402
 
 PAINTINGS = ("starry-night", "monet", "udnie")
@@ -153,12 +152,12 @@ def w2_loss(
 @contextlib.contextmanager
 def w2_engine() -> Iterator[None]:
     """The engine with the W2 style loss (patched in for the experiment only)."""
-    saved = transfer.make_targets, batch.style_transfer_loss
-    transfer.make_targets, batch.style_transfer_loss = w2_targets, w2_loss
+    saved = model.make_targets, batch.style_transfer_loss
+    model.make_targets, batch.style_transfer_loss = w2_targets, w2_loss
     try:
         yield
     finally:
-        transfer.make_targets, batch.style_transfer_loss = saved
+        model.make_targets, batch.style_transfer_loss = saved
 
 
 # ------------------------------------------------------------------------------ variants
@@ -177,7 +176,7 @@ class Variant:
     name: str
     what: str
     stylizer: Callable[[], Stylizer] = lambda: Stylizer(device="cpu")
-    options: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    research: Mapping[str, float] = dataclasses.field(default_factory=dict)
     engine: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
 
@@ -189,7 +188,7 @@ VARIANTS = {
         Variant(
             "average",
             f"iterate averaging (EMA, decay {AVERAGE_DECAY})",
-            options={"average_decay": AVERAGE_DECAY},
+            research={"average_decay": AVERAGE_DECAY},
         ),
         Variant(
             "avgpool", "average pooling in VGG", lambda: average_pooling(Stylizer(device="cpu"))
@@ -228,7 +227,7 @@ def paint_all(
                     seed=0,
                     precision=precision,
                     progress_every=iterations,
-                    **variant.options,
+                    research=Research(**variant.research),
                 )
                 started = time.process_time()  # CPU time: robust to a shared machine
                 result = stylizer.stylize(photo, [(painting, 1.0)], options)

@@ -17,8 +17,9 @@ from collections.abc import Callable
 import torch
 from PIL import Image
 
-from engine.losses import LossWeights, make_targets, style_transfer_loss
-from engine.transfer import Stylizer, fit_size, resized, to_tensor
+from engine.paint import Stylizer, fit_size
+from engine.paint.losses import LossWeights, make_targets, style_transfer_loss
+from engine.paint.pixels import resized, to_tensor
 
 
 def _judge_weights(stylizer: Stylizer) -> LossWeights:

@@ -27,6 +27,7 @@ the same crop of the small picture enlarged.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import sys
@@ -44,9 +45,9 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from bench.gallery import BACKGROUND, GAP, OUT, label_font, save_jpeg  # noqa: E402
 from bench.machine import cpu_name  # noqa: E402
-from engine.losses import STYLE_LAYERS, gram  # noqa: E402
-from engine.settings import EngineSettings  # noqa: E402
-from engine.transfer import StylizeOptions, Stylizer, fit_size  # noqa: E402
+from engine.paint import Research, StylizeOptions, Stylizer, fit_size  # noqa: E402
+from engine.paint.losses import STYLE_LAYERS, gram  # noqa: E402
+from engine.painter.settings import EngineSettings  # noqa: E402
 from styles import load_catalogue  # noqa: E402
 
 PRESETS = ("starry-night", "monet", "udnie")
@@ -156,8 +157,53 @@ def detail_ratio(
 LATER_OPTIONS = {"coarse_weighting": "each", "plan_from_look": False}
 
 
+# The cache key is the flat repr StylizeOptions had before the research switches moved to their
+# own object (engine/paint/options.py), in its field order, so pictures cached before stay valid.
+FLAT_ORDER = (
+    "size",
+    "iterations",
+    "strength",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "style_scale",
+    "preserve_colors",
+    "init",
+    "seed",
+    "optimizer",
+    "progress_every",
+    "precision",
+    "min_scale_side",
+    "multiscale",
+    "lbfgs_history",
+    "adam_lr",
+    "average_decay",
+    "look_side",
+    "coarse_style_weight",
+    "coarse_content_weight",
+    "level_resample",
+    "coarse_weighting",
+    "plan_from_look",
+)
+RESEARCH_FIELDS = {f.name for f in dataclasses.fields(Research)}
+
+
+def options_from(chosen: dict[str, object]) -> StylizeOptions:
+    """StylizeOptions from one flat dict of job knobs and research switches (--set)."""
+    research = {k: v for k, v in chosen.items() if k in RESEARCH_FIELDS}
+    job = {k: v for k, v in chosen.items() if k not in RESEARCH_FIELDS}
+    return StylizeOptions(**job, research=Research(**research))  # type: ignore[arg-type]
+
+
+def _flat_repr(options: StylizeOptions) -> str:
+    values = {**dataclasses.asdict(options.research), **dataclasses.asdict(options)}
+    values["level_resample"] = "look"  # the only way copies are made now
+    inner = ", ".join(f"{name}={values[name]!r}" for name in FLAT_ORDER)
+    return f"StylizeOptions({inner})"
+
+
 def _options_key(options: StylizeOptions, preset: str, photo: str) -> str:
-    text = repr(options)
+    text = _flat_repr(options)
     for name, before in LATER_OPTIONS.items():
         text = text.replace(f", {name}={before!r}", "")
     text = json.dumps([preset, photo, text], sort_keys=True)
@@ -357,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 **sets,  # a variant may set anything, its iterations too (equal time)
             }
             chosen["progress_every"] = chosen["iterations"]
-            options = StylizeOptions(**chosen)  # type: ignore[arg-type]
+            options = options_from(chosen)
             done = paint_one(stylizer, cache, preset_name, photo_name, photo, painting, options)
             done.variant = variant
             done.judged = judge.distances(done.image, photo, painting)

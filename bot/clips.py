@@ -3,7 +3,7 @@ notifier delivers the painted clip as an animation).
 
 A clip is a job like a photo (jobs/clips.py): every style flow (caption, reply, keyboard,
 variations) queues it through bot.submit, which comes here for the download and the checks.
-The checks are the engine's own decoder (engine/video.py, torch-free) run in a thread, so a
+The checks are the engine's own decoder (media/video.py, torch-free) run in a thread, so a
 clip that is too long, unreadable, without frames, a still image dressed as a video or in a
 codec nobody can decode gets its one-line answer at once and nothing is queued.
 """
@@ -18,8 +18,8 @@ from telegram import Bot
 
 from bot import intake, texts
 from bot.i18n import Msg, msg
-from engine.video import ClipError, probe_clip
 from jobs.clips import clip_content_name
+from media.video import ClipError, probe_clip
 
 if TYPE_CHECKING:
     pass

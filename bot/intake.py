@@ -21,7 +21,7 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot import texts
 from bot.i18n import ByteSize, Msg, msg
-from engine.images import ImageError, load_image, probe_image
+from media.images import ImageError, load_image, probe_image
 
 log = logging.getLogger(__name__)
 

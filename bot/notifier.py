@@ -46,11 +46,11 @@ from bot.i18n import tr_for
 from bot.labels import options_label, style_label
 from bot.replies import reply_to
 from bot.submit import queued_text, record_progress_message
-from engine.images import ImageError, encode_image, probe_image
 from jobs import RESULT_NAME, DatabaseUnavailable, Job, JobStatus
 from jobs.clips import CLIP_RESULT_NAME, is_clip
 from jobs.events import job_event
 from jobs.retry import wait_out
+from media.images import ImageError, encode_image, probe_image
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from engine.images import encode_image
+from media.images import encode_image
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The engine's frames of a painting (engine/timelapse.py) as a video Telegram loops like a GIF.
+"""The engine's frames of a painting (media/timelapse.py) as a video Telegram loops like a GIF.
 
 `sendAnimation` takes an MP4 without sound and plays it on a loop. PyAV brings its own FFmpeg
 with libx264 from PyPI, so nothing needs installing on the host. Where PyAV cannot be installed
@@ -20,7 +20,7 @@ try:
 except ImportError:  # a dependency, but a platform may lack its wheel: GIFs then
     av = None
 
-from engine.timelapse import unpack
+from media.timelapse import unpack
 
 FPS = 24
 TWEENS = 1  # blended frames between two kept ones: 48 frames make a smooth 4 s at 24 fps

@@ -1,6 +1,6 @@
 """`python -m engine [worker | stylize | styles ...]`; bare or `worker` runs the job worker.
 
-engine.cli parses the command line and hands `worker` to engine.worker.main.
+engine.cli parses the command line and hands `worker` to engine.painter.worker.main.
 """
 
 from __future__ import annotations

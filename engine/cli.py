@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.settings import EngineSettings
+from engine.painter.settings import EngineSettings
 from jobs.logs import setup_logging
 from styles import (
     StyleFetchError,
@@ -119,8 +119,8 @@ def _build_parser(settings: EngineSettings) -> argparse.ArgumentParser:
 def _stylize(args: argparse.Namespace, settings: EngineSettings) -> int:
     from tqdm import tqdm
 
-    from engine.images import ImageError, load_image, save_image
-    from engine.transfer import Progress, StylizeOptions, Stylizer
+    from engine.paint import Progress, Research, StylizeOptions, Stylizer
+    from media.images import ImageError, load_image, save_image
 
     try:
         photo = load_image(args.photo, max_pixels=settings.max_input_pixels)
@@ -143,7 +143,7 @@ def _stylize(args: argparse.Namespace, settings: EngineSettings) -> int:
             style_weight=args.style_weight,
             tv_weight=args.tv_weight,
             init=args.init,
-            optimizer=args.optimizer,
+            research=Research(optimizer=args.optimizer),
             multiscale=not args.single_scale,
             seed=args.seed,
             precision=args.precision,
@@ -205,6 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _stylize(args, settings)
     if args.command == "styles":
         return _styles(args, settings)
-    from engine.worker import main as worker_main
+    from engine.painter.worker import main as worker_main
 
     return worker_main([])

@@ -17,7 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobs.backends.database import Database, Row, Tx, open_database
+from jobs.backends.database import Database, Row, Tx
+from jobs.backends.opening import open_database
 
 # Tables in copy order (jobs before anything that refers to them) and rows per transaction.
 TABLES: tuple[tuple[str, int], ...] = (

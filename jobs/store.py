@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from jobs.backends.database import CHANGES, QUEUE, Database, Wakeup, open_database
+from jobs.backends.database import CHANGES, QUEUE, Database, Wakeup
+from jobs.backends.opening import open_database
 from jobs.base import Clock
 from jobs.engines import EngineRegistry
 from jobs.legacy_files import import_job_folders

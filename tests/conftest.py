@@ -11,6 +11,6 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def cpu_stylizer():
     """One real Stylizer (VGG19 on the CPU) for the batch tests: loading it costs seconds."""
-    from engine.transfer import Stylizer
+    from engine.paint import Stylizer
 
     return Stylizer(device="cpu")

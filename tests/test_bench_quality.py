@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from bench.quality import mean_cov, sqrtm, w2_loss, w2_targets
-from engine.losses import LossWeights
+from engine.paint.losses import LossWeights
 from tests.shared_styles import run_bench
 
 ONE_LAYER = LossWeights(

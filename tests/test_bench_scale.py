@@ -20,7 +20,7 @@ from bench.scale import (
     load_photo,
     rows_to_paint,
 )
-from engine.transfer import Stylizer
+from engine.paint import Stylizer
 from tests.shared_styles import REPO, run_bench
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.painted import PAINTED_NAME, Painted
 from jobs import Job, JobStatus, JobStore
+from jobs.painted import PAINTED_NAME, Painted
 from styles import load_catalogue
 from tests.bot_harness import free_port, http_get, metric_samples
 from tests.fake_bot_api import DEFAULT_USER_ID, Call, FakeBotAPI, make_user

@@ -16,10 +16,10 @@ from bot.context import BotDeps
 from bot.handlers.results import TIMELAPSE_FILE_ID_NAME
 from bot.handlers.variations import strength_used, variation_key
 from bot.timelapse import MAX_BYTES, TimelapseError, timelapse_video
-from engine.painted import PAINTED_NAME, Painted
-from engine.timelapse import FRAMES_NAME, FrameRecorder
 from jobs import JobOptions, JobStatus, StyleRef
+from jobs.painted import PAINTED_NAME, Painted
 from jobs.testing import enqueue
+from media.timelapse import FRAMES_NAME, FrameRecorder
 from styles import Catalogue, load_catalogue
 from tests.fake_bot_api import DEFAULT_USER_ID, Call, make_user
 from tests.style_support import (

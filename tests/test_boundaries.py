@@ -1,5 +1,5 @@
 """The architecture's promises: the bot never loads torch, the engine never loads telegram,
-and the shared modules (job table, catalogue) load neither."""
+and the shared modules (job table, catalogue, media) load neither."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _imported_modules(package: str) -> set[str]:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [("bot", {"torch", "torchvision"}), ("engine", {"telegram"}), ("jobs", {"torch", "telegram"}),
-     ("styles", {"torch", "telegram"})],
+     ("styles", {"torch", "telegram"}), ("media", {"torch", "torchvision", "telegram"})],
 )  # fmt: skip
 def test_source_never_imports_the_other_side(package: str, forbidden: set[str]) -> None:
     assert _imported_modules(package) & forbidden == set()
@@ -38,7 +38,7 @@ def test_source_never_imports_the_other_side(package: str, forbidden: set[str]) 
     [
         (["bot.__main__", "bot.app", "bot.handlers", "bot.notifier", "bot.intake",
           "bot.submit"], "torch"),
-        (["engine.cli", "engine.worker", "engine.transfer"], "telegram"),
+        (["engine.cli", "engine.painter.worker", "engine.paint"], "telegram"),
     ],
 )  # fmt: skip
 def test_loading_one_side_does_not_load_the_other(modules: list[str], forbidden: str) -> None:

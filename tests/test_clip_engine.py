@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.flow import flicker, motion, warp
-from engine.video import ClipError, decode_clip, encode_animation, even_size, probe_clip
+from engine.clips.flow import flicker, motion, warp
+from media.video import ClipError, decode_clip, encode_animation, even_size, probe_clip
 from tests.clip_support import (
     encode_clip,
     filmed_upright_on_a_phone,
@@ -147,7 +147,7 @@ def test_encoded_animation_is_h264_yuv420p_without_sound() -> None:
 # ------------------------------------------------------------------------------ painting
 @pytest.fixture(scope="module")
 def stylizer():
-    from engine.transfer import Stylizer
+    from engine.paint import Stylizer
 
     return Stylizer(device="cpu")
 
@@ -163,7 +163,7 @@ def starry() -> Image.Image:
 
 
 def _options(**kw):
-    from engine.transfer import StylizeOptions
+    from engine.paint import StylizeOptions
 
     base = {"size": 48, "iterations": 60, "progress_every": 1, "seed": 0, "precision": "fp32"}
     base.update(kw)
@@ -171,7 +171,7 @@ def _options(**kw):
 
 
 def test_temporal_painting_flickers_far_less_than_painting_frames_alone(stylizer, starry) -> None:
-    from engine.clip import ClipOptions, paint_clip
+    from engine.clips.painting import ClipOptions, paint_clip
 
     frames = moving_shape_frames(5, (48, 36))
     seen = []
@@ -195,7 +195,7 @@ def test_temporal_painting_flickers_far_less_than_painting_frames_alone(stylizer
 
 
 def test_painting_a_clip_goes_on_from_frames_already_painted(stylizer, starry) -> None:
-    from engine.clip import ClipOptions, paint_clip
+    from engine.clips.painting import ClipOptions, paint_clip
 
     frames = moving_shape_frames(4, (32, 24))
     paint = {"styles": [(starry, 1.0)], "options": _options(size=32, iterations=8)}
@@ -210,8 +210,8 @@ def test_painting_a_clip_goes_on_from_frames_already_painted(stylizer, starry) -
 
 
 def test_painting_a_clip_stops_when_asked(stylizer, starry) -> None:
-    from engine.clip import ClipOptions, paint_clip
-    from engine.transfer import Cancelled
+    from engine.clips.painting import ClipOptions, paint_clip
+    from engine.paint import Cancelled
 
     frames = moving_shape_frames(4, (32, 24))
     painted = []

@@ -129,7 +129,7 @@ def test_the_wheels_stay_in_the_first_stage():
     assert "--from=deps /opt/venv /opt/venv" in copies
     sources = [shlex.split(c)[:-1] for c in copies if not c.startswith("--from")]
     assert all(not s.startswith(("docker", ".")) for group in sources for s in group), copies
-    for folder in ("bot", "engine", "jobs", "styles"):
+    for folder in ("bot", "engine", "jobs", "media", "styles"):
         assert [folder] in sources
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
     assert ignore[ignore.index("*") :].count("!docker/wheels") == 1

@@ -1,4 +1,4 @@
-"""Several pictures painted at once (engine/batch.py): each as if painted alone, each leaving
+"""Several pictures painted at once (engine/paint/batch.py): each as if painted alone, each leaving
 on its own (cancel, a failing callback), at tiny sizes on the CPU with the real VGG19."""
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import skimage.data
 import torch
 from PIL import Image
 
-from engine.losses import (
+from engine.paint import Cancelled, PaintRequest, Progress, StylizeOptions, Stylizer, batch_key
+from engine.paint.losses import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
     LossWeights,
     make_targets,
     style_transfer_loss,
 )
-from engine.timelapse import FrameRecorder, unpack
-from engine.transfer import Cancelled, PaintRequest, Progress, StylizeOptions, Stylizer, batch_key
+from media.timelapse import FrameRecorder, unpack
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The device-side L-BFGS (engine/lbfgs.py): the same iterates as torch.optim.LBFGS with
+"""The device-side L-BFGS (engine/paint/lbfgs.py): the same iterates as torch.optim.LBFGS with
 max_iter=1, a history per picture of a batch, restarts by mask."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.lbfgs import DeviceLBFGS
+from engine.paint.lbfgs import DeviceLBFGS
 
 N = 40
 

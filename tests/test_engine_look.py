@@ -1,5 +1,5 @@
 """Issue #18: a large picture keeps the look it has at the size a phone shows it. The style
-is also matched on the picture's halved copies, down to about StylizeOptions.look_side."""
+is also matched on the picture's coarser copies, down to about Research.look_side."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import skimage.data
 import torch
 from PIL import Image
 
-from engine.look import coarser_levels, halvings, level_copies, term_weights
-from engine.losses import STYLE_LAYERS, LossWeights, gram, make_targets, style_transfer_loss
-from engine.transfer import StylizeOptions, Stylizer
+from engine.paint import Research, StylizeOptions, Stylizer
+from engine.paint.look import coarser_levels, level_copies, term_weights
+from engine.paint.losses import STYLE_LAYERS, LossWeights, gram, make_targets, style_transfer_loss
 
 
 def test_levels_go_down_to_about_the_look_side():
@@ -37,34 +37,23 @@ def test_a_picture_just_above_the_look_side_gets_one_copy_at_it():
     assert coarser_levels((272, 204), 256, final=False) == 0
     assert coarser_levels((317, 238), 256, final=False) == 1  # a 448 px picture's scale
     assert coarser_levels((407, 305), 256, final=False) == 1  # the halving rule, every scale
-    assert coarser_levels((320, 240), 256, "box") == 0
     assert coarser_levels((340, 20), 256) == 0  # its copy would be 15 px high
-    [copy] = level_copies(torch.rand(1, 3, 240, 320), 1, "look", 256 / 320)
+    [copy] = level_copies(torch.rand(1, 3, 240, 320), 1, 256 / 320)
     assert copy.shape[-2:] == (192, 256)
-
-
-def test_halvings_are_two_by_two_averages():
-    image = torch.arange(16.0).reshape(1, 1, 4, 4)
-    half, quarter = halvings(image, 2)
-    assert half.shape[-2:] == (2, 2) and quarter.shape[-2:] == (1, 1)
-    assert half[0, 0, 0, 0] == (0 + 1 + 4 + 5) / 4
-    assert quarter.item() == image.mean()
 
 
 def test_look_copies_end_at_the_look_side():
     """The deepest copy is the picture as a phone shows it at the look side (antialiased
     bicubic), not the nearest halving: 256 px for a 576 px picture, not 288 (#18)."""
     image = torch.rand(1, 3, 432, 576)
-    [copy] = level_copies(image, 1, "look", 256 / 576)
+    [copy] = level_copies(image, 1, 256 / 576)
     assert copy.shape[-2:] == (192, 256)
     expected = torch.nn.functional.interpolate(
         image, size=(192, 256), mode="bicubic", antialias=True
     )
     assert torch.equal(copy, expected)
-    middle, deepest = level_copies(torch.rand(1, 3, 576, 768), 2, "look", 256 / 768)
+    middle, deepest = level_copies(torch.rand(1, 3, 576, 768), 2, 256 / 768)
     assert middle.shape[-2:] == (333, 443) and deepest.shape[-2:] == (192, 256)
-    [half] = level_copies(image, 1, "box", 256 / 576)  # the halvings of before
-    assert torch.equal(half, halvings(image, 1)[0])
 
 
 def test_the_look_weighs_as_much_at_1024_px_as_at_576_px():
@@ -79,7 +68,7 @@ def test_the_look_weighs_as_much_at_1024_px_as_at_576_px():
     assert (styles[2], contents[2]) == (1.4, 0.8)
     assert term_weights(2, 1.4, 1.0, "each") == (1.0, [1.4, 1.4], [1.0, 1.0])
     with pytest.raises(ValueError):
-        StylizeOptions(coarse_weighting="deepest")  # type: ignore[arg-type]
+        Research(coarse_weighting="deepest")  # type: ignore[arg-type]
 
 
 def test_the_loss_weighs_each_copy_and_the_picture_as_told():
@@ -125,9 +114,11 @@ def test_a_large_pictures_plan_starts_where_a_phone_size_pictures_does():
     assert [size for size, _ in large[:5]] == [size for size, _ in small]
     assert large[-1] == ((1024, 768), 75) and small[-1] == ((256, 192), 75)
     assert sum(count for _, count in large) == 300
-    off = Stylizer.plan((1024, 768), StylizeOptions(size=1024, iterations=300, look_side=0))
+    off = Stylizer.plan(
+        (1024, 768), StylizeOptions(size=1024, iterations=300, research=Research(look_side=0))
+    )
     assert max(off[0][0]) == 256
-    own = StylizeOptions(size=1024, iterations=300, plan_from_look=False)
+    own = StylizeOptions(size=1024, iterations=300, research=Research(plan_from_look=False))
     assert Stylizer.plan((1024, 768), own) == off
 
 
@@ -150,7 +141,7 @@ def _halved_style_distance(stylizer, picture: Image.Image, painting: Image.Image
 
     def halved_features(image: Image.Image, size: tuple[int, int]):
         t = pil_to_tensor(image.convert("RGB").resize(size)).float().div(255)[None]
-        return stylizer.extractor(halvings(t, 1)[0])
+        return stylizer.extractor(torch.nn.functional.avg_pool2d(t, 2))
 
     with torch.no_grad():
         ours = halved_features(picture, picture.size)
@@ -166,8 +157,12 @@ def test_a_large_picture_matches_the_style_at_its_look_size_too(stylizer, blotch
     nearer the painting seen at half size than the same picture painted at its size only."""
     photo = Image.fromarray(skimage.data.astronaut())
     base = {"size": 128, "iterations": 40, "progress_every": 40, "seed": 0, "precision": "fp32"}
-    only_own = stylizer.stylize(photo, [(blotches, 1.0)], StylizeOptions(**base, look_side=0))
-    with_levels = stylizer.stylize(photo, [(blotches, 1.0)], StylizeOptions(**base, look_side=64))
+    only_own = stylizer.stylize(
+        photo, [(blotches, 1.0)], StylizeOptions(**base, research=Research(look_side=0))
+    )
+    with_levels = stylizer.stylize(
+        photo, [(blotches, 1.0)], StylizeOptions(**base, research=Research(look_side=64))
+    )
     assert not np.array_equal(np.asarray(only_own), np.asarray(with_levels))
     assert _halved_style_distance(stylizer, with_levels, blotches) < _halved_style_distance(
         stylizer, only_own, blotches
@@ -191,12 +186,12 @@ def test_a_small_pictures_full_size_scale_gets_its_copy_and_a_larger_ones_scales
     """A 72 px picture with look_side 64 is matched on its copy at 64 px; the 72 px scale of a
     144 px picture's coarse-to-fine plan is not (the measured plans stay as they were)."""
     photo = torch.rand(1, 3, 54, 72)
-    delivered = StylizeOptions(size=72, look_side=64, precision="fp32")
+    delivered = StylizeOptions(size=72, precision="fp32", research=Research(look_side=64))
     weights = stylizer.loss_weights_for(delivered)
     targets = stylizer.targets(photo, [(blotches, 1.0)], (72, 54), delivered, weights)
     [level] = targets.coarser
     assert level.content["relu4_2"].shape[-2:] == (6, 8)  # an eighth of 64 x 48
-    larger = StylizeOptions(size=144, look_side=64, precision="fp32")
+    larger = StylizeOptions(size=144, precision="fp32", research=Research(look_side=64))
     assert not stylizer.targets(photo, [(blotches, 1.0)], (72, 54), larger, weights).coarser
 
 
@@ -205,15 +200,19 @@ def test_a_phone_size_picture_is_painted_as_before(stylizer, blotches):
     levels."""
     photo = Image.fromarray(skimage.data.astronaut())
     base = {"size": 64, "iterations": 10, "progress_every": 10, "seed": 0, "precision": "fp32"}
-    a = stylizer.stylize(photo, [(blotches, 1.0)], StylizeOptions(**base, look_side=0))
-    b = stylizer.stylize(photo, [(blotches, 1.0)], StylizeOptions(**base, look_side=64))
+    a = stylizer.stylize(
+        photo, [(blotches, 1.0)], StylizeOptions(**base, research=Research(look_side=0))
+    )
+    b = stylizer.stylize(
+        photo, [(blotches, 1.0)], StylizeOptions(**base, research=Research(look_side=64))
+    )
     assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_negative_look_options_are_refused():
     with pytest.raises(ValueError):
-        StylizeOptions(look_side=-1)
+        Research(look_side=-1)
     with pytest.raises(ValueError):
-        StylizeOptions(coarse_style_weight=-0.5)
+        Research(coarse_style_weight=-0.5)
     with pytest.raises(ValueError):
-        StylizeOptions(level_resample="nearest")  # type: ignore[arg-type]
+        Research(optimizer="sgd")  # type: ignore[arg-type]

@@ -8,9 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from engine import precision
-from engine.precision import choose_precision, probe_bf16_speedup
-from engine.transfer import StylizeOptions, Stylizer
+from engine.paint import StylizeOptions, Stylizer, precision
+from engine.paint.precision import choose_precision, probe_bf16_speedup
 from tests.test_worker_harness import WorkerProcess
 
 CPU = torch.device("cpu")
@@ -66,7 +65,7 @@ def test_a_stylizer_decides_auto_once_and_paints_with_it(monkeypatch):
         calls.append(extractor)
         return 3.0
 
-    monkeypatch.setattr("engine.transfer.probe_bf16_speedup", fake_probe)
+    monkeypatch.setattr("engine.paint.model.probe_bf16_speedup", fake_probe)
     stylizer = Stylizer(device="cpu")
     photo = Image.new("RGB", (40, 30), (90, 140, 200))
     painting = Image.effect_noise((48, 48), 60).convert("RGB")

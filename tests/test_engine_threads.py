@@ -10,7 +10,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROBE = "import engine.transfer, os, torch; print(os.environ.get('OMP_WAIT_POLICY'))"
+PROBE = "import engine.paint, os, torch; print(os.environ.get('OMP_WAIT_POLICY'))"
 
 
 @pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])

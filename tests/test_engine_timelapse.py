@@ -8,9 +8,9 @@ import skimage.data
 from PIL import Image
 from pydantic import ValidationError
 
-from engine.settings import EngineSettings
-from engine.timelapse import FrameRecorder, capture_points, unpack
-from engine.transfer import StylizeOptions, Stylizer
+from engine.paint import StylizeOptions, Stylizer
+from engine.painter.settings import EngineSettings
+from media.timelapse import FrameRecorder, capture_points, unpack
 from tests.style_support import difference
 
 

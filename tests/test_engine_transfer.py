@@ -12,18 +12,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from engine.color import rgb_to_ycbcr
-from engine.losses import LossWeights, gram, make_targets
-from engine.transfer import (
-    Cancelled,
-    Progress,
-    StylizeOptions,
-    Stylizer,
-    fit_size,
-    scale_sides,
-    split_iterations,
-)
-from engine.vgg import CAFFE_MEAN_BGR, _caffe_state, build_vgg19
+from engine.paint import Cancelled, Progress, Research, StylizeOptions, Stylizer, fit_size
+from engine.paint.color import rgb_to_ycbcr
+from engine.paint.losses import LossWeights, gram, make_targets
+from engine.paint.plan import scale_sides, split_iterations
+from engine.paint.vgg import CAFFE_MEAN_BGR, _caffe_state, build_vgg19
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +144,7 @@ def test_fit_size_keeps_aspect() -> None:
 
 def test_loss_falls_and_coarse_to_fine_visits_the_expected_sizes(stylizer, photo, painting):
     seen: list[Progress] = []
-    options = _tiny(size=96, iterations=36, progress_every=1, min_scale_side=24)
+    options = _tiny(size=96, iterations=36, progress_every=1, research=Research(min_scale_side=24))
     result = stylizer.stylize(photo, [(painting, 1.0)], options, seen.append)
     assert result.size == (96, 96)
     sizes = [p.size for p in seen if not p.final]
@@ -222,7 +215,7 @@ def test_iterate_averaging_ends_on_the_average_and_stays_deterministic(
 ) -> None:
     """The experiment of bench/quality.py (off by default): each scale ends on the moving
     average of its iterates, which is not the last iterate, and the same on every run."""
-    averaged = _tiny(size=32, iterations=8, multiscale=False, average_decay=0.5)
+    averaged = _tiny(size=32, iterations=8, multiscale=False, research=Research(average_decay=0.5))
     a = np.asarray(stylizer.stylize(photo, [(painting, 1.0)], averaged))
     b = np.asarray(stylizer.stylize(photo, [(painting, 1.0)], averaged))
     plain = _tiny(size=32, iterations=8, multiscale=False)
@@ -231,7 +224,7 @@ def test_iterate_averaging_ends_on_the_average_and_stays_deterministic(
     assert not np.array_equal(a, last)
     assert np.abs(a.astype(int) - last.astype(int)).mean() < 20  # an average of nearby iterates
     with pytest.raises(ValueError):
-        _tiny(average_decay=1.0)
+        Research(average_decay=1.0)
 
 
 def test_preserve_colors_keeps_the_photos_chroma(stylizer, photo, painting) -> None:
@@ -286,7 +279,13 @@ def test_adam_optimizer_also_reduces_the_loss(stylizer, photo, painting) -> None
     stylizer.stylize(
         photo,
         [(painting, 1.0)],
-        _tiny(size=32, iterations=20, optimizer="adam", progress_every=1, multiscale=False),
+        _tiny(
+            size=32,
+            iterations=20,
+            research=Research(optimizer="adam"),
+            progress_every=1,
+            multiscale=False,
+        ),
         lambda p: seen.append(p.loss),
     )
     assert seen[-1] < seen[0]
@@ -322,7 +321,7 @@ def test_bad_options_and_styles_are_refused(stylizer, photo, painting) -> None:
 
 
 def test_the_divergence_guard_puts_the_best_pixels_back():
-    from engine.guard import DivergenceGuard
+    from engine.paint.guard import DivergenceGuard
 
     pixels = torch.zeros(2, 3, 4, 4)  # two pictures: only the first one runs away
     guard = DivergenceGuard(pixels)

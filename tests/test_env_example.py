@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings
 
 from bot.settings import BotSettings
-from engine.settings import EngineSettings
+from engine.painter.settings import EngineSettings
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[1] / ".env.example"
 

@@ -1,4 +1,4 @@
-"""engine.images: untrusted uploads become upright RGB images, or a typed, friendly error."""
+"""media.images: untrusted uploads become upright RGB images, or a typed, friendly error."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import skimage.data
 from PIL import ExifTags, Image, ImageFile
 from PIL.JpegImagePlugin import JpegImageFile
 
-from engine.images import (
+from media.images import (
     CorruptImageError,
     EmptyImageError,
     ImageError,
@@ -596,7 +596,7 @@ def test_encode_quality_and_alpha(astronaut):
 
 
 def test_images_module_stays_torch_free():
-    source = (Path(__file__).resolve().parents[1] / "engine" / "images.py").read_text()
+    source = (Path(__file__).resolve().parents[1] / "media" / "images.py").read_text()
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from jobs import JobOptions, JobStatus, JobStore, NewJob, StyleRef, UserSettings
-from jobs.backends.database import open_database
+from jobs.backends.opening import open_database
 from jobs.backends.schema import LATEST
 
 

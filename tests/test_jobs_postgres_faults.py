@@ -12,7 +12,7 @@ import traceback
 import pytest
 
 from jobs import DatabaseUnavailable, EngineInfo, JobOptions, JobStatus, JobStore
-from jobs.backends.database import open_database
+from jobs.backends.opening import open_database
 from jobs.backends.url import DatabaseUrlError, parse_database_url
 from jobs.testing import FakeClock, enqueue
 from jobs.testing_pg import free_port

@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.batching import GPU_BATCH_MAX, batch_limit
-from engine.runner import JobRunner
-from engine.settings import EngineSettings
-from engine.timelapse import FRAMES_NAME, unpack
-from engine.transfer import Stylizer
-from engine.worker import Worker
+from engine.paint import Stylizer
+from engine.painter.batching import GPU_BATCH_MAX, batch_limit
+from engine.painter.runner import JobRunner
+from engine.painter.settings import EngineSettings
+from engine.painter.worker import Worker
 from jobs import JobOptions, JobStatus, JobStore
+from media.timelapse import FRAMES_NAME, unpack
 from tests.test_worker_harness import (
     WorkerProcess,
     add_job,

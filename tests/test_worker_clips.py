@@ -11,7 +11,7 @@ import av
 import pytest
 from PIL import Image
 
-from engine.clip_runner import CHECKPOINT_EVERY, CHECKPOINT_NAME
+from engine.painter.clip_job import CHECKPOINT_EVERY, CHECKPOINT_NAME
 from jobs import Job, JobOptions, JobStatus, JobStore, StyleRef
 from jobs.clips import CLIP_RESULT_NAME, clip_content_name, is_clip
 from jobs.testing import new_job

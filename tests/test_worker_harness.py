@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.settings import EngineSettings
-from engine.timelapse import FRAMES_NAME, unpack
+from engine.painter.settings import EngineSettings
 from jobs import Job, JobOptions, JobStatus, JobStore, StyleRef
 from jobs.testing import new_job
+from media.timelapse import FRAMES_NAME, unpack
 from tests.shared_styles import shared_styles_dir
 from tests.waiting import eventually
 

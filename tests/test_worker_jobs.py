@@ -10,8 +10,8 @@ import itertools
 
 import pytest
 
-from engine.images import CorruptImageError, NotAnImageError
 from jobs import JobOptions, JobStatus, JobStore
+from media.images import CorruptImageError, NotAnImageError
 from tests.test_worker_harness import (
     add_job,
     shared_worker,

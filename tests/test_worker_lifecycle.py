@@ -6,7 +6,7 @@ import signal
 import sqlite3
 
 from jobs import JobOptions, JobStatus, JobStore
-from jobs.backends.database import open_database
+from jobs.backends.opening import open_database
 from jobs.backends.schema import LATEST
 from tests.test_worker_harness import (
     WorkerProcess,

@@ -12,25 +12,20 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.painted import PAINTED_NAME, Painted
-from engine.precision import PrecisionChoice
-from engine.runner import (
-    CPU_SIZE_BF16,
-    CPU_SIZE_FP32,
-    GENERIC_ERROR,
-    JobRunner,
-    oom_message,
-    plan_options,
-)
-from engine.settings import EngineSettings
-from engine.timelapse import FRAMES_NAME, unpack
-from engine.transfer import Cancelled, Progress, StylizeOptions
+from engine.paint import Cancelled, Progress, StylizeOptions
+from engine.paint.precision import PrecisionChoice
+from engine.painter.inputs import GENERIC_ERROR
+from engine.painter.runner import JobRunner
+from engine.painter.settings import EngineSettings
+from engine.painter.sizing import CPU_SIZE_BF16, CPU_SIZE_FP32, oom_message, plan_options
 from jobs import JobOptions, JobStatus, JobStore
+from jobs.painted import PAINTED_NAME, Painted
+from media.timelapse import FRAMES_NAME, unpack
 from tests.test_worker_harness import add_job
 
 
 class ScriptedStylizer:
-    """Stands in for engine.transfer.Stylizer: raises what `script` says, then paints grey."""
+    """Stands in for engine.paint.Stylizer: raises what `script` says, then paints grey."""
 
     def __init__(
         self, *script: BaseException, device: str = "cuda", precision: str = "fp32"

@@ -20,7 +20,7 @@ from bot.context import BotDeps, deps
 from bot.i18n import Tr, tr_of
 from bot.replies import edit_html, reply_html
 from bot.style_cards import SheetIndex, load_index, make_card
-from engine.images import encode_image
+from media.images import encode_image
 from styles import Preset
 
 log = logging.getLogger(__name__)

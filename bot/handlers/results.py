@@ -27,8 +27,8 @@ from bot.i18n import tr_for, tr_of
 from bot.labels import style_label
 from bot.replies import reply_to, safe_reply
 from bot.timelapse import TimelapseError, timelapse_video
-from engine.timelapse import FRAMES_NAME
 from jobs import Job, JobStore
+from media.timelapse import FRAMES_NAME
 
 log = logging.getLogger(__name__)
 

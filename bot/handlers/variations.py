@@ -33,8 +33,8 @@ from bot.i18n import Msg, PaintingName, Tr, msg, tr_for, tr_of
 from bot.replies import reply_to
 from bot.requests import MAX_STRENGTH
 from bot.submit import Asker, ButtonResponder, JobPlan, Responder, queue_request
-from engine.painted import PAINTED_NAME, Painted
 from jobs import Job, JobOptions, JobStatus, StyleRef
+from jobs.painted import PAINTED_NAME, Painted
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from jobs.backends.dialect import Dialect
@@ -173,27 +172,3 @@ class Database(ABC):
         happened meanwhile)."""
         for channel in self._wakeups:
             self.deliver(channel)
-
-
-async def open_database(
-    data_dir: Path,
-    database_url: str | None,
-    *,
-    busy_timeout_ms: int = 10_000,
-    connect_retry_for: float | None = None,
-    migrate_to: int | None = None,
-) -> Database:
-    """The embedded SQLite at DATA_DIR/picasso.db when `database_url` is empty, else the
-    PostgreSQL it names; migrated to `migrate_to` (default: the latest schema)."""
-    if database_url:
-        from jobs.backends.postgres import PostgresDatabase
-        from jobs.backends.url import parse_database_url
-
-        url = parse_database_url(database_url)
-        return await PostgresDatabase.open(url, retry_for=connect_retry_for, migrate_to=migrate_to)
-    from jobs.backends.sqlite import SqliteDatabase
-
-    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    return await SqliteDatabase.open(
-        data_dir / DB_NAME, busy_timeout_ms=busy_timeout_ms, migrate_to=migrate_to
-    )

@@ -28,11 +28,11 @@ import time
 
 import torch
 
-from engine.batching import LOOKAHEAD, batch_limit
-from engine.metrics import WorkerMetrics
-from engine.runner import JobRunner
-from engine.settings import EngineSettings
-from engine.transfer import Stylizer, bucket_pixels
+from engine.paint import Stylizer, bucket_pixels
+from engine.painter.batching import LOOKAHEAD, batch_limit
+from engine.painter.metrics import WorkerMetrics
+from engine.painter.runner import JobRunner
+from engine.painter.settings import EngineSettings
 from jobs import (
     DatabaseUnavailable,
     EngineInfo,
@@ -181,7 +181,7 @@ class Worker:
 
     async def _with_mates(self, head: Job) -> list[Job]:
         """`head` and the queued jobs to paint with it: the next ones in fair order that share
-        its plan (engine/batching.py), as many as BATCH_JOBS allows. A database error while
+        its plan (engine/painter/batching.py), as many as BATCH_JOBS allows. A database error while
         looking costs only the mates: the head is painted."""
         assert self.runner is not None
         if self.settings.batch_jobs == 1:
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m engine worker",
         description="Paint queued jobs from DATA_DIR/picasso.db. Configured by environment "
-        "variables (see engine/settings.py), e.g. DEVICE=cuda:1 ENGINE_EXCLUSIVE=false.",
+        "variables (see engine/painter/settings.py), e.g. DEVICE=cuda:1 ENGINE_EXCLUSIVE=false.",
     )
     parser.parse_args(argv)
     settings = EngineSettings()

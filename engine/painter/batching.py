@@ -1,7 +1,7 @@
 """How many queued jobs a painter takes as one batch (BATCH_JOBS), and which.
 
 On a GPU one picture leaves most of the chip idle (bench/RESULTS.md: 27 % busy on an H200), so
-jobs that share a plan (engine/transfer.batch_key: the shape bucket and the options that shape
+jobs that share a plan (engine/paint/plan.batch_key: the shape bucket and the options that shape
 the painting) are painted together. The batch is as large as BATCH_JOBS, or unset: on a CPU 1
 (one picture already keeps it busy: a batch measured 0.90-0.99x at 256 px and was faster only
 at 128 px, far below the CPU's 576 px default; bench/RESULTS.md), on a

@@ -11,6 +11,7 @@ A picture leaves the batch alone: when its callback asks to stop (a cancel) or r
 dropped at the end of that iteration (its rows of every tensor and of the optimiser's state
 are left out) and the others paint on. Only what fails the whole batch (out of memory) is
 raised. `Stylizer.stylize` is a batch of one: the single picture's path is this one.
+The loop sees only the model (engine/paint/model.py), never the Stylizer built on it.
 """
 
 from __future__ import annotations
@@ -22,24 +23,26 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engine.guard import DivergenceGuard
-from engine.lbfgs import DeviceLBFGS
-from engine.look import level_copies, term_weights
-from engine.losses import LossWeights, Targets, select_targets, stack_targets, style_transfer_loss
-from engine.transfer import (
-    OUT_OF_RANGE_WEIGHT,
-    Cancelled,
-    Film,
-    PaintRequest,
-    StylizeOptions,
-    Stylizer,
-    Tracker,
-    batch_key,
-    fit_size,
-    resized,
-    thumbnail,
-    to_tensor,
+from engine.paint.guard import DivergenceGuard
+from engine.paint.look import level_copies, term_weights
+from engine.paint.losses import (
+    LossWeights,
+    Targets,
+    select_targets,
+    stack_targets,
+    style_transfer_loss,
 )
+from engine.paint.model import StyleModel
+from engine.paint.optimiser import IterateAverage, Optimiser
+from engine.paint.options import StylizeOptions
+from engine.paint.pixels import resized, thumbnail, to_tensor
+from engine.paint.plan import Plan, batch_key, fit_size, plan_scales
+from engine.paint.progress import Cancelled, Film, Tracker
+from engine.paint.request import PaintRequest
+
+# The loss sees the picture clamped to [0, 1]; pixels that wander outside are pulled back by
+# this weight on their squared overshoot (clamped, they would have no gradient).
+OUT_OF_RANGE_WEIGHT = 10.0
 
 Outcome = Image.Image | BaseException
 
@@ -50,7 +53,7 @@ class _Picture:
     outcome (the picture, or what stopped it)."""
 
     request: PaintRequest
-    plan: list[tuple[tuple[int, int], int]]  # its own sizes; the batch's iterations
+    plan: Plan  # its own sizes; the batch's iterations
     out_size: tuple[int, int]
     tracker: Tracker
     generator: torch.Generator
@@ -61,7 +64,7 @@ class _Picture:
         return self.request.options
 
 
-def paint_batch(stylizer: Stylizer, requests: Sequence[PaintRequest]) -> list[Outcome]:
+def paint_batch(stylizer: StyleModel, requests: Sequence[PaintRequest]) -> list[Outcome]:
     """Paint `requests` together; one outcome per request, in order (see the module doc)."""
     outcomes: list[Outcome | None] = [_vet(request) for request in requests]
     valid = [i for i, outcome in enumerate(outcomes) if outcome is None]
@@ -81,7 +84,7 @@ def _vet(request: PaintRequest) -> ValueError | None:
     return None
 
 
-def _paint(requests: Sequence[PaintRequest], stylizer: Stylizer) -> list[Outcome]:
+def _paint(requests: Sequence[PaintRequest], stylizer: StyleModel) -> list[Outcome]:
     keys = {batch_key(request.content.size, request.options) for request in requests}
     if len(keys) > 1:
         raise ValueError("pictures painted together need one size and one plan (batch_key)")
@@ -152,10 +155,10 @@ def _mask(size: tuple[int, int], canvas: tuple[int, int], device: torch.device) 
     return mask
 
 
-def _start(request: PaintRequest, stylizer: Stylizer) -> _Picture:
+def _start(request: PaintRequest, stylizer: StyleModel) -> _Picture:
     options = request.options
     out_size = fit_size(request.content.size, options.size)
-    plan = stylizer.plan(out_size, options)
+    plan = plan_scales(out_size, options)
     tracker = Tracker(plan, options.progress_every, request.on_progress)
     frames = request.frames
     if frames is not None:
@@ -170,7 +173,7 @@ def _start(request: PaintRequest, stylizer: Stylizer) -> _Picture:
 
 
 def _initial(
-    picture: _Picture, photo: torch.Tensor, size: tuple[int, int], stylizer: Stylizer
+    picture: _Picture, photo: torch.Tensor, size: tuple[int, int], stylizer: StyleModel
 ) -> torch.Tensor:
     """Where the first scale starts: the clip's warped frame, else the photo (or noise)."""
     if picture.request.init is not None:
@@ -179,7 +182,7 @@ def _initial(
     return stylizer.initial(photo[..., :height, :width], picture.options, picture.generator)
 
 
-def _end(picture: _Picture, image: torch.Tensor, photo: torch.Tensor, stylizer: Stylizer) -> None:
+def _end(picture: _Picture, image: torch.Tensor, photo: torch.Tensor, stylizer: StyleModel) -> None:
     """The picture as delivered, its last timelapse frame and final report."""
     try:
         final = stylizer.finish(image, photo, picture.options)
@@ -197,12 +200,12 @@ class _Scale:
     """One scale's iterations over the pictures still painting. Nothing here reads a value
     back from the device: the losses go to the trackers as tensors (read when progress is
     reported), the divergence guard and the optimiser decide on the device
-    (engine/guard.py, engine/lbfgs.py). A picture that stops is dropped after its iteration.
-    On a padded canvas each picture is the top-left `sizes[i]` of its row."""
+    (engine/paint/guard.py, engine/paint/lbfgs.py). A picture that stops is dropped after its
+    iteration. On a padded canvas each picture is the top-left `sizes[i]` of its row."""
 
     def __init__(
         self,
-        stylizer: Stylizer,
+        stylizer: StyleModel,
         pictures: list[_Picture],
         photo: torch.Tensor,
         sizes: list[tuple[int, int]],
@@ -226,8 +229,9 @@ class _Scale:
         pixels = image.detach().clone().contiguous().requires_grad_(True)
         size = (pixels.shape[-1], pixels.shape[-2])
         guard = DivergenceGuard(pixels)
-        optimiser = _Optimiser(self.shared, pixels, iterations)
-        average = _Average(self.shared.average_decay, pixels) if self.shared.average_decay else None
+        research = self.shared.research
+        optimiser = Optimiser(research, pixels, iterations)
+        average = IterateAverage(research.average_decay, pixels) if research.average_decay else None
         for _ in range(iterations):
             loss, objective = self._evaluate(pixels)
             diverged = guard.observe(objective, pixels)
@@ -258,20 +262,18 @@ class _Scale:
         # brings pixels that wandered out of range back where they have a gradient.
         visible = pixels.clamp(0.0, 1.0)
         extractor = self.stylizer.extractor
+        research = self.shared.research
         with self.stylizer.autocast(self.shared):
             features = extractor(visible)
             copies = level_copies(
-                visible,
-                len(self.targets.coarser),
-                self.shared.level_resample,
-                self.shared.look_side / max(visible.shape[-2:]),
+                visible, len(self.targets.coarser), research.look_side / max(visible.shape[-2:])
             )
             coarser = [extractor(h) for h in copies]
         own, coarse_style, coarse_content = term_weights(
             len(coarser),
-            self.shared.coarse_style_weight,
-            self.shared.coarse_content_weight,
-            self.shared.coarse_weighting,
+            research.coarse_style_weight,
+            research.coarse_content_weight,
+            research.coarse_weighting,
         )
         parts = style_transfer_loss(
             visible,
@@ -339,86 +341,6 @@ class _Scale:
         self.photo = self.photo.index_select(0, index)
         self.targets = select_targets(self.targets, index)
         self.strength = self.strength.index_select(0, index)
-
-
-class _Optimiser:
-    """L-BFGS on the device (engine/lbfgs.py), or Adam (an experiment of bench/quality.py),
-    over the batch's pixels; both forget a picture's history where the guard put it back."""
-
-    def __init__(self, options: StylizeOptions, pixels: torch.Tensor, iterations: int) -> None:
-        batch = pixels.shape[0]
-        self.adam: torch.optim.Adam | None = None
-        self.lbfgs: DeviceLBFGS | None = None
-        self.lr = options.adam_lr
-        if options.optimizer == "adam":
-            self.adam = torch.optim.Adam([pixels], lr=self.lr)
-        else:
-            # A scale of fewer iterations than the history never fills it: no room kept for it.
-            history = max(1, min(options.lbfgs_history, iterations - 1))
-            self.lbfgs = DeviceLBFGS(
-                batch, pixels[0].numel(), history, lr=1.0, device=pixels.device
-            )
-
-    def step(self, pixels: torch.Tensor, diverged: torch.Tensor) -> torch.Tensor:
-        assert pixels.grad is not None
-        if self.lbfgs is not None:
-            batch = pixels.shape[0]
-            grad = pixels.grad.contiguous().reshape(batch, -1)
-            self.lbfgs.step(pixels.detach().view(batch, -1), grad)
-            self.lbfgs.restart(diverged)
-            return pixels
-        assert self.adam is not None
-        self.adam.step()
-        _forget_moments(self.adam, pixels, diverged)
-        with torch.no_grad():
-            pixels.clamp_(0.0, 1.0)
-        return pixels
-
-    def select(self, pixels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """The pictures at `index` go on: a new leaf of their pixels, the state cut to them."""
-        kept = pixels.detach().index_select(0, index).contiguous().requires_grad_(True)
-        if self.lbfgs is not None:
-            self.lbfgs.select(index)
-        if self.adam is not None:
-            state = self.adam.state.get(pixels, {})
-            self.adam = torch.optim.Adam([kept], lr=self.lr)
-            if state:
-                self.adam.state[kept] = {
-                    name: value.index_select(0, index) if name != "step" else value
-                    for name, value in state.items()
-                }
-        return kept
-
-
-class _Average:
-    """Exponential moving average of the iterates, bias-corrected (it starts from zero, so
-    early iterates are not over-weighted by the starting picture)."""
-
-    def __init__(self, decay: float, like: torch.Tensor) -> None:
-        self.decay = decay
-        self.total = torch.zeros_like(like, requires_grad=False)
-        self.weight = 0.0
-
-    @torch.no_grad()
-    def add(self, pixels: torch.Tensor) -> None:
-        self.total.mul_(self.decay).add_(pixels.detach().clamp(0.0, 1.0), alpha=1 - self.decay)
-        self.weight = self.weight * self.decay + (1 - self.decay)
-
-    def select(self, index: torch.Tensor) -> None:
-        self.total = self.total.index_select(0, index)
-
-    def value(self) -> torch.Tensor:
-        return self.total / self.weight
-
-
-def _forget_moments(adam: torch.optim.Adam, pixels: torch.Tensor, mask: torch.Tensor) -> None:
-    """Adam's counterpart of a fresh L-BFGS history where the guard put pixels back."""
-    state = adam.state.get(pixels)
-    if not state:
-        return
-    keep = (~mask).to(pixels.dtype).reshape(-1, *([1] * (pixels.dim() - 1)))
-    for name in ("exp_avg", "exp_avg_sq"):
-        state[name].mul_(keep)
 
 
 def _carry_up(

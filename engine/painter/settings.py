@@ -50,7 +50,7 @@ class EngineSettings(BaseSettings):
     clip_frame_iterations: int = Field(40, ge=1, le=2000, alias="CLIP_FRAME_ITERATIONS")
     # Queued jobs of one size and plan painted together (1: one at a time). Unset: 1 on a CPU
     # (0.90-0.99x at 256 px, faster only at 128 px), on a GPU as many as fit its free
-    # memory, at most 8 (engine/batching.py; bench/RESULTS.md).
+    # memory, at most 8 (engine/painter/batching.py; bench/RESULTS.md).
     batch_jobs: int | None = Field(None, ge=1, le=64, alias="BATCH_JOBS")
     max_input_pixels: int = Field(60_000_000, ge=1, alias="MAX_INPUT_PIXELS")
     # None: exclusive on the embedded SQLite, shared (many painters) on PostgreSQL.

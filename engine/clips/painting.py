@@ -5,7 +5,7 @@ optimum, so strokes jump from frame to frame. Instead the frames are painted in 
 
 1. the first frame gets the photo's full budget (coarse to fine, `options.iterations`);
 2. every later frame starts from the previous *painted* frame warped onto it by the optical
-   flow between the two *source* frames (engine/flow.py), is painted at full size only
+   flow between the two *source* frames (engine/clips/flow.py), is painted at full size only
    (`frame_iterations`, far fewer: most of the picture is already there), and a temporal
    loss keeps its non-occluded pixels close to that warped frame. Where the flow's
    forward-backward check finds an occlusion (something came into view) the loss lets go
@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.flow import Motion, motion, warp
-from engine.transfer import Cancelled, Progress, StylizeOptions, Stylizer
+from engine.clips.flow import Motion, motion, warp
+from engine.paint import Cancelled, Progress, StylizeOptions, Stylizer
 
 # Weight of the temporal loss against the (relative, order-1) content and style losses: the
 # mean squared error over non-occluded pixels in [0, 1]. 0.05 off costs 2000 x 0.0025 = 5.
@@ -115,7 +115,7 @@ def paint_clip(
     """The painted frames, in order (each the size of the source frames).
 
     `should_stop` is asked at every iteration (a cancel, a shutdown): it makes the painting
-    raise `engine.transfer.Cancelled`; `on_frame` hears about every painted frame and may
+    raise `engine.paint.Cancelled`; `on_frame` hears about every painted frame and may
     stop it too. `done`: the first frames, already painted (a painting resumed after a
     crash): painting goes on from the next one."""
     clip = clip or ClipOptions()

@@ -2,9 +2,11 @@
 in a thread with each job's progress and cancel bridged back to the event loop, and each
 outcome (result, preview, timelapse frames, what was used, or a clear failure) written back.
 
-The Worker (engine/worker.py) claims a job, and with BATCH_JOBS > 1 the queued jobs that can
-be painted with it (`batch_key`), and hands them to a JobRunner. Jobs of one plan are painted
-as one batch (engine/batch.py); each still ends on its own.
+The Worker (engine/painter/worker.py) claims a job, and with BATCH_JOBS > 1 the queued jobs
+that can be painted with it (`batch_key`), and hands them to a JobRunner. Jobs of one plan are
+painted as one batch (engine/paint/batch.py); each still ends on its own. A clip is painted by
+engine/painter/clip_job.py; what both paths share is in `context`, `inputs`, `outcome`,
+`reporting` and `sizing`.
 """
 
 from __future__ import annotations
@@ -13,140 +15,39 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import math
-import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
 
-from engine.clip_runner import paint_clip_job
-from engine.images import ImageError, encode_image, fit_within, load_image, probe_image
-from engine.metrics import WorkerMetrics
-from engine.painted import PAINTED_NAME, Painted
-from engine.settings import EngineSettings
-from engine.timelapse import FRAMES_NAME, FrameRecorder
-from engine.transfer import (
-    Cancelled,
-    PaintRequest,
-    Progress,
-    StylizeOptions,
-    Stylizer,
-    batch_key,
+from engine.paint import Cancelled, PaintRequest, StylizeOptions, Stylizer, batch_key
+from engine.painter.clip_job import paint_clip_job
+from engine.painter.context import PainterContext
+from engine.painter.inputs import (
+    GENERIC_ERROR,
+    JobFailed,
+    JobInputs,
+    load_content,
+    load_style,
 )
-from jobs import (
-    DatabaseUnavailable,
-    Job,
-    JobOptions,
-    JobStatus,
-    JobStore,
-    StyleRef,
-)
+from engine.painter.metrics import WorkerMetrics
+from engine.painter.outcome import JobOutcome, painted_files
+from engine.painter.reporting import progress_callback
+from engine.painter.settings import EngineSettings
+from engine.painter.sizing import oom_message, plan_options, shrunk
+from jobs import DatabaseUnavailable, Job, JobStatus, JobStore
 from jobs.clips import is_clip
 from jobs.events import job_event
 from jobs.retry import wait_out
-from styles import UnknownStyleError, defaults_for, load_catalogue
+from media.images import encode_image, fit_within, probe_image
+from media.timelapse import FRAMES_NAME, FrameRecorder
+from styles import defaults_for, load_catalogue
 
 log = logging.getLogger("engine.worker")
 
-PREVIEW_SIDE = 320
 KEYS_KEPT = 10_000  # batch keys remembered (a queued job's photo is read once, not per claim)
-OOM_SHRINK = 0.7
-
-GENERIC_ERROR = (
-    "Sorry, something went wrong while painting this picture. "
-    "Please try again later, or with another photo."
-)
-
-
-class JobFailed(Exception):
-    """This job cannot be painted; `user_message` says why, in words for the user."""
-
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
-
-
-def missing_preset_message(name: str) -> str:
-    return (
-        f"The painting '{name}' is not installed on this server; "
-        "the admin should run `make styles`."
-    )
-
-
-def oom_message(size: int) -> str:
-    smaller = max(64, int(size * OOM_SHRINK) // 64 * 64)
-    return (
-        f"Your picture did not fit in the painter's memory, even at {size} px. "
-        f"Please try a smaller size, for example size={smaller}."
-    )
-
-
-# The CPU's default long side (CPU_IMAGE_SIZE unset): 300 iterations take about two minutes on
-# 2 cores at either (AMD EPYC, square photo: bf16 576 px 140 s, fp32 416 px 122 s; a 3:2 photo
-# about three quarters of that; bench/RESULTS.md). bf16 paints 1.6-1.8x as fast, so it buys
-# the larger picture.
-CPU_SIZE_BF16 = 576
-CPU_SIZE_FP32 = 416
-
-
-def cpu_image_size(settings: EngineSettings, precision: str) -> int:
-    """CPU_IMAGE_SIZE, else the size that keeps a default job near two minutes."""
-    if settings.cpu_image_size is not None:
-        return settings.cpu_image_size
-    return CPU_SIZE_BF16 if precision == "bf16" else CPU_SIZE_FP32
-
-
-def plan_options(
-    options: JobOptions,
-    settings: EngineSettings,
-    *,
-    on_cpu: bool,
-    preset_defaults: Mapping[str, float] | None = None,
-    precision: str = "fp32",
-) -> StylizeOptions:
-    """The job's knobs filled in from the painting's own defaults (the catalogue's
-    `[presets.X.defaults]`), then the settings. The strength asked for (the job's, else
-    STRENGTH) multiplies the painting's own: 1 is the balance chosen for that painting. On a
-    CPU, size and iterations the job did not ask for are capped by CPU_IMAGE_SIZE (unset: by
-    what the CPU paints in, `precision`) / CPU_ITERATIONS, so a default job ends in about two
-    minutes; MAX_IMAGE_SIZE / MAX_ITERATIONS cap everything."""
-    preset_defaults = preset_defaults or {}
-    size = options.size
-    if size is None:
-        size = settings.image_size
-        if on_cpu:
-            size = min(size, cpu_image_size(settings, precision))
-    iterations = options.iterations
-    if iterations is None:
-        iterations = settings.iterations
-        if on_cpu:
-            iterations = min(iterations, settings.cpu_iterations)
-    return StylizeOptions(
-        size=min(size, settings.max_image_size),
-        iterations=min(iterations, settings.max_iterations),
-        strength=round(asked_strength(options, settings) * preset_defaults.get("strength", 1.0), 4),
-        style_scale=preset_defaults.get("style_scale", 1.0),
-        preserve_colors=bool(options.preserve_colors),
-        seed=0 if options.seed is None else options.seed,
-        progress_every=1,  # every iteration: stop checks; the db hears every PROGRESS_EVERY
-        precision=settings.precision,
-    )
-
-
-def asked_strength(options: JobOptions, settings: EngineSettings) -> float:
-    """The multiplier a job asks for: its own strength, else the STRENGTH setting."""
-    return options.strength if options.strength is not None else settings.strength
-
-
-@dataclass(frozen=True)
-class _Inputs:
-    """A job's files, read from the job table: the photo and uploaded paintings by name."""
-
-    content: bytes
-    uploads: Mapping[str, bytes]
 
 
 @dataclass(frozen=True)
@@ -155,7 +56,7 @@ class _Ready:
 
     job: Job
     options: StylizeOptions
-    inputs: _Inputs
+    inputs: JobInputs
 
 
 @dataclass(frozen=True)
@@ -164,15 +65,6 @@ class _Painting:
 
     job: Job
     request: PaintRequest
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """A painted job: the result (PNG), its size, and the files that go with it."""
-
-    result: bytes
-    size: tuple[int, int]
-    extra_files: dict[str, bytes]
 
 
 class JobRunner:
@@ -192,10 +84,12 @@ class JobRunner:
         self.settings = settings
         self.worker_id = worker_id
         self.metrics = metrics or WorkerMetrics()
-        self.stopping = threading.Event()  # set by a signal: give the jobs back and exit
-        self._cancelled: set[int] = set()  # jobs being painted whose cancel was requested
-        self._keys: dict[int, tuple[object, ...]] = {}  # batch keys of jobs seen queued
         self.catalogue = load_catalogue()
+        self.context = PainterContext(
+            store, stylizer, settings, worker_id, self.metrics, self.catalogue
+        )
+        self.stopping = self.context.stopping  # set by a signal: give the jobs back and exit
+        self._keys: dict[int, tuple[object, ...]] = {}  # batch keys of jobs seen queued
 
     def _defaults(self, job: Job) -> dict[str, float]:
         """The job's presets' own defaults (an unknown preset fails later, when loaded)."""
@@ -207,10 +101,10 @@ class JobRunner:
 
     def cancel(self, job_id: int) -> None:
         """Stop painting this job at its next iteration (the heartbeat saw a cancel)."""
-        self._cancelled.add(job_id)
+        self.context.cancel(job_id)
 
     def is_cancelled(self, job_id: int) -> bool:
-        return job_id in self._cancelled
+        return self.context.is_cancelled(job_id)
 
     def _precision(self) -> str:
         """What PRECISION means on this device (decided once, at the worker's start)."""
@@ -228,7 +122,7 @@ class JobRunner:
 
     async def batch_key(self, job: Job) -> tuple[object, ...] | None:
         """What a job must share with others to be painted in one batch with them (the
-        shape bucket and the plan: engine/transfer.batch_key), from its photo's header; None
+        shape bucket and the plan: engine/paint/plan.batch_key), from its photo's header; None
         when it is painted alone (a clip, a photo that cannot be read: it fails alone)."""
         if is_clip(job):
             return None
@@ -257,7 +151,7 @@ class JobRunner:
         and record each outcome; each job's new status, in order. A job that cannot start
         (its files, its photo) or stops (cancel, its own error) ends alone."""
         started = time.monotonic()
-        self._cancelled.clear()
+        self.context.cancelled.clear()
         ready: list[_Ready] = []
         statuses: dict[int, JobStatus | None] = {}
         for job in jobs:
@@ -289,7 +183,7 @@ class JobRunner:
         return _Ready(job, options, inputs)
 
     async def _settle(
-        self, job: Job, outcome: _Outcome | BaseException, started: float
+        self, job: Job, outcome: JobOutcome | BaseException, started: float
     ) -> JobStatus | None:
         """Record what became of the job: its picture, a stop, or a failure in words."""
         seconds = time.monotonic() - started
@@ -310,7 +204,7 @@ class JobRunner:
         job_event(log, "done", job, seconds=seconds, width=width, height=height)
         return JobStatus.DONE
 
-    async def _inputs(self, job: Job) -> _Inputs:
+    async def _inputs(self, job: Job) -> JobInputs:
         """The job's photo and uploaded paintings, from the job table (before painting starts,
         so the painting thread never waits on the database for them)."""
         content = await self._read_file(job, job.content_name)
@@ -327,7 +221,7 @@ class JobRunner:
                         "Your style picture is missing on the server; please send it again."
                     )
                 uploads[ref.image] = data
-        return _Inputs(content, uploads)
+        return JobInputs(content, uploads)
 
     async def _read_file(self, job: Job, name: str) -> bytes | None:
         """read_file, waiting out a lost database connection (a transient outage must not
@@ -387,16 +281,16 @@ class JobRunner:
     # ---------------------------------------------------------------- in the thread
     def _paint_all(
         self, ready: Sequence[_Ready], loop: asyncio.AbstractEventLoop
-    ) -> list[_Outcome | BaseException]:
+    ) -> list[JobOutcome | BaseException]:
         """(thread) Each job's outcome: the jobs of one plan painted as one batch, a clip or
         a job alone by itself."""
-        outcomes: dict[int, _Outcome | BaseException] = {}
+        outcomes: dict[int, JobOutcome | BaseException] = {}
         batches: dict[tuple[object, ...], list[_Painting]] = {}
         for item in ready:
             try:
                 if is_clip(item.job):
                     outcomes[item.job.id] = paint_clip_job(
-                        self, item.job, item.inputs, item.options, loop
+                        self.context, item.job, item.inputs, item.options, loop
                     )
                     continue
                 painting = self._painting(item, loop)
@@ -412,9 +306,9 @@ class JobRunner:
 
     def _painting(self, item: _Ready, loop: asyncio.AbstractEventLoop) -> _Painting:
         """(thread) The job's pictures decoded, its progress callback and timelapse."""
-        content = self._load_content(item.inputs.content, item.options.size)
+        content = load_content(self.context, item.inputs.content, item.options.size)
         styles = [
-            (self._load_style(item.inputs, ref, item.options.size), ref.weight)
+            (load_style(self.context, item.inputs, ref, item.options.size), ref.weight)
             for ref in item.job.styles
         ]
         frames = (
@@ -423,11 +317,11 @@ class JobRunner:
             else None
         )
         request = PaintRequest(
-            content, styles, item.options, self._progress_callback(item.job, loop), frames
+            content, styles, item.options, progress_callback(self.context, item.job, loop), frames
         )
         return _Painting(item.job, request)
 
-    def _paint_batch(self, batch: Sequence[_Painting]) -> list[_Outcome | BaseException]:
+    def _paint_batch(self, batch: Sequence[_Painting]) -> list[JobOutcome | BaseException]:
         """(thread) The batch painted together; if the batch as a whole fails (out of GPU
         memory, or any error that is not one picture's own), each job is painted alone, so
         one job's trouble never costs the others theirs."""
@@ -456,25 +350,17 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - the job's outcome
             return exc
 
-    def _outcome(self, painting: _Painting, image: Image.Image) -> _Outcome:
+    def _outcome(self, painting: _Painting, image: Image.Image) -> JobOutcome:
         """(thread) The result as PNG, with the timelapse frames and what was used."""
         job, options = painting.job, painting.request.options
-        painted = Painted(
-            strength=options.strength,
-            strength_asked=asked_strength(job.options, self.settings),
-            style_scale=options.style_scale,
-            preserve_colors=options.preserve_colors,
-            size=max(image.size),
-            iterations=options.iterations,
-        )
-        extra = {PAINTED_NAME: painted.to_json()}
+        extra = painted_files(job, options, image.size, self.settings)
         frames = painting.request.frames
         if frames is not None:
             extra[FRAMES_NAME] = frames.pack()
-        return _Outcome(encode_image(image, "PNG"), image.size, extra)
+        return JobOutcome(encode_image(image, "PNG"), image.size, extra)
 
     def _stylize(self, job: Job, request: PaintRequest) -> Image.Image:
-        """CUDA out of memory: free the cache and retry once at OOM_SHRINK x the size."""
+        """CUDA out of memory: free the cache and retry once smaller (sizing.shrunk)."""
         stylize = self.stylizer.stylize
         content, styles, options = request.content, request.styles, request.options
         try:
@@ -482,7 +368,7 @@ class JobRunner:
         except torch.cuda.OutOfMemoryError:
             pass  # retry outside the handler, so the traceback's tensors can be freed
         torch.cuda.empty_cache()
-        smaller = dataclasses.replace(options, size=max(16, int(options.size * OOM_SHRINK)))
+        smaller = dataclasses.replace(options, size=shrunk(options.size))
         log.warning(
             "job %s: out of GPU memory at %d px, retrying at %d px",
             *(job.id, options.size, smaller.size),
@@ -493,95 +379,3 @@ class JobRunner:
             pass
         torch.cuda.empty_cache()
         raise JobFailed(oom_message(smaller.size))
-
-    def _load_content(self, data: bytes, size: int) -> Image.Image:
-        try:
-            return load_image(data, max_side=size, max_pixels=self.settings.max_input_pixels)
-        except ImageError as exc:
-            raise JobFailed(exc.user_message) from exc
-
-    def _load_style(self, inputs: _Inputs, ref: StyleRef, size: int) -> Image.Image:
-        # Twice the output size leaves room for a style_scale > 1 without upscaling paintings.
-        max_side = 2 * size
-        if ref.image is not None:
-            try:
-                return load_image(
-                    inputs.uploads[ref.image],
-                    max_side=max_side,
-                    max_pixels=self.settings.max_input_pixels,
-                )
-            except ImageError as exc:
-                raise JobFailed(f"About your style picture: {exc.user_message}") from exc
-        assert ref.preset is not None
-        try:
-            preset = self.catalogue.resolve(ref.preset)
-        except UnknownStyleError as exc:
-            raise JobFailed(f"I don't know a painting called '{ref.preset}'.") from exc
-        path = self.catalogue.image_path(preset, self.settings.styles_dir)
-        if not path.is_file():
-            raise JobFailed(missing_preset_message(preset.name))
-        try:
-            return load_image(path, max_side=max_side, max_pixels=self.settings.max_input_pixels)
-        except ImageError as exc:
-            log.error("preset %s at %s is unreadable: %s", preset.name, path, exc)
-            raise JobFailed(
-                f"The painting '{preset.name}' on this server is damaged; "
-                "the admin should run `make styles`."
-            ) from exc
-
-    def _progress_callback(self, job: Job, loop: asyncio.AbstractEventLoop):
-        every = self.settings.progress_every
-
-        unreported = False  # the database was away at the last report
-
-        def on_progress(progress: Progress) -> bool:
-            """Called every iteration (cheap): stop at once on a signal or a cancel seen by
-            the heartbeat; write the preview and report every PROGRESS_EVERY iterations."""
-            if self.stopping.is_set() or job.id in self._cancelled:
-                return True
-            self.metrics.progress(progress.iteration, progress.elapsed)
-            if progress.iteration % every and not progress.final:
-                return False
-            preview = None
-            try:
-                preview = encode_image(progress.preview(max_side=PREVIEW_SIDE), "JPEG", quality=80)
-            except Exception:
-                log.exception("job %s: could not make the preview", job.id)
-            job_event(
-                log,
-                "progress",
-                job,
-                iteration=progress.iteration,
-                total=progress.total,
-                seconds=progress.elapsed,
-            )
-            report = self.store.report_progress(
-                job.id,
-                self.worker_id,
-                iteration=progress.iteration,
-                total=progress.total,
-                loss=_finite(progress.loss),
-                preview=preview,
-                eta_seconds=_finite(progress.eta),
-            )
-            nonlocal unreported
-            try:
-                stop = asyncio.run_coroutine_threadsafe(report, loop).result()
-                unreported = False
-            except DatabaseUnavailable as exc:  # keep painting; the result is reported later
-                if not unreported:  # once per outage, not once per iteration
-                    log.warning("job %s: cannot report progress (%s); painting on", job.id, exc)
-                unreported = True
-                stop = False
-            except Exception:
-                log.exception("job %s: could not report progress", job.id)
-                stop = False
-            if stop:
-                self.cancel(job.id)
-            return stop or self.stopping.is_set()
-
-        return on_progress
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None

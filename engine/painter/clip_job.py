@@ -1,7 +1,7 @@
 """A clip job, painted: the engine side of jobs/clips.py, called by JobRunner for clips.
 
-The clip is decoded from the job file with the limits (engine/video.py), painted frame by
-frame (engine/clip.py) and stored as an MP4 job file with the last frame as `result.png`.
+The clip is decoded from the job file with the limits (media/video.py), painted frame by
+frame (engine/clips/painting.py) and stored as an MP4 job file with the last frame as `result.png`.
 Progress is reported after every frame ("frame 18 of 60"), with that frame as the preview and
 the engine's estimate of the time left (frames x iterations x pixels); a cancel or a shutdown
 is looked at every iteration. Every CHECKPOINT_EVERY frames the frames painted so far are kept
@@ -16,24 +16,23 @@ import asyncio
 import dataclasses
 import logging
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 
-from engine.clip import ClipOptions, ClipProgress, paint_clip
-from engine.images import encode_image
-from engine.painted import PAINTED_NAME, Painted
-from engine.timelapse import FrameRecorder, unpack
-from engine.transfer import Progress
-from engine.video import ClipError, decode_clip, encode_animation
+from engine.clips.painting import ClipOptions, ClipProgress, paint_clip
+from engine.paint import Progress, StylizeOptions
+from engine.painter.context import PainterContext
+from engine.painter.inputs import JobFailed, JobInputs, load_style
+from engine.painter.outcome import JobOutcome, painted_files
+from engine.painter.reporting import on_loop, progress_callback
+from engine.painter.sizing import oom_message
 from jobs import Job
 from jobs.clips import CLIP_RESULT_NAME
 from jobs.events import job_event
-
-if TYPE_CHECKING:
-    from engine.runner import JobRunner, _Inputs, _Outcome
-    from engine.transfer import StylizeOptions
+from media.images import encode_image
+from media.timelapse import FrameRecorder, unpack
+from media.video import ClipError, decode_clip, encode_animation
 
 log = logging.getLogger("engine.worker")
 
@@ -45,36 +44,33 @@ CHECKPOINT_EVERY = 8
 CHECKPOINT_NAME = "clip-checkpoint.zip"
 
 
-def clip_side(job: Job, runner: JobRunner) -> int:
+def clip_side(job: Job, context: PainterContext) -> int:
     """The clip's long side: CLIP_SIZE (GPU) / CPU_CLIP_SIZE (CPU), or less if size= asks
     (not under MIN_CLIP_SIDE)."""
-    settings = runner.settings
-    on_cpu = runner.stylizer.device.type == "cpu"
-    cap = settings.cpu_clip_size if on_cpu else settings.clip_size
+    settings = context.settings
+    cap = settings.cpu_clip_size if context.on_cpu else settings.clip_size
     return min(cap, max(MIN_CLIP_SIDE, job.options.size)) if job.options.size else cap
 
 
 def paint_clip_job(
-    runner: JobRunner,
+    context: PainterContext,
     job: Job,
-    inputs: _Inputs,
+    inputs: JobInputs,
     options: StylizeOptions,
     loop: asyncio.AbstractEventLoop,
-) -> _Outcome:
+) -> JobOutcome:
     """(thread) Decode, paint, encode a clip job; JobFailed for a clip that can't be painted."""
-    from engine.runner import JobFailed, _Outcome, asked_strength, oom_message
-
-    settings = runner.settings
+    settings = context.settings
     try:
         clip = decode_clip(
             inputs.content,
             max_seconds=settings.clip_max_seconds,
             max_fps=settings.clip_max_fps,
-            long_side=clip_side(job, runner),
+            long_side=clip_side(job, context),
         )
     except ClipError as exc:
         raise JobFailed(exc.user_message) from exc
-    styles = [(runner._load_style(inputs, ref, max(clip.size)), ref.weight) for ref in job.styles]
+    styles = [(load_style(context, inputs, ref, max(clip.size)), ref.weight) for ref in job.styles]
     options = dataclasses.replace(options, size=max(clip.size))
     job_event(
         log,
@@ -85,38 +81,31 @@ def paint_clip_job(
         width=clip.size[0],
         height=clip.size[1],
     )
-    done = _checkpointed(runner, job, loop, clip.size, len(clip.frames))
+    done = _checkpointed(context, job, loop, clip.size, len(clip.frames))
     if done:
         job_event(log, "resumed", job, frame=len(done) + 1, frames=len(clip.frames))
     try:
         painted = paint_clip(
-            runner.stylizer,
+            context.stylizer,
             clip.frames,
             styles,
             options,
             ClipOptions(frame_iterations=settings.clip_frame_iterations),
-            on_frame=_reporter(runner, job, loop, done),
-            should_stop=lambda: runner.stopping.is_set() or runner.is_cancelled(job.id),
+            on_frame=_reporter(context, job, loop, done),
+            should_stop=lambda: context.should_stop(job.id),
             done=done,
         )
     except torch.cuda.OutOfMemoryError as exc:  # a photo is retried smaller; a clip says so
         raise JobFailed(oom_message(max(clip.size))) from exc
     animation = encode_animation(painted, clip.fps)
-    record = Painted(
-        strength=options.strength,
-        strength_asked=asked_strength(job.options, settings),
-        style_scale=options.style_scale,
-        preserve_colors=options.preserve_colors,
-        size=max(clip.size),
-        iterations=options.iterations,
-    )
     # The checkpoint is emptied with the result (the job table has no file delete).
-    extra = {PAINTED_NAME: record.to_json(), CLIP_RESULT_NAME: animation, CHECKPOINT_NAME: b""}
-    return _Outcome(encode_image(painted[-1], "PNG"), clip.size, extra)
+    extra = painted_files(job, options, clip.size, settings)
+    extra.update({CLIP_RESULT_NAME: animation, CHECKPOINT_NAME: b""})
+    return JobOutcome(encode_image(painted[-1], "PNG"), clip.size, extra)
 
 
 def _checkpointed(
-    runner: JobRunner,
+    context: PainterContext,
     job: Job,
     loop: asyncio.AbstractEventLoop,
     size: tuple[int, int],
@@ -124,9 +113,9 @@ def _checkpointed(
 ) -> list[Image.Image]:
     """(thread) The frames a painter before this one painted and kept (a crash mid-clip), if
     they fit this clip; else none (and the clip is painted from its first frame)."""
-    read = runner.store.read_file(job.id, CHECKPOINT_NAME)
+    read = context.store.read_file(job.id, CHECKPOINT_NAME)
     try:
-        data = asyncio.run_coroutine_threadsafe(read, loop).result()
+        data = on_loop(loop, read)
         kept = unpack(data) if data else []
     except Exception:  # a checkpoint is a help, never a reason to fail
         log.exception("job %s: checkpoint unreadable; painting from the first frame", job.id)
@@ -137,37 +126,37 @@ def _checkpointed(
 
 
 def _checkpoint(
-    runner: JobRunner, job: Job, loop: asyncio.AbstractEventLoop, painted: list[Image.Image]
+    context: PainterContext, job: Job, loop: asyncio.AbstractEventLoop, painted: list[Image.Image]
 ) -> None:
     """(thread) Keep the frames painted so far as a job file, so that a painter taking over
     after a crash goes on from there instead of the first frame."""
     recorder = FrameRecorder(2, side=max(painted[0].size))
     for frame in painted:
         recorder.add(frame)
-    write = runner.store.write_file(
-        job.id, CHECKPOINT_NAME, recorder.pack(), worker_id=runner.worker_id
+    write = context.store.write_file(
+        job.id, CHECKPOINT_NAME, recorder.pack(), worker_id=context.worker_id
     )
     try:
-        asyncio.run_coroutine_threadsafe(write, loop).result()
+        on_loop(loop, write)
     except Exception as exc:  # painting goes on; a crash would then repaint more
         log.warning("job %s: checkpoint not written (%s)", job.id, exc)
 
 
 def _reporter(
-    runner: JobRunner, job: Job, loop: asyncio.AbstractEventLoop, done: list[Image.Image]
+    context: PainterContext, job: Job, loop: asyncio.AbstractEventLoop, done: list[Image.Image]
 ):
     """After every painted frame, the runner's own progress report (the database hears it
     whatever PROGRESS_EVERY says): frames painted as the iteration, the frame just painted as
     the preview, the clip's time left. True (stop) when the job was cancelled or taken from
     this worker. (The painter's iterations metric counts a clip's frames.)"""
-    report = runner._progress_callback(job, loop)
+    report = progress_callback(context, job, loop)
 
     painted = list(done)
 
     def on_frame(progress: ClipProgress) -> bool:
         painted.append(progress.last)
         if progress.frame % CHECKPOINT_EVERY == 0 and progress.frame < progress.total:
-            _checkpoint(runner, job, loop, painted)  # before the report that shows the frame
+            _checkpoint(context, job, loop, painted)  # before the report that shows the frame
 
         def render(side: int) -> Image.Image:
             thumb = progress.last.copy()

@@ -24,13 +24,11 @@ LOOK_COPY_SCALES_FROM = 1.15
 MIN_LEVEL_SIDE = 32  # VGG's relu5_1 sees a 16 px picture as one position: keep a few
 
 
-def coarser_levels(
-    size: tuple[int, int], look_side: int, mode: str = "look", final: bool = True
-) -> int:
+def coarser_levels(size: tuple[int, int], look_side: int, final: bool = True) -> int:
     """How many coarser copies of a picture of `size` (w, h) the style is also matched on: one
     per halving while the halved picture's long side is still at least about `look_side` (within
-    LEVEL_SLACK) and its short side leaves VGG something to see (MIN_LEVEL_SIDE); with "look"
-    copies, one at the look side for a picture between LOOK_COPY_FROM x (at the `final`,
+    LEVEL_SLACK) and its short side leaves VGG something to see (MIN_LEVEL_SIDE); and one at
+    the look side for a picture between LOOK_COPY_FROM x (at the `final`,
     full-size, scale; LOOK_COPY_SCALES_FROM x at the others) and about 1.4 x it."""
     if look_side <= 0:
         return 0
@@ -41,8 +39,7 @@ def coarser_levels(
     ):
         levels += 1
     if (
-        mode == "look"
-        and not levels
+        not levels
         and max(size) >= look_side * (LOOK_COPY_FROM if final else LOOK_COPY_SCALES_FROM)
         and min(size) * look_side / max(size) >= MIN_LEVEL_SIDE
     ):
@@ -50,25 +47,15 @@ def coarser_levels(
     return levels
 
 
-def halvings(image: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """The image halved 1..levels times (2x2 averages: what a downscale to a phone does)."""
-    out = []
-    for _ in range(levels):
-        image = F.avg_pool2d(image, 2)
-        out.append(image)
-    return out
-
-
 def level_copies(
-    image: torch.Tensor, levels: int, mode: str = "look", ratio_to_look: float = 0.5
+    image: torch.Tensor, levels: int, ratio_to_look: float = 0.5
 ) -> list[torch.Tensor]:
-    """The `levels` coarser copies of `image` the look is also matched on. "look": copy k is
+    """The `levels` coarser copies of `image` the look is also matched on: copy k is
     `ratio_to_look` ** (k / levels) of the image's size (the deepest at the look side when
-    `ratio_to_look` is look side / image side), resized as a phone does (antialiased
-    bicubic); "box": `halvings`."""
-    if mode == "box" or not levels:
-        return halvings(image, levels)
-    out = []
+    `ratio_to_look` is look side / image side), resized as a phone does (antialiased bicubic;
+    2x2 box halvings, the first try, kept the picture ~20 % further from the photo seen at the
+    look side: bench/RESULTS.md, #18)."""
+    out: list[torch.Tensor] = []
     height, width = image.shape[-2:]
     for k in range(1, levels + 1):
         ratio = ratio_to_look ** (k / levels)

@@ -71,7 +71,7 @@ class Targets:
 
     `mask` (B, 1, H, W; None: every pixel counts) is where a picture of a padded batch is:
     pictures of one shape bucket are painted on one canvas, each padded at the right and
-    bottom, and the padding is left out of every term (engine/batch.py)."""
+    bottom, and the padding is left out of every term (engine/paint/batch.py)."""
 
     content: dict[str, torch.Tensor]
     content_energy: dict[str, torch.Tensor]
@@ -299,7 +299,7 @@ def style_transfer_loss(
     receptive fields are fixed in pixels, so on a large picture the Grams of the picture alone
     ask only for fine strokes and leave its shapes, at the size a phone shows them, to the
     photo (issue #18). `coarse_style` and `coarse_content` may give each copy its own weight,
-    and `own` weighs the picture's own two terms (see `engine.look.term_weights`)."""
+    and `own` weighs the picture's own two terms (see `engine.paint.look.term_weights`)."""
     content = own * _content_distance(features, targets, weights)
     style = own * _style_distance(features, targets, weights)
     levels = len(targets.coarser)

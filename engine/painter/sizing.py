@@ -1,0 +1,81 @@
+"""How big and how long a job is painted: its knobs filled in from the painting's defaults and
+the settings, the CPU's default size, and the smaller size tried after running out of memory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from engine.paint import StylizeOptions
+from engine.painter.settings import EngineSettings
+from jobs import JobOptions
+
+OOM_SHRINK = 0.7
+
+# The CPU's default long side (CPU_IMAGE_SIZE unset): 300 iterations take about two minutes on
+# 2 cores at either (AMD EPYC, square photo: bf16 576 px 140 s, fp32 416 px 122 s; a 3:2 photo
+# about three quarters of that; bench/RESULTS.md). bf16 paints 1.6-1.8x as fast, so it buys
+# the larger picture.
+CPU_SIZE_BF16 = 576
+CPU_SIZE_FP32 = 416
+
+
+def cpu_image_size(settings: EngineSettings, precision: str) -> int:
+    """CPU_IMAGE_SIZE, else the size that keeps a default job near two minutes."""
+    if settings.cpu_image_size is not None:
+        return settings.cpu_image_size
+    return CPU_SIZE_BF16 if precision == "bf16" else CPU_SIZE_FP32
+
+
+def asked_strength(options: JobOptions, settings: EngineSettings) -> float:
+    """The multiplier a job asks for: its own strength, else the STRENGTH setting."""
+    return options.strength if options.strength is not None else settings.strength
+
+
+def plan_options(
+    options: JobOptions,
+    settings: EngineSettings,
+    *,
+    on_cpu: bool,
+    preset_defaults: Mapping[str, float] | None = None,
+    precision: str = "fp32",
+) -> StylizeOptions:
+    """The job's knobs filled in from the painting's own defaults (the catalogue's
+    `[presets.X.defaults]`), then the settings. The strength asked for (the job's, else
+    STRENGTH) multiplies the painting's own: 1 is the balance chosen for that painting. On a
+    CPU, size and iterations the job did not ask for are capped by CPU_IMAGE_SIZE (unset: by
+    what the CPU paints in, `precision`) / CPU_ITERATIONS, so a default job ends in about two
+    minutes; MAX_IMAGE_SIZE / MAX_ITERATIONS cap everything."""
+    preset_defaults = preset_defaults or {}
+    size = options.size
+    if size is None:
+        size = settings.image_size
+        if on_cpu:
+            size = min(size, cpu_image_size(settings, precision))
+    iterations = options.iterations
+    if iterations is None:
+        iterations = settings.iterations
+        if on_cpu:
+            iterations = min(iterations, settings.cpu_iterations)
+    return StylizeOptions(
+        size=min(size, settings.max_image_size),
+        iterations=min(iterations, settings.max_iterations),
+        strength=round(asked_strength(options, settings) * preset_defaults.get("strength", 1.0), 4),
+        style_scale=preset_defaults.get("style_scale", 1.0),
+        preserve_colors=bool(options.preserve_colors),
+        seed=0 if options.seed is None else options.seed,
+        progress_every=1,  # every iteration: stop checks; the db hears every PROGRESS_EVERY
+        precision=settings.precision,
+    )
+
+
+def shrunk(size: int) -> int:
+    """The size a job is tried again at after running out of memory."""
+    return max(16, int(size * OOM_SHRINK))
+
+
+def oom_message(size: int) -> str:
+    smaller = max(64, int(size * OOM_SHRINK) // 64 * 64)
+    return (
+        f"Your picture did not fit in the painter's memory, even at {size} px. "
+        f"Please try a smaller size, for example size={smaller}."
+    )
