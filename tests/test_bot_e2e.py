@@ -21,6 +21,7 @@ from styles import load_catalogue
 from tests.bot_harness import free_port, http_get, metric_samples
 from tests.fake_bot_api import DEFAULT_USER_ID, Call, FakeBotAPI, make_user
 from tests.style_support import copy_styles, decode, decode_video, difference, photo
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -367,8 +368,14 @@ async def test_painted_over_a_webhook_once_and_counted(spawn_bot, fake_api, e2e_
 
     store = await JobStore.open(Path(env["DATA_DIR"]))
     try:
-        jobs = await store.list_jobs()
-        assert [(j.status, j.delivered_at is not None) for j in jobs] == [(JobStatus.DONE, True)]
+
+        async def delivered() -> bool:  # marked once sendPhoto has returned to the bot
+            jobs = await store.list_jobs()
+            return [(j.status, j.delivered_at is not None) for j in jobs] == [
+                (JobStatus.DONE, True)
+            ]
+
+        await eventually(delivered, 10, "the one job marked delivered")
         [engine] = await store.engines()
         environ = await asyncio.to_thread(read_environ, engine.pid)
         assert b"e2e-secret" not in environ and env["TELEGRAM_TOKEN"].encode() not in environ
