@@ -138,13 +138,13 @@ def rotated(data: bytes, degrees: float) -> bytes:
 
 
 def zero_length_stream() -> bytes:
-    """An MP4 with a video track that holds no frame at all."""
+    """A Matroska file with a video track that holds no frame at all."""
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
+    with av.open(buffer, "w", format="matroska") as container:
         stream = container.add_stream("libx264", rate=12)
         stream.width, stream.height = 64, 48
         stream.pix_fmt = "yuv420p"
-        container.mux(stream.encode())
+        container.start_encoding()  # the header, with no packet after it
     return buffer.getvalue()
 
 

@@ -97,7 +97,10 @@ def main(argv: list[str]) -> int:
         result = {"error": {**kind, "reason": exc.reason, "values": exc.values}}
     except MemoryError:
         result = {"error": {"kind": "memory"}}
-    trailer = json.dumps({"result": result, "blobs": sizes, "base_kb": base_kb}).encode()
+    peak_kb = _status_kb("VmHWM")
+    trailer = json.dumps(
+        {"result": result, "blobs": sizes, "base_kb": base_kb, "peak_kb": peak_kb}
+    ).encode()
     out.write(trailer + struct.pack(">Q", len(trailer)))
     out.flush()
     return 0

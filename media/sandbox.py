@@ -5,8 +5,9 @@ spend its own budget: the child (media/child.py) caps its address space at what 
 its imports plus `memory_mb` (RLIMIT_AS) and bounds the decoder's threads, and the parent kills
 it at `seconds` of wall time or as soon as `should_stop()` says so (a cancel, a shutdown). The
 bytes go in and the result comes out through unnamed temporary files, so neither side can block
-the other on a pipe, and the parent reaps the child with wait4, which also gives its peak
-memory. Synchronous: the bot calls it from a thread, the painter from its painting thread.
+the other on a pipe. The cost is measured on the child: wall time, and its peak memory (its own
+high-water mark, VmHWM: wait4's ru_maxrss would carry the parent's from before the exec).
+Synchronous: the bot calls it from a thread, the painter from its painting thread.
 
 The result is data, never pickle: a JSON trailer and raw byte blobs (see media/child.py).
 """
@@ -66,7 +67,7 @@ class Outcome:
     result: dict[str, Any]  # the task's JSON answer (or its refusal: {"error": ...})
     blobs: list[bytes] = field(default_factory=list)
     seconds: float = 0.0  # wall time, start-up included
-    peak_kb: int = 0  # the child's peak resident memory (ru_maxrss)
+    peak_kb: int = 0  # the child's peak resident memory (VmHWM)
     base_kb: int = 0  # its resident memory after the imports, before the task
 
 
@@ -86,6 +87,7 @@ def run(
         "PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")])),
         "MALLOC_ARENA_MAX": "2",  # glibc reserves 64 MB of address space per arena
         "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",  # numpy's buffers: address space the budget would lose
     }
     with (
         tempfile.TemporaryFile() as stdin,
@@ -108,7 +110,7 @@ def run(
         with _live_lock:
             _live.add(pid)
         try:
-            status, usage, why = _wait(pid, started + budget.seconds, should_stop)
+            status, peak_kb, why = _wait(pid, started + budget.seconds, should_stop)
         finally:
             with _live_lock:
                 _live.discard(pid)
@@ -126,29 +128,43 @@ def run(
                 raise OverBudget("memory", f"({budget.memory_mb} MB)")
             raise ChildFailed(f"decoder child ended with status {status}: {tail}")
         outcome.seconds = seconds
-        outcome.peak_kb = usage.ru_maxrss
+        outcome.peak_kb = max(outcome.peak_kb, peak_kb)
         return outcome
 
 
 def _wait(
     pid: int, deadline: float, should_stop: Callable[[], bool] | None
-) -> tuple[int, Any, str]:
-    """Reap the child: (wait status, its rusage, "" / "time" / "stop" when it was killed)."""
-    why = ""
+) -> tuple[int, int, str]:
+    """Reap the child: (wait status, its peak memory in kB as last seen here, "" / "time" /
+    "stop" when it was killed)."""
+    peak_kb = 0
     while True:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
+        done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return status, usage, why
-        if not why:
-            if time.monotonic() > deadline:
-                why = "time"
-            elif should_stop is not None and should_stop():
-                why = "stop"
-            if why:
-                _kill(pid)
-                _, status, usage = os.wait4(pid, 0)
-                return status, usage, why
+            return status, peak_kb, ""
+        peak_kb = max(peak_kb, _peak_kb(pid))
+        why = ""
+        if time.monotonic() > deadline:
+            why = "time"
+        elif should_stop is not None and should_stop():
+            why = "stop"
+        if why:
+            _kill(pid)
+            _, status = os.waitpid(pid, 0)
+            return status, peak_kb, why
         time.sleep(POLL_SECONDS)
+
+
+def _peak_kb(pid: int) -> int:
+    """The child's VmHWM (0 where /proc is missing or it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _kill(pid: int) -> None:
@@ -180,7 +196,12 @@ def _parse(raw: bytes) -> Outcome | None:
     for size in trailer.get("blobs", []):
         blobs.append(raw[at : at + size])
         at += size
-    return Outcome(result=trailer["result"], blobs=blobs, base_kb=trailer.get("base_kb", 0))
+    return Outcome(
+        result=trailer["result"],
+        blobs=blobs,
+        base_kb=trailer.get("base_kb", 0),
+        peak_kb=trailer.get("peak_kb", 0),
+    )
 
 
 def _out_of_memory(stderr_tail: str) -> bool:
