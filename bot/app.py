@@ -45,6 +45,7 @@ from bot.settings import BotSettings
 from bot.supervisor import ENGINE_COMMAND, EngineSupervisor
 from bot.telemetry import TelegramWatch, WatchedRequest
 from jobs import DatabaseUnavailable, JobStore
+from media import sandbox
 from styles import load_catalogue
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,8 @@ def engine_environment(settings: BotSettings) -> dict[str, str]:
 
 async def stop_services(app: Application) -> None:
     """post_shutdown: stop the notifier, the engine and /metrics, close the store (each at
-    most once)."""
+    most once); kill any photo or clip still being vetted in a child (#28)."""
+    sandbox.kill_all()
     notifier: Notifier | None = app.bot_data.pop(NOTIFIER_KEY, None)
     if notifier is not None:
         await notifier.stop()

@@ -1,8 +1,10 @@
 """Fetch a user's photo or image file from Telegram and vet it, in memory.
 
 Telegram's getFile only serves files up to 20 MB, so the size is checked (from the message,
-then from getFile) before anything is downloaded. The image is probed and test-decoded in a
-worker thread (`asyncio.to_thread`): nothing here blocks the event loop. The vetted bytes go
+then from getFile) before anything is downloaded. The image's header is read in a worker
+thread (`asyncio.to_thread`), then it is test-decoded in a child process within the media
+budget (media/bounded.py, #28): nothing here blocks the event loop, and a picture built to
+explode in a decoder costs at most the budget's seconds and memory. The vetted bytes go
 straight into the job table with the job (no staging folder to clean up after a crash).
 """
 
@@ -21,7 +23,8 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot import texts
 from bot.i18n import ByteSize, Msg, msg
-from media.images import ImageError, load_image, probe_image
+from media.bounded import Budget, load_image_within
+from media.images import ImageError, probe_image
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +188,7 @@ async def fetch_image(
     max_pixels: int,
     max_side: int,
     paint_side: int | None = None,
+    budget: Budget | None = None,
 ) -> VettedImage:
     """Download `attachment` and check it is a paintable image.
 
@@ -200,6 +204,7 @@ async def fetch_image(
         max_pixels=max_pixels,
         max_side=max_side,
         paint_side=paint_side or max_side,
+        budget=budget or Budget(),
     )
 
 
@@ -233,13 +238,20 @@ async def download(bot: Bot, attachment: Attachment, max_bytes: int) -> bytes:
     return bytes(data)
 
 
-def _vet(data: bytes, *, name: str, max_pixels: int, max_side: int, paint_side: int) -> VettedImage:
+def refusal(exc: ImageError) -> Msg:
+    """An image refusal of media/images.py in the reader's language (bot/texts.py)."""
+    return msg(texts.IMAGE_REFUSED[exc.reason], **exc.values)
+
+
+def _vet(
+    data: bytes, *, name: str, max_pixels: int, max_side: int, paint_side: int, budget: Budget
+) -> VettedImage:
     """(thread) Probe the downloaded image, decode it once (small), tell its type."""
     try:
         # Header first (cheap refusals without decoding), with our own limits below.
         width, height = probe_image(data, max_pixels=max_pixels, max_aspect=1e9)
     except ImageError as exc:
-        raise IntakeError(getattr(exc, "user_message", None) or texts.BAD_IMAGE) from exc
+        raise IntakeError(refusal(exc)) from exc
     except Exception as exc:  # a decoder crash on garbage must not reach the handler
         log.info("probe failed on %s: %r", name, exc)
         raise IntakeError(texts.BAD_IMAGE) from exc
@@ -251,9 +263,9 @@ def _vet(data: bytes, *, name: str, max_pixels: int, max_side: int, paint_side: 
         )
     try:
         # The header can be fine while the data is cut off: decode (small) to be sure.
-        load_image(data, max_side=VERIFY_SIDE, max_pixels=max_pixels, max_aspect=1e9)
+        load_image_within(data, budget, max_side=VERIFY_SIDE, max_pixels=max_pixels, max_aspect=1e9)
     except ImageError as exc:
-        raise IntakeError(getattr(exc, "user_message", None) or texts.BAD_IMAGE) from exc
+        raise IntakeError(refusal(exc)) from exc
     except Exception as exc:
         log.info("decode failed on %s: %r", name, exc)
         raise IntakeError(texts.BAD_IMAGE) from exc

@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from jobs.backends.url import secret_text
+from media.settings import MediaSettings
 
 WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
-class BotSettings(BaseSettings):
+class BotSettings(MediaSettings):
     """Everything `python -m bot` reads; the engine subprocess reads its own `EngineSettings`."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")

@@ -308,6 +308,7 @@ async def _download(
         max_pixels=d.settings.max_input_pixels,
         max_side=d.settings.max_image_size,  # above this, the user hears of the downscale
         paint_side=options.size or d.settings.max_image_size,
+        budget=d.settings.media_budget(),
     )
     try:
         if sub.content.clip is not None:  # a video, GIF or video message (bot/clips.py)
@@ -315,7 +316,8 @@ async def _download(
                 context.bot,
                 sub.content,
                 max_bytes=d.settings.max_download_bytes,
-                max_seconds=d.settings.clip_max_seconds,
+                limits=d.settings.clip_limits(d.settings.clip_max_seconds),
+                budget=d.settings.media_budget(),
             )
         else:
             content = await intake.fetch_image(context.bot, sub.content, **fetch)

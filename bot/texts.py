@@ -15,6 +15,8 @@ from __future__ import annotations
 import html
 from typing import NamedTuple
 
+from media import messages as _media
+
 
 class Plural(NamedTuple):
     """A message with singular and plural forms (gettext's ngettext)."""
@@ -83,6 +85,10 @@ IMAGE_TOO_SMALL = "That image is tiny ({width}×{height}). Send one at least {mi
 IMAGE_DOWNSCALED = (
     "Your image is {width}×{height}; I'll paint it smaller (at most {size} px on the long side)."
 )
+# Refusals of untrusted media by reason (media/messages.py is their one English source; the
+# painter writes the same sentences in its job errors).
+CLIP_REFUSED = _media.CLIP_MESSAGES
+IMAGE_REFUSED = _media.IMAGE_MESSAGES
 DOWNLOAD_FAILED = "I couldn't download that file from Telegram. Please try again in a moment."
 
 MEDIA_HINT = {

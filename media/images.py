@@ -18,12 +18,14 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import ExifTags, Image
 from PIL.JpegImagePlugin import JpegImageFile
 from PIL.PngImagePlugin import PngImageFile
+
+from media.messages import IMAGE_MESSAGES, english
 
 # Formats users may send. Restricting Image.open also keeps exotic decoders (EPS shells out
 # to Ghostscript, for instance) away from untrusted bytes. MPO (camera JPEGs) opens as JPEG.
@@ -50,59 +52,59 @@ _SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 
 class ImageError(ValueError):
-    """An upload we refuse; `str()` is for logs, `user_message` is for the user."""
+    """An upload we refuse; `str()` is for logs, `user_message` is for the user (the English
+    of `reason` in media/messages.py, filled with `values`; the bot says it in the user's
+    language)."""
 
-    user_message: str = "Something is wrong with this image — please try another one."
+    reason: str = "bad"
 
-    def __init__(self, detail: str, user_message: str | None = None) -> None:
+    def __init__(self, detail: str, reason: str | None = None, **values: Any) -> None:
         super().__init__(detail)
-        if user_message is not None:
-            self.user_message = user_message
+        if reason is not None:
+            self.reason = reason
+        self.values = values
+
+    @property
+    def user_message(self) -> str:
+        return english(IMAGE_MESSAGES, self.reason, self.values)
 
 
 class NotAnImageError(ImageError):
-    user_message = (
-        "That file is not an image I can read (I understand JPEG, PNG, WebP, GIF, BMP and TIFF)."
-    )
+    reason = "not_image"
 
 
 class CorruptImageError(ImageError):
-    user_message = "This image looks damaged or cut off — please send it again."
+    reason = "corrupt"
 
 
 class EmptyImageError(ImageError):
-    user_message = "That file is empty — please send the picture again."
+    reason = "empty"
 
 
 class ImageTooLargeError(ImageError):
-    user_message = "This image is too large; please send a smaller one."
+    reason = "too_large"
 
 
 class ImageShapeError(ImageError):
-    user_message = (
-        "This image is too long and thin for me to paint — "
-        "please crop it closer to a normal photo shape."
-    )
+    reason = "shape"
 
 
-def _megapixels(pixels: float) -> str:
+def _megapixels(pixels: float) -> float:
     mp = pixels / 1_000_000
-    return f"{mp:.0f}" if mp >= 10 else f"{mp:.1f}"
+    return float(round(mp)) if mp >= 10 else round(mp, 1)
 
 
 def _too_large(pixels: int, max_pixels: int, size: str = "") -> ImageTooLargeError:
     return ImageTooLargeError(
         f"image has {pixels} pixels{size}, limit is {max_pixels}",
-        f"This image is too large ({_megapixels(pixels)} megapixels); "
-        f"please send one under {_megapixels(max_pixels)} megapixels.",
+        "too_many_pixels",
+        megapixels=_megapixels(pixels),
+        limit=_megapixels(max_pixels),
     )
 
 
 def _no_pixels(width: int, height: int) -> EmptyImageError:
-    return EmptyImageError(
-        f"image has no pixels ({width}×{height})",
-        "This image has no pixels in it — please send another one.",
-    )
+    return EmptyImageError(f"image has no pixels ({width}×{height})", "no_pixels")
 
 
 def _bomb_error(exc: Exception, max_pixels: int) -> ImageTooLargeError:
@@ -266,10 +268,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
     try:
         return img.convert("RGB")
     except ValueError as exc:  # e.g. LAB TIFFs: Pillow has no direct conversion
-        raise NotAnImageError(
-            f"unsupported colour mode {mode}: {exc}",
-            "This image uses a colour format I can't read — please send a JPEG or PNG.",
-        ) from exc
+        raise NotAnImageError(f"unsupported colour mode {mode}: {exc}", "colour_mode") from exc
 
 
 def load_image(

@@ -6,12 +6,15 @@ inputs, each refused in one line with nothing queued; an engine killed mid-clip.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from bench import hostile_media as hostile
 from jobs import JobStatus, JobStore
 from jobs.clips import is_clip
 from tests.clip_support import (
@@ -184,6 +187,32 @@ async def test_bad_clips_get_one_line_and_nothing_is_queued(spawn_bot, fake_api,
         await expect_answers(fake_api, [(as_file, "Queued")], proc, within=20)
         [job] = await store.user_jobs(ALICE["id"], active_only=False)
         assert is_clip(job) and job.content_name == "clip.mp4"
+    assert await proc.stop(timeout=30) == 0
+
+
+async def test_hostile_clips_and_pictures_get_their_line_within_ten_seconds(
+    spawn_bot, fake_api, clip_env
+):
+    """#28: each answered within 10 s (the decode budget) with its one line, nothing
+    queued."""
+    env = {**clip_env, "ENGINE_EXTERNAL": "1", "CLIP_MAX_SECONDS": "10"}
+    proc = await start(spawn_bot, env)
+    big_png = io.BytesIO()
+    Image.new("RGBA", (7000, 7000), (10, 20, 30, 200)).save(big_png, "PNG", compress_level=1)
+    cases = [
+        (fake_api.video_update(hostile.huge_frames(2), "/style monet", duration=2), "7680×4320"),
+        (fake_api.animation_update(hostile.gif_screen(), "/style monet"), "6000×6000"),
+        (fake_api.video_update(hostile.too_many_frames(900), "/style monet"), "too many frames"),
+        (fake_api.video_update(hostile.microsecond_frames(), "/style monet"), "too many frames"),
+        (fake_api.video_update(hostile.mislabelled_png(), "/style monet"), "still picture"),
+        (
+            fake_api.document_update(big_png.getvalue(), "image/png", "big.png", "/style monet"),
+            "too much memory",
+        ),
+    ]
+    await expect_answers(fake_api, cases, proc, within=10)
+    async with await JobStore.open(Path(env["DATA_DIR"])) as store:
+        assert await store.user_jobs(ALICE["id"], active_only=False) == []
     assert await proc.stop(timeout=30) == 0
 
 

@@ -29,6 +29,7 @@ from media.images import (
     save_image,
     to_rgb,
 )
+from media.messages import IMAGE_MESSAGES
 
 RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255,) * 3, (0,) * 3
 
@@ -429,7 +430,7 @@ def test_aspect_limit_is_inclusive_and_configurable():
     assert load_image(encode(Image.new("L", (20, 1000)), "PNG"), max_aspect=50).size == (20, 1000)
 
 
-def test_errors_share_a_base_and_carry_user_messages():
+def test_errors_share_a_base_and_carry_reasons_and_user_messages():
     for cls in (
         NotAnImageError,
         CorruptImageError,
@@ -438,9 +439,13 @@ def test_errors_share_a_base_and_carry_user_messages():
         ImageShapeError,
     ):
         assert issubclass(cls, ImageError) and issubclass(cls, ValueError)
-        assert cls.user_message.endswith(".")
-    err = CorruptImageError("log detail", "Custom sentence.")
-    assert str(err) == "log detail" and err.user_message == "Custom sentence."
+        assert cls("detail").user_message == IMAGE_MESSAGES[cls.reason]
+        assert cls.reason != ImageError.reason and IMAGE_MESSAGES[cls.reason].endswith(".")
+    err = ImageTooLargeError("log detail", "too_many_pixels", megapixels=61.0, limit=60.0)
+    assert str(err) == "log detail" and err.values == {"megapixels": 61.0, "limit": 60.0}
+    assert err.user_message == (
+        "This image is too large (61 megapixels); please send one under 60 megapixels."
+    )
 
 
 def test_missing_file_and_wrong_type_are_caller_bugs(tmp_path):

@@ -11,10 +11,12 @@ import av
 import pytest
 from PIL import Image
 
+from bench import hostile_media as hostile
 from engine.painter.clip_job import CHECKPOINT_EVERY, CHECKPOINT_NAME
 from jobs import Job, JobOptions, JobStatus, JobStore, StyleRef
 from jobs.clips import CLIP_RESULT_NAME, clip_content_name, is_clip
 from jobs.testing import new_job
+from media.messages import CLIP_MESSAGES
 from tests.clip_support import encode_clip, moving_shape_frames
 from tests.test_worker_harness import (
     WorkerProcess,
@@ -101,6 +103,38 @@ async def test_a_bad_clip_fails_with_one_clear_line(store):
     assert [job.status for job in failed] == [JobStatus.FAILED] * 2
     assert "longer than 3 seconds" in failed[0].error
     assert "could not read this video" in failed[1].error
+
+
+async def test_hostile_clips_fail_once_with_their_line_never_retried(store):
+    """#28: refused by the painter's decode (from the header, in its child): FAILED at the
+    first attempt with the one-line reason, the painter alive for the next job."""
+    user = next(_users)
+    cases = [
+        (hostile.huge_frames(2), "frames are too large (7680×4320)"),
+        (hostile.gif_screen(65535, 200), "frames are too large (65535×65535)"),
+        (hostile.microsecond_frames(1000), "too many frames"),
+    ]
+    jobs = [await add_clip(store, user, data) for data, _ in cases]
+    for job, (_, expected) in zip(jobs, cases, strict=True):
+        failed = await wait_status(store, job.id, FINISHED)
+        assert failed.status is JobStatus.FAILED and failed.attempts == 1
+        assert expected in failed.error and "\n" not in failed.error
+
+
+async def test_a_clip_past_the_decoding_time_fails_once_never_retried(tmp_path):
+    """A decode killed at MEDIA_DECODE_SECONDS is the clip's failure (JobFailed), not a crash
+    that MAX_ATTEMPTS would retry."""
+    data = tmp_path / "data"
+    (tmp_path / "styles").mkdir()
+    async with await JobStore.open(data) as store:
+        job = await add_clip(store, 1, encode_clip(moving_shape_frames(24, (64, 48)), 12))
+        worker = WorkerProcess(data, **CLIP_ENV, MEDIA_DECODE_SECONDS="0.05")
+        try:
+            failed = await wait_status(store, job.id, FINISHED)
+        finally:
+            worker.stop()
+        assert failed.status is JobStatus.FAILED and failed.attempts == 1
+        assert failed.error == CLIP_MESSAGES["too_slow"]
 
 
 async def test_cancel_a_clip_mid_way(store, worker):

@@ -1,6 +1,8 @@
 """A clip job, painted: the engine side of jobs/clips.py, called by JobRunner for clips.
 
-The clip is decoded from the job file with the limits (media/video.py), painted frame by
+The clip is decoded from the job file in a child process within the media budget and the clip
+limits (media/bounded.py; killed at a cancel or a shutdown; a refusal, a timeout or a memory
+kill fails the job with its one line, never retried), painted frame by
 frame (engine/clips/painting.py) and stored as an MP4 job file with the last frame as `result.png`.
 Progress is reported after every frame ("frame 18 of 60"), with that frame as the preview and
 the engine's estimate of the time left (frames x iterations x pixels); a cancel or a shutdown
@@ -21,7 +23,7 @@ import torch
 from PIL import Image
 
 from engine.clips.painting import ClipOptions, ClipProgress, paint_clip
-from engine.paint import Progress, StylizeOptions
+from engine.paint import Cancelled, Progress, StylizeOptions
 from engine.painter.context import PainterContext
 from engine.painter.inputs import JobFailed, JobInputs, load_style
 from engine.painter.outcome import JobOutcome, painted_files
@@ -30,9 +32,11 @@ from engine.painter.sizing import oom_message
 from jobs import Job
 from jobs.clips import CLIP_RESULT_NAME
 from jobs.events import job_event
+from media.bounded import decode_clip_within
 from media.images import encode_image
+from media.sandbox import Stopped
 from media.timelapse import FrameRecorder, unpack
-from media.video import ClipError, decode_clip, encode_animation
+from media.video import ClipError, encode_animation
 
 log = logging.getLogger("engine.worker")
 
@@ -62,14 +66,18 @@ def paint_clip_job(
     """(thread) Decode, paint, encode a clip job; JobFailed for a clip that can't be painted."""
     settings = context.settings
     try:
-        clip = decode_clip(
+        clip = decode_clip_within(
             inputs.content,
-            max_seconds=settings.clip_max_seconds,
+            settings.clip_limits(settings.clip_max_seconds),
+            settings.media_budget(),
             max_fps=settings.clip_max_fps,
             long_side=clip_side(job, context),
+            should_stop=lambda: context.should_stop(job.id),
         )
     except ClipError as exc:
         raise JobFailed(exc.user_message) from exc
+    except Stopped as exc:
+        raise Cancelled(0) from exc
     styles = [(load_style(context, inputs, ref, max(clip.size)), ref.weight) for ref in job.styles]
     options = dataclasses.replace(options, size=max(clip.size))
     job_event(

@@ -11,6 +11,7 @@ from PIL import Image
 
 from engine.painter.context import PainterContext
 from jobs import StyleRef
+from media.bounded import load_image_within
 from media.images import ImageError, load_image
 from styles import UnknownStyleError
 
@@ -48,8 +49,11 @@ def missing_preset_message(name: str) -> str:
 
 def load_content(context: PainterContext, data: bytes, size: int) -> Image.Image:
     """The job's photo, upright RGB, at most `size` long."""
+    settings = context.settings
     try:
-        return load_image(data, max_side=size, max_pixels=context.settings.max_input_pixels)
+        return load_image_within(
+            data, settings.media_budget(), max_side=size, max_pixels=settings.max_input_pixels
+        )
     except ImageError as exc:
         raise JobFailed(exc.user_message) from exc
 
@@ -61,7 +65,9 @@ def load_style(context: PainterContext, inputs: JobInputs, ref: StyleRef, size: 
     max_pixels = context.settings.max_input_pixels
     if ref.image is not None:
         try:
-            return load_image(inputs.uploads[ref.image], max_side=max_side, max_pixels=max_pixels)
+            upload = inputs.uploads[ref.image]
+            budget = context.settings.media_budget()
+            return load_image_within(upload, budget, max_side=max_side, max_pixels=max_pixels)
         except ImageError as exc:
             raise JobFailed(f"About your style picture: {exc.user_message}") from exc
     assert ref.preset is not None

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from jobs.backends.url import secret_text
+from media.settings import MediaSettings
 
 
-class EngineSettings(BaseSettings):
+class EngineSettings(MediaSettings):
     """Everything the engine worker and CLI read from the environment.
 
     Defaults aim at a GPU box but keep a CPU-only machine usable: on a CPU the
