@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 
 from engine.paint import Stylizer
+from engine.painter.budget import PaintSpeed
 from engine.painter.metrics import WorkerMetrics
 from engine.painter.settings import EngineSettings
 from jobs import JobStore
@@ -27,6 +28,7 @@ class PainterContext:
     catalogue: Catalogue
     stopping: threading.Event = field(default_factory=threading.Event)  # give the jobs back
     cancelled: set[int] = field(default_factory=set)  # jobs being painted, cancel requested
+    speed: PaintSpeed | None = None  # measured at start when a time budget applies
 
     def cancel(self, job_id: int) -> None:
         """Stop painting this job at its next iteration (the heartbeat saw a cancel)."""

@@ -110,7 +110,8 @@ class JobRunner:
         """What PRECISION means on this device (decided once, at the worker's start)."""
         return self.stylizer.precision_for(self.settings.precision).precision
 
-    def _options(self, job: Job) -> StylizeOptions:
+    def _options(self, job: Job, content_size: tuple[int, int] | None = None) -> StylizeOptions:
+        """The job's knobs; a photo's size (from its header) lets the time budget choose."""
         on_cpu = self.stylizer.device.type == "cpu"
         return plan_options(
             job.options,
@@ -118,7 +119,19 @@ class JobRunner:
             on_cpu=on_cpu,
             preset_defaults=self._defaults(job),
             precision=self._precision() if on_cpu else "fp32",
+            content_size=content_size,
+            speed=self.context.speed,
         )
+
+    def _content_size(self, job: Job, data: bytes) -> tuple[int, int] | None:
+        """A photo's size from its header (None for a clip, or a photo that cannot be read:
+        painting it will say why)."""
+        if is_clip(job):
+            return None
+        try:
+            return probe_image(data, max_pixels=self.settings.max_input_pixels)
+        except Exception:  # noqa: BLE001 - reported when the photo is loaded
+            return None
 
     async def batch_key(self, job: Job) -> tuple[object, ...] | None:
         """What a job must share with others to be painted in one batch with them (the
@@ -129,11 +142,11 @@ class JobRunner:
         if job.id in self._keys:  # a queued job looked at for an earlier batch
             return self._keys[job.id]
         try:
-            options = self._options(job)
             data = await self.store.read_file(job.id, job.content_name)
             if data is None:
                 return None
             size = probe_image(data, max_pixels=self.settings.max_input_pixels)
+            options = self._options(job, size)
         except Exception:  # the database or the photo: painting it alone will say which
             return None
         if len(self._keys) >= KEYS_KEPT:
@@ -168,8 +181,8 @@ class JobRunner:
 
     async def _ready(self, job: Job) -> _Ready:
         """The job's options and files, read before painting starts."""
-        options = self._options(job)
         inputs = await self._inputs(job)
+        options = self._options(job, self._content_size(job, inputs.content))
         job_event(
             log,
             "started",
@@ -327,6 +340,7 @@ class JobRunner:
         one job's trouble never costs the others theirs."""
         outcomes: list[Image.Image | BaseException] | None = None
         self.metrics.batch(len(batch))
+        started = time.perf_counter()
         if len(batch) > 1:
             try:
                 outcomes = self.stylizer.stylize_batch([p.request for p in batch])
@@ -339,10 +353,24 @@ class JobRunner:
         if outcomes is None:
             self.metrics.batch(1)
             outcomes = [self._paint_alone(p) for p in batch]
+        if len(batch) == 1:
+            self._learn_speed(batch[0], outcomes[0], time.perf_counter() - started)
         return [
             self._outcome(p, outcome) if isinstance(outcome, Image.Image) else outcome
             for p, outcome in zip(batch, outcomes, strict=True)
         ]
+
+    def _learn_speed(
+        self, painting: _Painting, outcome: Image.Image | BaseException, seconds: float
+    ) -> None:
+        """(thread) A photo painted alone at its planned size tells the budget what painting
+        really costs here (engine/painter/budget.py)."""
+        speed, options = self.context.speed, painting.request.options
+        if speed is None or not isinstance(outcome, Image.Image):
+            return
+        if max(outcome.size) != options.size:  # retried smaller: another plan
+            return
+        speed.observe(outcome.size, options, seconds)
 
     def _paint_alone(self, painting: _Painting) -> Image.Image | BaseException:
         try:

@@ -34,6 +34,11 @@ class EngineSettings(MediaSettings):
     # Unset: CPU_SIZE_BF16 where the CPU paints in bf16, else CPU_SIZE_FP32 (about two
     # minutes a picture either way on 2 cores; bench/RESULTS.md).
     cpu_image_size: int | None = Field(None, ge=32, le=4096, alias="CPU_IMAGE_SIZE")
+    # The time budget of a default job (engine/painter/budget.py): its size is chosen from
+    # the speed this painter measures, never under the look side (256 px) nor over IMAGE_SIZE.
+    # On a CPU by default (0: off, CPU_IMAGE_SIZE then the fixed size); on a GPU only if set.
+    cpu_job_seconds: float = Field(75.0, ge=0, le=3600, alias="CPU_JOB_SECONDS")
+    gpu_job_seconds: float = Field(0.0, ge=0, le=3600, alias="GPU_JOB_SECONDS")
     cpu_iterations: int = Field(300, ge=1, le=10000, alias="CPU_ITERATIONS")
     strength: float = Field(1.0, gt=0, le=10, alias="STRENGTH")
     progress_every: int = Field(100, ge=1, alias="PROGRESS_EVERY")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from engine.paint import StylizeOptions
+from engine.paint import Research, StylizeOptions
+from engine.painter.budget import PaintSpeed, choose_size
 from engine.painter.settings import EngineSettings
 from jobs import JobOptions
 
@@ -31,6 +32,19 @@ def asked_strength(options: JobOptions, settings: EngineSettings) -> float:
     return options.strength if options.strength is not None else settings.strength
 
 
+def job_seconds(settings: EngineSettings, on_cpu: bool) -> float:
+    """The time budget of a default job here (0: none, the size comes from the settings)."""
+    if on_cpu:
+        return settings.cpu_job_seconds if settings.cpu_image_size is None else 0.0
+    return settings.gpu_job_seconds
+
+
+def budget_floor(settings: EngineSettings) -> int:
+    """The smallest size the budget chooses: the look side (a phone's view), or IMAGE_SIZE if
+    the owner set it smaller."""
+    return min(settings.image_size, Research().look_side)
+
+
 def plan_options(
     options: JobOptions,
     settings: EngineSettings,
@@ -38,27 +52,37 @@ def plan_options(
     on_cpu: bool,
     preset_defaults: Mapping[str, float] | None = None,
     precision: str = "fp32",
+    content_size: tuple[int, int] | None = None,
+    speed: PaintSpeed | None = None,
 ) -> StylizeOptions:
     """The job's knobs filled in from the painting's own defaults (the catalogue's
     `[presets.X.defaults]`), then the settings. The strength asked for (the job's, else
     STRENGTH) multiplies the painting's own: 1 is the balance chosen for that painting. On a
-    CPU, size and iterations the job did not ask for are capped by CPU_IMAGE_SIZE (unset: by
-    what the CPU paints in, `precision`) / CPU_ITERATIONS, so a default job ends in about two
-    minutes; MAX_IMAGE_SIZE / MAX_ITERATIONS cap everything."""
+    CPU, iterations the job did not ask for are capped by CPU_ITERATIONS; a size it did not ask
+    for is chosen by the time budget (CPU_JOB_SECONDS; GPU_JOB_SECONDS on a GPU) from the
+    photo's shape and this painter's measured `speed`, else capped by CPU_IMAGE_SIZE (unset: by
+    what the CPU paints in, `precision`); MAX_IMAGE_SIZE / MAX_ITERATIONS cap everything."""
     preset_defaults = preset_defaults or {}
-    size = options.size
-    if size is None:
-        size = settings.image_size
-        if on_cpu:
-            size = min(size, cpu_image_size(settings, precision))
     iterations = options.iterations
     if iterations is None:
         iterations = settings.iterations
         if on_cpu:
             iterations = min(iterations, settings.cpu_iterations)
+    iterations = min(iterations, settings.max_iterations)
+    size = options.size
+    if size is None:
+        size = settings.image_size
+        budget = job_seconds(settings, on_cpu)
+        if budget and speed is not None and content_size is not None:
+            base = StylizeOptions(size=size, iterations=iterations)
+            size = choose_size(
+                speed, budget, content_size, base, floor=budget_floor(settings), cap=size
+            )
+        elif on_cpu:
+            size = min(size, cpu_image_size(settings, precision))
     return StylizeOptions(
         size=min(size, settings.max_image_size),
-        iterations=min(iterations, settings.max_iterations),
+        iterations=iterations,
         strength=round(asked_strength(options, settings) * preset_defaults.get("strength", 1.0), 4),
         style_scale=preset_defaults.get("style_scale", 1.0),
         preserve_colors=bool(options.preserve_colors),
@@ -79,3 +103,9 @@ def oom_message(size: int) -> str:
         f"Your picture did not fit in the painter's memory, even at {size} px. "
         f"Please try a smaller size, for example size={smaller}."
     )
+
+
+def budget_summary(settings: EngineSettings, speed: PaintSpeed, on_cpu: bool) -> str:
+    """What the budget means here, for /admin and the log: the default size of a 4:3 photo."""
+    options = plan_options(JobOptions(), settings, on_cpu=on_cpu, content_size=(4, 3), speed=speed)
+    return f"a default photo {options.size} px in ~{job_seconds(settings, on_cpu):.0f} s"

@@ -30,9 +30,11 @@ import torch
 
 from engine.paint import Stylizer, bucket_pixels
 from engine.painter.batching import LOOKAHEAD, batch_limit
+from engine.painter.budget import PaintSpeed, measure_speed
 from engine.painter.metrics import WorkerMetrics
 from engine.painter.runner import JobRunner
 from engine.painter.settings import EngineSettings
+from engine.painter.sizing import budget_floor, budget_summary, job_seconds
 from jobs import (
     DatabaseUnavailable,
     EngineInfo,
@@ -99,13 +101,18 @@ class Worker:
             choice = await asyncio.to_thread(stylizer.precision_for, self.settings.precision)
             log.info("painting in %s: %s", choice.precision, choice.reason)
             hardware, self.info.gpu_memory_mb = describe_device(stylizer)
+            speed = await asyncio.to_thread(self._measure_speed, stylizer, choice.precision)
             self.info.device = f"{hardware}, {choice.precision}"  # what /admin shows
+            if speed is not None:
+                on_cpu = stylizer.device.type == "cpu"
+                self.info.device += f", {budget_summary(self.settings, speed, on_cpu)}"
             await self.store.register_engine(self.info, exclusive=exclusive)
             self.metrics.painter(self.worker_id, stylizer.device, hardware, choice.precision)
             self._serve_metrics()
             self.runner = JobRunner(
                 self.store, stylizer, self.settings, self.worker_id, self.metrics
             )
+            self.runner.context.speed = speed
             if self.stopping.is_set():
                 self.runner.stopping.set()
             log.info("worker %s ready on %s", self.worker_id, self.info.device)
@@ -117,6 +124,15 @@ class Worker:
             self.metrics.close()
             await self.store.unregister_engine(self.worker_id)
             log.info("worker %s stopped", self.worker_id)
+
+    def _measure_speed(self, stylizer: Stylizer, precision: str) -> PaintSpeed | None:
+        """(thread) This painter's speed, when a time budget chooses the default size."""
+        on_cpu = stylizer.device.type == "cpu"
+        if not job_seconds(self.settings, on_cpu):
+            return None
+        if self.settings.image_size <= budget_floor(self.settings):
+            return None  # nothing to choose: every default job is IMAGE_SIZE
+        return measure_speed(stylizer, precision)
 
     def _serve_metrics(self) -> None:
         """WORKER_METRICS_PORT, if set; a port in use costs the metrics, never the painting."""

@@ -1,0 +1,100 @@
+"""The time budget (#29): a default job's size chosen from the painter's measured speed."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.paint import Research, StylizeOptions, Stylizer
+from engine.paint.plan import plan_scales
+from engine.painter.budget import PaintSpeed, choose_size, measure_speed, plan_units
+from engine.painter.settings import EngineSettings
+from engine.painter.sizing import budget_summary, plan_options
+from jobs import JobOptions
+
+
+def _settings(**env: str) -> EngineSettings:
+    return EngineSettings(_env_file=None, **env)  # type: ignore[call-arg]
+
+
+def test_units_count_every_scale_and_the_look_copies():
+    """Without copies the units are the plan's pixels x iterations; a 576 px picture also
+    pays for its 256 px look copy at full size."""
+    small = StylizeOptions(size=256, iterations=300)
+    plan = plan_scales((256, 192), small)
+    units, iterations = plan_units((256, 192), small)
+    assert iterations == 300
+    assert units == pytest.approx(sum(w * h * n for (w, h), n in plan) / 1e6)
+    large = StylizeOptions(size=576, iterations=300)
+    off = StylizeOptions(size=576, iterations=300, research=Research(look_side=0))
+    with_copies, _ = plan_units((576, 432), large)
+    full_scale = 576 * 432 * plan_scales((576, 432), large)[-1][1] / 1e6
+    assert with_copies > plan_units((576, 432), off)[0] * 0.9
+    assert with_copies >= full_scale * (1 + (256 / 576) ** 2) * 0.99
+
+
+def test_the_chosen_size_is_the_largest_that_fits():
+    speed = PaintSpeed(per_unit=5.0, per_iteration=0.02)
+    options = StylizeOptions(size=768, iterations=300)
+    side = choose_size(speed, 75, (4, 3), options, floor=256, cap=768)
+    assert 256 <= side <= 768 and side % 16 == 0
+    fits = StylizeOptions(size=side, iterations=300)
+    assert speed.seconds((side, side * 3 // 4), fits) <= 75
+    larger = StylizeOptions(size=side + 16, iterations=300)
+    assert speed.seconds((side + 16, (side + 16) * 3 // 4), larger) > 75
+    # A faster machine paints larger; a wide photo costs less than a square one at one side.
+    assert choose_size(PaintSpeed(2.0, 0.01), 75, (4, 3), options, floor=256, cap=768) > side
+    assert choose_size(speed, 75, (2, 1), options, floor=256, cap=768) >= side
+
+
+def test_a_machine_too_slow_paints_the_look_side_and_a_fast_one_stops_at_the_cap():
+    options = StylizeOptions(size=768, iterations=300)
+    assert choose_size(PaintSpeed(5000.0, 1.0), 75, (4, 3), options, floor=256, cap=768) == 256
+    assert choose_size(PaintSpeed(0.1, 0.0), 75, (4, 3), options, floor=256, cap=768) == 768
+
+
+def test_painted_jobs_move_the_price_towards_what_they_cost():
+    speed = PaintSpeed(per_unit=5.0, per_iteration=0.02)
+    options = StylizeOptions(size=512, iterations=300)
+    predicted = speed.seconds((512, 384), options)
+    for _ in range(10):
+        speed.observe((512, 384), options, predicted * 2)
+    assert speed.seconds((512, 384), options) == pytest.approx(predicted * 2, rel=0.05)
+    before = speed.per_unit
+    speed.observe((512, 384), options, 1e6)  # a stalled job moves it by a bounded factor
+    assert speed.per_unit <= before * (1 + 0.3 * 2) + 1e-9
+
+
+def test_plan_options_lets_the_budget_choose_unless_something_says_otherwise():
+    speed = PaintSpeed(per_unit=5.0, per_iteration=0.02)
+    cpu = _settings()
+    chosen = plan_options(JobOptions(), cpu, on_cpu=True, content_size=(640, 480), speed=speed)
+    assert chosen.size == choose_size(
+        speed, 75, (640, 480), StylizeOptions(size=768, iterations=300), floor=256, cap=768
+    )
+    assert chosen.iterations == 300
+    # The user's size= wins; CPU_IMAGE_SIZE is a fixed size; CPU_JOB_SECONDS=0 turns it off.
+    asked = plan_options(JobOptions(size=900), cpu, on_cpu=True, content_size=(4, 3), speed=speed)
+    assert asked.size == 900
+    fixed = _settings(CPU_IMAGE_SIZE="320")
+    assert (
+        plan_options(JobOptions(), fixed, on_cpu=True, content_size=(4, 3), speed=speed).size == 320
+    )
+    off = _settings(CPU_JOB_SECONDS="0")
+    assert plan_options(JobOptions(), off, on_cpu=True, content_size=(4, 3), speed=speed).size in (
+        416,
+        576,
+    )
+    # A GPU keeps IMAGE_SIZE unless GPU_JOB_SECONDS is set.
+    assert (
+        plan_options(JobOptions(), cpu, on_cpu=False, content_size=(4, 3), speed=speed).size == 768
+    )
+    gpu = _settings(GPU_JOB_SECONDS="10")
+    on_gpu = plan_options(JobOptions(), gpu, on_cpu=False, content_size=(4, 3), speed=speed)
+    assert on_gpu.size < 768
+    assert "px in ~75 s" in budget_summary(cpu, speed, on_cpu=True)
+
+
+def test_the_probe_prices_a_real_painting(cpu_stylizer: Stylizer):
+    speed = measure_speed(cpu_stylizer, "fp32", sides=(48, 96), iterations=2)
+    assert speed.per_unit > 0 and speed.per_iteration >= 0
+    assert speed.seconds((96, 72), StylizeOptions(size=96, iterations=10)) > 0
