@@ -16,3 +16,25 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# The instruction sets that decide how fast VGG paints (bench/RESULTS.md, #29).
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_flags() -> list[str]:
+    """Which of ISA_FLAGS this CPU has (/proc/cpuinfo), plus what oneDNN was limited to
+    (ONEDNN_MAX_CPU_ISA), so a row measured with the limit says so."""
+    import os
+
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")),
+        [],
+    )
+    found = [flag for flag in ISA_FLAGS if flag in flags]
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return [*found, f"limited to {limit}"] if limit else found
