@@ -24,6 +24,7 @@ from PIL import Image
 
 from engine.clips.painting import ClipOptions, ClipProgress, paint_clip
 from engine.paint import Cancelled, Progress, StylizeOptions
+from engine.painter.clip_plan import PLAN_NAME, ClipPlan, plan_clip, thinned
 from engine.painter.context import PainterContext
 from engine.painter.inputs import JobFailed, JobInputs, load_style
 from engine.painter.outcome import JobOutcome, painted_files
@@ -36,7 +37,7 @@ from media.bounded import decode_clip_within
 from media.images import encode_image
 from media.sandbox import Stopped
 from media.timelapse import FrameRecorder, unpack
-from media.video import ClipError, encode_animation
+from media.video import Clip, ClipError, encode_animation
 
 log = logging.getLogger("engine.worker")
 
@@ -78,38 +79,74 @@ def paint_clip_job(
         raise JobFailed(exc.user_message) from exc
     except Stopped as exc:
         raise Cancelled(0) from exc
-    styles = [(load_style(context, inputs, ref, max(clip.size)), ref.weight) for ref in job.styles]
-    options = dataclasses.replace(options, size=max(clip.size))
+    plan = _plan(context, job, loop, clip, options)
+    frames = thinned(clip.frames, clip.fps, plan)
+    fps = min(plan.fps, clip.fps)
+    size = frames[0].size
+    styles = [(load_style(context, inputs, ref, max(size)), ref.weight) for ref in job.styles]
+    options = dataclasses.replace(options, size=max(size), iterations=plan.first_iterations)
     job_event(
         log,
         "clip",
         job,
-        frames=len(clip.frames),
-        fps=clip.fps,
-        width=clip.size[0],
-        height=clip.size[1],
+        frames=len(frames),
+        fps=fps,
+        width=size[0],
+        height=size[1],
+        frame_iterations=plan.frame_iterations,
     )
-    done = _checkpointed(context, job, loop, clip.size, len(clip.frames))
+    done = _checkpointed(context, job, loop, size, len(frames))
     if done:
-        job_event(log, "resumed", job, frame=len(done) + 1, frames=len(clip.frames))
+        job_event(log, "resumed", job, frame=len(done) + 1, frames=len(frames))
     try:
         painted = paint_clip(
             context.stylizer,
-            clip.frames,
+            frames,
             styles,
             options,
-            ClipOptions(frame_iterations=settings.clip_frame_iterations),
+            ClipOptions(frame_iterations=plan.frame_iterations),
             on_frame=_reporter(context, job, loop, done),
             should_stop=lambda: context.should_stop(job.id),
             done=done,
         )
     except torch.cuda.OutOfMemoryError as exc:  # a photo is retried smaller; a clip says so
-        raise JobFailed(oom_message(max(clip.size))) from exc
-    animation = encode_animation(painted, clip.fps)
+        raise JobFailed(oom_message(max(size))) from exc
+    animation = encode_animation(painted, fps)
     # The checkpoint is emptied with the result (the job table has no file delete).
-    extra = painted_files(job, options, clip.size, settings)
+    extra = painted_files(job, options, size, settings)
     extra.update({CLIP_RESULT_NAME: animation, CHECKPOINT_NAME: b""})
-    return JobOutcome(encode_image(painted[-1], "PNG"), clip.size, extra)
+    return JobOutcome(encode_image(painted[-1], "PNG"), size, extra)
+
+
+def _plan(
+    context: PainterContext,
+    job: Job,
+    loop: asyncio.AbstractEventLoop,
+    clip: Clip,
+    options: StylizeOptions,
+) -> ClipPlan:
+    """(thread) The clip's plan within its budget: the one kept with the job by a painter
+    before this one (a crash mid-clip: the same frames, so its checkpoint fits), else a new
+    one, kept for whoever may take over."""
+    try:
+        kept = on_loop(loop, context.store.read_file(job.id, PLAN_NAME))
+    except Exception:  # noqa: BLE001 - a kept plan is a help; a new one is as good
+        kept = None
+    plan = ClipPlan.from_json(kept) if kept else None
+    if plan is not None:
+        return plan
+    settings = context.settings
+    own = ClipPlan(max(clip.size), clip.fps, options.iterations, settings.clip_frame_iterations)
+    budget = settings.cpu_clip_seconds if context.on_cpu else settings.gpu_clip_seconds
+    plan = plan_clip(
+        context.speed, budget, clip.size, len(clip.frames), own, keep_side=bool(job.options.size)
+    )
+    write = context.store.write_file(job.id, PLAN_NAME, plan.to_json(), worker_id=context.worker_id)
+    try:
+        on_loop(loop, write)
+    except Exception as exc:  # noqa: BLE001 - painting goes on; a takeover plans again
+        log.warning("job %s: clip plan not kept (%s)", job.id, exc)
+    return plan
 
 
 def _checkpointed(

@@ -54,6 +54,10 @@ class EngineSettings(MediaSettings):
     clip_size: int = Field(512, ge=32, le=2048, alias="CLIP_SIZE")
     cpu_clip_size: int = Field(256, ge=32, le=2048, alias="CPU_CLIP_SIZE")
     clip_frame_iterations: int = Field(40, ge=1, le=2000, alias="CLIP_FRAME_ITERATIONS")
+    # A clip's time budget (engine/painter/clip_plan.py): later frames' iterations, frame rate,
+    # the first frame's iterations, then the size give way until it fits (0: off).
+    cpu_clip_seconds: float = Field(180.0, ge=0, le=7200, alias="CPU_CLIP_SECONDS")
+    gpu_clip_seconds: float = Field(0.0, ge=0, le=7200, alias="GPU_CLIP_SECONDS")
     # Queued jobs of one size and plan painted together (1: one at a time). Unset: 1 on a CPU
     # (0.90-0.99x at 256 px, faster only at 128 px), on a GPU as many as fit its free
     # memory, at most 8 (engine/painter/batching.py; bench/RESULTS.md).
