@@ -318,8 +318,8 @@ class _Scale:
     def _render(self, pixels: torch.Tensor, i: int) -> Callable[[int], Image.Image]:
         def render(side: int) -> Image.Image:
             with torch.no_grad():
-                one = pixels[i : i + 1].detach()
-                picture = self.stylizer.finish(one, self.photo[i : i + 1], self.pictures[i].options)
+                one, photo = self._own(pixels, i)
+                picture = self.stylizer.finish(one, photo, self.pictures[i].options)
                 return thumbnail(picture, side)
 
         return render
@@ -329,11 +329,16 @@ class _Scale:
             film = self.pictures[i].tracker.film
             assert film is not None
             with torch.no_grad():
-                return film.frame(
-                    pixels[i : i + 1].detach(), self.photo[i : i + 1], self.stylizer.finish
-                )
+                return film.frame(*self._own(pixels, i), self.stylizer.finish)
 
         return frame
+
+    def _own(self, pixels: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Picture `i` and its photo without the canvas's padding (a 64x33 picture on a 64x48
+        canvas is previewed at 64x33, not with the padding's repeated edge below it)."""
+        width, height = self.sizes[i]
+        own = pixels[i : i + 1, :, :height, :width].detach()
+        return own, self.photo[i : i + 1, :, :height, :width]
 
     def _select(self, index: torch.Tensor, keep: list[int]) -> None:
         self.pictures = [self.pictures[i] for i in keep]
