@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engine.paint.guard import DivergenceGuard
+from engine.paint.guard import DivergenceGuard, PaintingLost
 from engine.paint.look import level_copies, term_weights
 from engine.paint.losses import (
     LossWeights,
@@ -234,7 +234,7 @@ class _Scale:
         average = IterateAverage(research.average_decay, pixels) if research.average_decay else None
         for _ in range(iterations):
             loss, objective = self._evaluate(pixels)
-            diverged = guard.observe(objective, pixels)
+            diverged = guard.observe(objective, pixels, pixels.grad)
             stopped = self._report(pixels, loss, size)
             pixels = optimiser.step(pixels, diverged)
             guard.restore(pixels.detach(), diverged)
@@ -251,8 +251,28 @@ class _Scale:
                     average.select(index)
                 self._select(index, keep)
         if average is not None and average.weight > 0:
-            return average.value().clamp_(0.0, 1.0)
-        return pixels.detach().clamp_(0.0, 1.0)
+            painted = average.value().clamp_(0.0, 1.0)
+        else:
+            painted = pixels.detach().clamp_(0.0, 1.0)
+        return self._drop_lost(painted, guard)
+
+    def _drop_lost(self, painted: torch.Tensor, guard: DivergenceGuard) -> torch.Tensor:
+        """The rows of the pictures that kept finite numbers (engine/paint/guard.py); one that
+        did not ends with PaintingLost, never as a black picture or the photo called done."""
+        lost = guard.lost(painted)
+        if not any(lost):
+            return painted
+        keep = [i for i, gone in enumerate(lost) if not gone]
+        for i, gone in enumerate(lost):
+            if gone:
+                self.pictures[i].outcome = PaintingLost(
+                    "the painting's numbers stopped being finite and did not recover"
+                )
+        if not keep:
+            return painted[:0]
+        index = torch.tensor(keep, device=painted.device, dtype=torch.long)
+        self._select(index, keep)
+        return painted.index_select(0, index)
 
     def _evaluate(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per picture (B,): the loss (what is reported) and the objective the gradient

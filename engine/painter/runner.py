@@ -22,11 +22,19 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from engine.paint import Cancelled, PaintRequest, StylizeOptions, Stylizer, batch_key
+from engine.paint import (
+    Cancelled,
+    PaintingLost,
+    PaintRequest,
+    StylizeOptions,
+    Stylizer,
+    batch_key,
+)
 from engine.painter.clip_job import paint_clip_job
 from engine.painter.context import PainterContext
 from engine.painter.inputs import (
     GENERIC_ERROR,
+    LOST_ERROR,
     JobFailed,
     JobInputs,
     load_content,
@@ -191,6 +199,9 @@ class JobRunner:
             return await self._stopped(job, seconds)
         if isinstance(outcome, JobFailed):
             return await self._fail(job, outcome.user_message, seconds)
+        if isinstance(outcome, PaintingLost):
+            log.warning("job %s: %s", job.id, outcome)
+            return await self._fail(job, LOST_ERROR, seconds)
         if isinstance(outcome, BaseException):
             log.error("job %s: unexpected error", job.id, exc_info=outcome)
             return await self._fail(job, GENERIC_ERROR, seconds)
