@@ -77,3 +77,19 @@ def test_a_lone_picture_that_cannot_recover_raises_instead_of_being_delivered(st
     request = _requests()[0]
     with pytest.raises(PaintingLost):
         stylizer.stylize(request.content, request.styles, OPTIONS, extra_loss=Poison(after=1))
+
+
+@pytest.mark.parametrize("level", [0, 255])
+def test_a_flat_black_or_white_photo_gets_the_paintings_texture_in_its_tone(stylizer, level):
+    """Its pixels start exactly on 0 or 1, where clamp's gradient is zero: it used to come
+    back flat, its loss the same at every report (engine/paint/pixels.py `clamped`)."""
+    request = _requests()[0]
+    photo = Image.new("RGB", (96, 72), (level, level, level))
+    losses: list[float] = []
+    image = stylizer.stylize(
+        photo, request.styles, replace(OPTIONS, iterations=12), lambda p: losses.append(p.loss)
+    )
+    pixels = np.asarray(image).astype(float)
+    assert losses[-1] < losses[0]  # not flat
+    assert pixels.std() > 1  # textured (it was exactly 0: one flat colour)
+    assert abs(pixels.mean() - level) < 70  # in its tone

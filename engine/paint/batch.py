@@ -35,7 +35,7 @@ from engine.paint.losses import (
 from engine.paint.model import StyleModel
 from engine.paint.optimiser import IterateAverage, Optimiser
 from engine.paint.options import StylizeOptions
-from engine.paint.pixels import resized, thumbnail, to_tensor
+from engine.paint.pixels import clamped, resized, thumbnail, to_tensor
 from engine.paint.plan import Plan, batch_key, fit_size, plan_scales
 from engine.paint.progress import Cancelled, Film, Tracker
 from engine.paint.request import PaintRequest
@@ -280,7 +280,7 @@ class _Scale:
         pixels.grad = None
         # The loss sees the image as it will be delivered (clamped to [0, 1]); a gentle pull
         # brings pixels that wandered out of range back where they have a gradient.
-        visible = pixels.clamp(0.0, 1.0)
+        visible = clamped(pixels)
         extractor = self.stylizer.extractor
         research = self.shared.research
         with self.stylizer.autocast(self.shared):
