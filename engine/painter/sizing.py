@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import torch
+
 from engine.paint import StylizeOptions
 from engine.painter.settings import EngineSettings
 from jobs import JobOptions
 
 OOM_SHRINK = 0.7
+# What running out of memory raises: the GPU's (torch.OutOfMemoryError is
+# torch.cuda.OutOfMemoryError; tests raise a subclass on the CPU) and the host's.
+OUT_OF_MEMORY: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError, MemoryError)
 
 # The CPU's default long side (CPU_IMAGE_SIZE unset): 300 iterations take about two minutes on
 # 2 cores at either (AMD EPYC, square photo: bf16 576 px 140 s, fp32 416 px 122 s; a 3:2 photo
@@ -79,3 +84,14 @@ def oom_message(size: int) -> str:
         f"Your picture did not fit in the painter's memory, even at {size} px. "
         f"Please try a smaller size, for example size={smaller}."
     )
+
+
+def is_out_of_memory(outcome: object) -> bool:
+    return isinstance(outcome, OUT_OF_MEMORY)
+
+
+def free_memory() -> None:
+    """Give the GPU's cached blocks back; called outside an `except` block, once the error's
+    traceback (which holds the tensors) is gone."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
