@@ -396,25 +396,18 @@ class JobRunner:
         timelapse frame, its callback, its finish, its encoding) paints it again alone,
         smaller, instead of failing it."""
         self.context.touch()
-        if is_out_of_memory(outcome):
-            outcome = self._smaller(painting, outcome)
-        if not isinstance(outcome, Image.Image):
-            return outcome
-        try:
-            return self._outcome(painting, outcome)
-        except Exception as exc:  # noqa: BLE001 - the job's outcome
-            if not is_out_of_memory(exc):
-                return exc
-            error: BaseException = exc
-        again = self._smaller(painting, error)
-        if not isinstance(again, Image.Image):
-            return again
-        try:
-            return self._outcome(painting, again)
-        except Exception as exc:  # noqa: BLE001 - the job's outcome
-            if is_out_of_memory(exc):
+        smaller = False
+        while True:
+            if is_out_of_memory(outcome) and not smaller:
+                outcome, smaller = self._smaller(painting, outcome), True
+            if is_out_of_memory(outcome):
                 return JobFailed(oom_message(shrunk(painting.request.options.size)))
-            return exc
+            if not isinstance(outcome, Image.Image):
+                return outcome
+            try:
+                return self._outcome(painting, outcome)
+            except Exception as exc:  # noqa: BLE001 - the job's outcome (or, OOM: again)
+                outcome = exc
 
     def _smaller(self, painting: _Painting, error: BaseException) -> Image.Image | BaseException:
         """(thread) The job painted again alone, smaller, after running out of memory."""
