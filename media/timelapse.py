@@ -77,7 +77,14 @@ def unpack(data: bytes) -> list[Image.Image]:
     """The frames of a `pack`ed file, in order, decoded (RGB)."""
     frames = []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for name in sorted(archive.namelist()):
+        for name in sorted(archive.namelist(), key=_frame_number):
             with Image.open(io.BytesIO(archive.read(name))) as image:
                 frames.append(image.convert("RGB"))
     return frames
+
+
+def _frame_number(name: str) -> tuple[int, str]:
+    """frame-101.jpg before frame-1000.jpg: a clip has more frames than three digits hold, and
+    as text they would sort by their first digits."""
+    digits = "".join(c for c in name.rsplit("-", 1)[-1] if c.isdigit())
+    return (int(digits) if digits else -1, name)

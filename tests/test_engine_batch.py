@@ -218,3 +218,24 @@ def test_pictures_of_one_shape_bucket_are_painted_on_one_canvas_each_at_its_own_
             return judge(stylizer, picture, request.content, request.styles[0][0])["loss"]
 
         assert 0.9 < judged(image) / judged(alone) < 1.1
+
+
+def test_previews_and_timelapse_frames_of_a_padded_picture_show_the_picture_alone(stylizer):
+    """A 64x33 picture painted on the batch's 64x48 canvas: its previews and its timelapse
+    frames are of the picture (its shape), never of the canvas."""
+    previews: list[tuple[int, int]] = []
+
+    def on_progress(progress: Progress) -> None:
+        previews.append(progress.preview(256).size)
+
+    requests = _requests()
+    frames = FrameRecorder(5)
+    requests[1] = replace(
+        requests[1], content=_photo("chelsea", (128, 66)), on_progress=on_progress, frames=frames
+    )
+    assert len({batch_key(r.content.size, r.options) for r in requests}) == 1
+    outcomes = stylizer.stylize_batch(requests)
+    assert outcomes[1].size == (64, 33)
+    assert previews and all(abs(w / h - 64 / 33) < 0.1 for w, h in previews)
+    assert previews[-1] == (64, 33)
+    assert {frame.size for frame in unpack(frames.pack())} == {(64, 33)}

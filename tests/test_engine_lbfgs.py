@@ -97,3 +97,34 @@ def test_a_pair_without_curvature_is_masked_not_kept():
         optimizer.step(x, constant)
     assert optimizer.valid.sum().item() == 0
     assert torch.isfinite(x).all()
+
+
+def test_a_nan_gradient_never_enters_the_history_and_a_restart_recovers():
+    """One picture's gradient is NaN at step 6: put back and restarted (as the guard does), it
+    then paints on exactly like a fresh history from there; its neighbour never notices."""
+    a, b = _problem(5)
+    x = torch.zeros(2, N)
+    clean = torch.zeros(2, N)
+    optimizer, reference = DeviceLBFGS(2, N, history=5), DeviceLBFGS(2, N, history=5)
+    for _ in range(6):
+        optimizer.step(x, torch.stack([_grad(row, a, b) for row in x]))
+        reference.step(clean, torch.stack([_grad(row, a, b) for row in clean]))
+    grads = torch.stack([_grad(row, a, b) for row in x])
+    grads[0, 3] = float("nan")
+    kept = x[0].clone()
+    optimizer.step(x, grads)
+    reference.step(clean, torch.stack([_grad(row, a, b) for row in clean]))
+    assert not torch.isfinite(x[0]).all()
+    x[0] = kept  # the guard puts its last good pixels back
+    optimizer.restart(torch.tensor([True, False]))
+    for _ in range(4):
+        optimizer.step(x, torch.stack([_grad(row, a, b) for row in x]))
+        reference.step(clean, torch.stack([_grad(row, a, b) for row in clean]))
+    assert torch.isfinite(optimizer.pairs).all()
+    assert torch.isfinite(x).all()
+    assert torch.equal(x[1], clean[1])
+    fresh = DeviceLBFGS(1, N, history=5)
+    alone = kept[None].clone()
+    for _ in range(4):
+        fresh.step(alone, _grad(alone[0], a, b)[None])
+    assert torch.allclose(x[0], alone[0], atol=1e-6)

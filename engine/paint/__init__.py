@@ -8,6 +8,7 @@ job asks for (`options`, `request`), what a painting tells while it paints (`pro
 model's work outside the loop (`model`), the loop (`batch`) and its front door (`stylizer`).
 """
 
+from engine.paint.guard import PaintingLost
 from engine.paint.options import Research, StylizeOptions
 from engine.paint.plan import batch_key, bucket_pixels, fit_size
 from engine.paint.progress import Cancelled, Progress, ProgressCallback
@@ -18,6 +19,7 @@ __all__ = [
     "Cancelled",
     "ExtraLoss",
     "PaintRequest",
+    "PaintingLost",
     "Progress",
     "ProgressCallback",
     "Research",

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engine.paint.guard import DivergenceGuard
+from engine.paint.guard import DivergenceGuard, PaintingLost
 from engine.paint.look import level_copies, term_weights
 from engine.paint.losses import (
     LossWeights,
@@ -35,7 +35,7 @@ from engine.paint.losses import (
 from engine.paint.model import StyleModel
 from engine.paint.optimiser import IterateAverage, Optimiser
 from engine.paint.options import StylizeOptions
-from engine.paint.pixels import resized, thumbnail, to_tensor
+from engine.paint.pixels import clamped, resized, thumbnail, to_tensor
 from engine.paint.plan import Plan, batch_key, fit_size, plan_scales
 from engine.paint.progress import Cancelled, Film, Tracker
 from engine.paint.request import PaintRequest
@@ -234,7 +234,7 @@ class _Scale:
         average = IterateAverage(research.average_decay, pixels) if research.average_decay else None
         for _ in range(iterations):
             loss, objective = self._evaluate(pixels)
-            diverged = guard.observe(objective, pixels)
+            diverged = guard.observe(objective, pixels, pixels.grad)
             stopped = self._report(pixels, loss, size)
             pixels = optimiser.step(pixels, diverged)
             guard.restore(pixels.detach(), diverged)
@@ -251,8 +251,28 @@ class _Scale:
                     average.select(index)
                 self._select(index, keep)
         if average is not None and average.weight > 0:
-            return average.value().clamp_(0.0, 1.0)
-        return pixels.detach().clamp_(0.0, 1.0)
+            painted = average.value().clamp_(0.0, 1.0)
+        else:
+            painted = pixels.detach().clamp_(0.0, 1.0)
+        return self._drop_lost(painted, guard)
+
+    def _drop_lost(self, painted: torch.Tensor, guard: DivergenceGuard) -> torch.Tensor:
+        """The rows of the pictures that kept finite numbers (engine/paint/guard.py); one that
+        did not ends with PaintingLost, never as a black picture or the photo called done."""
+        lost = guard.lost(painted)
+        if not any(lost):
+            return painted
+        keep = [i for i, gone in enumerate(lost) if not gone]
+        for i, gone in enumerate(lost):
+            if gone:
+                self.pictures[i].outcome = PaintingLost(
+                    "the painting's numbers stopped being finite and did not recover"
+                )
+        if not keep:
+            return painted[:0]
+        index = torch.tensor(keep, device=painted.device, dtype=torch.long)
+        self._select(index, keep)
+        return painted.index_select(0, index)
 
     def _evaluate(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per picture (B,): the loss (what is reported) and the objective the gradient
@@ -260,7 +280,7 @@ class _Scale:
         pixels.grad = None
         # The loss sees the image as it will be delivered (clamped to [0, 1]); a gentle pull
         # brings pixels that wandered out of range back where they have a gradient.
-        visible = pixels.clamp(0.0, 1.0)
+        visible = clamped(pixels)
         extractor = self.stylizer.extractor
         research = self.shared.research
         with self.stylizer.autocast(self.shared):
@@ -318,8 +338,8 @@ class _Scale:
     def _render(self, pixels: torch.Tensor, i: int) -> Callable[[int], Image.Image]:
         def render(side: int) -> Image.Image:
             with torch.no_grad():
-                one = pixels[i : i + 1].detach()
-                picture = self.stylizer.finish(one, self.photo[i : i + 1], self.pictures[i].options)
+                one, photo = self._own(pixels, i)
+                picture = self.stylizer.finish(one, photo, self.pictures[i].options)
                 return thumbnail(picture, side)
 
         return render
@@ -329,11 +349,16 @@ class _Scale:
             film = self.pictures[i].tracker.film
             assert film is not None
             with torch.no_grad():
-                return film.frame(
-                    pixels[i : i + 1].detach(), self.photo[i : i + 1], self.stylizer.finish
-                )
+                return film.frame(*self._own(pixels, i), self.stylizer.finish)
 
         return frame
+
+    def _own(self, pixels: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Picture `i` and its photo without the canvas's padding (a 64x33 picture on a 64x48
+        canvas is previewed at 64x33, not with the padding's repeated edge below it)."""
+        width, height = self.sizes[i]
+        own = pixels[i : i + 1, :, :height, :width].detach()
+        return own, self.photo[i : i + 1, :, :height, :width]
 
     def _select(self, index: torch.Tensor, keep: list[int]) -> None:
         self.pictures = [self.pictures[i] for i in keep]

@@ -9,6 +9,12 @@ healthy run never trips it.
 
 Everything is a tensor operation over the batch (first dimension): the decision is a mask that
 the optimiser's restart takes as it is, so the host never waits for the device to know.
+
+A loss or gradient that is not finite (NaN, Inf) is such a divergence: the picture goes back to
+its best pixels with a fresh history and paints on. One that keeps meeting them (more than
+NON_FINITE_LIMIT times in a scale), or whose pixels end a scale not finite, is lost: `lost`
+says which, read once a scale, and the picture leaves the batch with `PaintingLost` rather
+than being delivered black (or as the photo it started from).
 """
 
 from __future__ import annotations
@@ -16,6 +22,11 @@ from __future__ import annotations
 import torch
 
 DIVERGED = 2.0
+NON_FINITE_LIMIT = 5  # non-finite losses or gradients a picture may meet in a scale
+
+
+class PaintingLost(Exception):
+    """A picture's numbers stopped being finite and did not recover."""
 
 
 class DivergenceGuard:
@@ -26,18 +37,32 @@ class DivergenceGuard:
         self.best = torch.full((batch,), float("inf"), device=pixels.device)
         self.best_pixels = pixels.detach().clone()
         self.restarts = torch.zeros(batch, dtype=torch.int64, device=pixels.device)
+        self.non_finite = torch.zeros(batch, dtype=torch.int64, device=pixels.device)
 
     @torch.no_grad()
-    def observe(self, loss: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
-        """Record `loss` (batch,) at `pixels`; a bool mask (batch,) of the pictures that
-        diverged (their loss is not finite, or above DIVERGED x their best so far)."""
+    def observe(
+        self, loss: torch.Tensor, pixels: torch.Tensor, grad: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Record `loss` (batch,) at `pixels` (and their gradient); a bool mask (batch,) of the
+        pictures that diverged (their loss or gradient is not finite, or the loss is above
+        DIVERGED x their best so far)."""
         loss = loss.detach().float().reshape(-1)
-        improved = loss < self.best  # False for NaN
+        broken = ~torch.isfinite(loss)
+        if grad is not None:
+            broken = broken | ~torch.isfinite(grad.detach()).flatten(1).all(dim=1)
+        improved = (loss < self.best) & ~broken  # False for NaN
         self.best.copy_(torch.where(improved, loss, self.best))
         self.best_pixels.copy_(
             torch.where(_per_picture(improved, pixels), pixels, self.best_pixels)
         )
-        return ~improved & (~torch.isfinite(loss) | (loss > DIVERGED * self.best))
+        self.non_finite.add_(broken.to(self.non_finite.dtype))
+        return broken | (~improved & (loss > DIVERGED * self.best))
+
+    def lost(self, pixels: torch.Tensor) -> list[bool]:
+        """(once a scale: reads the device) Per picture: met more non-finite values than
+        NON_FINITE_LIMIT, or its `pixels` are not finite."""
+        finite = torch.isfinite(pixels.detach()).flatten(1).all(dim=1)
+        return (~finite | (self.non_finite > NON_FINITE_LIMIT)).tolist()
 
     @torch.no_grad()
     def restore(self, pixels: torch.Tensor, diverged: torch.Tensor) -> None:
@@ -50,6 +75,7 @@ class DivergenceGuard:
         self.best = self.best.index_select(0, index)
         self.best_pixels = self.best_pixels.index_select(0, index)
         self.restarts = self.restarts.index_select(0, index)
+        self.non_finite = self.non_finite.index_select(0, index)
 
 
 def _per_picture(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

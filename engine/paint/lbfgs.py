@@ -79,7 +79,10 @@ class DeviceLBFGS:
 
     @torch.no_grad()
     def restart(self, mask: torch.Tensor) -> None:
-        """Forget the history of the pictures where `mask` (batch,) is true."""
+        """Forget the history of the pictures where `mask` (batch,) is true. Their stored pairs
+        stay, masked out by `valid`: they are always finite (see `_remember`), so a masked pair
+        adds exactly nothing; the next pair, made from the step this restart ends, is not
+        stored either (a fresh history keeps none)."""
         keep = (~mask).to(self.valid.dtype)
         self.valid.mul_(keep[:, None])
         self.fresh.copy_(torch.maximum(self.fresh, 1.0 - keep))
@@ -100,9 +103,13 @@ class DeviceLBFGS:
         s = self.prev_step
         y = grad - self.prev_grad
         ys = (s * y).sum(dim=1)
-        keep = ((ys > CURVATURE_EPS) & (self.fresh == 0)).to(s.dtype)
-        self.pairs[:, k].copy_(s * keep[:, None])
-        self.pairs[:, m + k].copy_(y * keep[:, None])
+        # A finite sᵀy means every product s_j y_j was finite, so s and y are: a pair from a
+        # non-finite gradient or step is never stored. Stored by `where`, not by multiplying
+        # with the mask, since NaN x 0 is NaN: one NaN would poison the history for good.
+        usable = (ys > CURVATURE_EPS) & torch.isfinite(ys) & (self.fresh == 0)
+        keep = usable.to(s.dtype)
+        self.pairs[:, k].copy_(torch.where(usable[:, None], s, 0.0))
+        self.pairs[:, m + k].copy_(torch.where(usable[:, None], y, 0.0))
         # One product gives the new pair's inner products with every stored s and y.
         new = torch.stack((self.pairs[:, k], self.pairs[:, m + k]), dim=2)  # (batch, n, 2)
         dots = torch.bmm(self.pairs, new)  # (batch, 2m, 2)

@@ -85,6 +85,6 @@ def forget_moments(adam: torch.optim.Adam, pixels: torch.Tensor, mask: torch.Ten
     state = adam.state.get(pixels)
     if not state:
         return
-    keep = (~mask).to(pixels.dtype).reshape(-1, *([1] * (pixels.dim() - 1)))
-    for name in ("exp_avg", "exp_avg_sq"):
-        state[name].mul_(keep)
+    forget = mask.reshape(-1, *([1] * (pixels.dim() - 1)))
+    for name in ("exp_avg", "exp_avg_sq"):  # `where`: a NaN moment times 0 stays NaN
+        state[name].copy_(torch.where(forget, 0.0, state[name]))

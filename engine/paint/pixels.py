@@ -22,3 +22,13 @@ def thumbnail(image: Image.Image, side: int) -> Image.Image:
     preview = image.copy()
     preview.thumbnail((side, side), Image.Resampling.LANCZOS)
     return preview
+
+
+def clamped(pixels: torch.Tensor) -> torch.Tensor:
+    """`pixels` clamped to [0, 1], as the loss sees them, with a gradient that still reaches a
+    pixel lying exactly on 0 or 1. `clamp`'s own gradient is zero there, so a photo's pure
+    black or pure white pixels never moved: a flat black or white photo came back unpainted
+    (its loss flat from the first iteration). Values are `clamp`'s, and so is the gradient of
+    every pixel strictly inside or outside the range."""
+    inside = (pixels >= 0.0) & (pixels <= 1.0)
+    return torch.where(inside, pixels, pixels.detach().clamp(0.0, 1.0))

@@ -160,7 +160,7 @@ def _checkpointed(
     they fit this clip; else none (and the clip is painted from its first frame)."""
     read = context.store.read_file(job.id, CHECKPOINT_NAME)
     try:
-        data = on_loop(loop, read)
+        data = on_loop(loop, read, context.settings.db_call_timeout_seconds)
         kept = unpack(data) if data else []
     except Exception:  # a checkpoint is a help, never a reason to fail
         log.exception("job %s: checkpoint unreadable; painting from the first frame", job.id)
@@ -182,7 +182,7 @@ def _checkpoint(
         job.id, CHECKPOINT_NAME, recorder.pack(), worker_id=context.worker_id
     )
     try:
-        on_loop(loop, write)
+        on_loop(loop, write, context.settings.db_call_timeout_seconds)
     except Exception as exc:  # painting goes on; a crash would then repaint more
         log.warning("job %s: checkpoint not written (%s)", job.id, exc)
 

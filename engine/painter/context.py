@@ -8,6 +8,7 @@ and the progress bridge (engine/painter/reporting.py) are handed it, never the r
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 from engine.paint import Stylizer
@@ -29,6 +30,17 @@ class PainterContext:
     stopping: threading.Event = field(default_factory=threading.Event)  # give the jobs back
     cancelled: set[int] = field(default_factory=set)  # jobs being painted, cancel requested
     speed: PaintSpeed | None = None  # measured at start when a time budget applies
+    # When the painting last moved (time.monotonic): touched at every iteration and every
+    # step of a job's life; the heartbeat stops while it stands still (`stalled`).
+    moved: float = field(default_factory=time.monotonic)
+
+    def touch(self) -> None:
+        """(any thread) The painting moved: an iteration, a decoded photo, an encoded result."""
+        self.moved = time.monotonic()
+
+    def stalled(self) -> bool:
+        """Nothing has moved for PAINTER_STALL_SECONDS: the painting thread is stuck."""
+        return time.monotonic() - self.moved > self.settings.painter_stall_seconds
 
     def cancel(self, job_id: int) -> None:
         """Stop painting this job at its next iteration (the heartbeat saw a cancel)."""

@@ -22,6 +22,12 @@ GENERIC_ERROR = (
     "Please try again later, or with another photo."
 )
 
+# A picture whose numbers stopped being finite and did not recover (engine/paint/guard.py).
+LOST_ERROR = (
+    "Sorry, the painting of this picture went wrong part-way and could not be saved. "
+    "Please try again, perhaps with another photo or painting."
+)
+
 
 class JobFailed(Exception):
     """This job cannot be painted; `user_message` says why, in words for the user."""

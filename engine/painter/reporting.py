@@ -4,6 +4,7 @@ reported every PROGRESS_EVERY iterations, and the answer that stops it (a cancel
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import math
 from collections.abc import Coroutine
@@ -22,9 +23,18 @@ PREVIEW_SIDE = 320
 T = TypeVar("T")
 
 
-def on_loop(loop: asyncio.AbstractEventLoop, call: Coroutine[Any, Any, T]) -> T:
-    """(thread) Run a database call on the painter's event loop and wait for its answer."""
-    return asyncio.run_coroutine_threadsafe(call, loop).result()
+def on_loop(
+    loop: asyncio.AbstractEventLoop, call: Coroutine[Any, Any, T], timeout: float | None = None
+) -> T:
+    """(thread) Run a database call on the painter's event loop and wait for its answer, at
+    most `timeout` seconds (DB_CALL_TIMEOUT_SECONDS): then the call is cancelled and
+    TimeoutError raised, so one hung call never holds the painting."""
+    future = asyncio.run_coroutine_threadsafe(call, loop)
+    try:
+        return future.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        raise TimeoutError(f"a database call took more than {timeout} s") from None
 
 
 def progress_callback(
@@ -37,6 +47,7 @@ def progress_callback(
     def on_progress(progress: Progress) -> bool:
         """Called every iteration (cheap): stop at once on a signal or a cancel seen by
         the heartbeat; write the preview and report every PROGRESS_EVERY iterations."""
+        context.touch()
         if context.should_stop(job.id):
             return True
         context.metrics.progress(progress.iteration, progress.elapsed)
@@ -66,9 +77,9 @@ def progress_callback(
         )
         nonlocal unreported
         try:
-            stop = on_loop(loop, report)
+            stop = on_loop(loop, report, context.settings.db_call_timeout_seconds)
             unreported = False
-        except DatabaseUnavailable as exc:  # keep painting; the result is reported later
+        except (DatabaseUnavailable, TimeoutError) as exc:  # painting on; reported later
             if not unreported:  # once per outage, not once per iteration
                 log.warning("job %s: cannot report progress (%s); painting on", job.id, exc)
             unreported = True

@@ -19,14 +19,21 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-import torch
 from PIL import Image
 
-from engine.paint import Cancelled, PaintRequest, StylizeOptions, Stylizer, batch_key
+from engine.paint import (
+    Cancelled,
+    PaintingLost,
+    PaintRequest,
+    StylizeOptions,
+    Stylizer,
+    batch_key,
+)
 from engine.painter.clip_job import paint_clip_job
 from engine.painter.context import PainterContext
 from engine.painter.inputs import (
     GENERIC_ERROR,
+    LOST_ERROR,
     JobFailed,
     JobInputs,
     load_content,
@@ -36,7 +43,14 @@ from engine.painter.metrics import WorkerMetrics
 from engine.painter.outcome import JobOutcome, painted_files
 from engine.painter.reporting import progress_callback
 from engine.painter.settings import EngineSettings
-from engine.painter.sizing import oom_message, plan_options, shrunk
+from engine.painter.sizing import (
+    OUT_OF_MEMORY,
+    free_memory,
+    is_out_of_memory,
+    oom_message,
+    plan_options,
+    shrunk,
+)
 from jobs import DatabaseUnavailable, Job, JobStatus, JobStore
 from jobs.clips import is_clip
 from jobs.events import job_event
@@ -165,19 +179,44 @@ class JobRunner:
         (its files, its photo) or stops (cancel, its own error) ends alone."""
         started = time.monotonic()
         self.context.cancelled.clear()
+        self.context.touch()
         ready: list[_Ready] = []
         statuses: dict[int, JobStatus | None] = {}
         for job in jobs:
             try:
                 ready.append(await self._ready(job))
             except Exception as exc:  # noqa: BLE001 - settled as this job's own outcome
-                statuses[job.id] = await self._settle(job, exc, started)
+                statuses[job.id] = await self._ended(job, exc, started)
         if ready:
             loop = asyncio.get_running_loop()
-            outcomes = await asyncio.to_thread(self._paint_all, ready, loop)
+            outcomes: list[JobOutcome | BaseException]
+            try:
+                outcomes = await asyncio.to_thread(self._paint_all, ready, loop)
+            except Exception as exc:  # noqa: BLE001 - not one job's: each ends with it
+                log.exception("the painting of jobs %s failed", [i.job.id for i in ready])
+                outcomes = [exc] * len(ready)
             for item, outcome in zip(ready, outcomes, strict=True):
-                statuses[item.job.id] = await self._settle(item.job, outcome, started)
+                statuses[item.job.id] = await self._ended(item.job, outcome, started)
         return [statuses[job.id] for job in jobs]
+
+    async def _ended(
+        self, job: Job, outcome: JobOutcome | BaseException, started: float
+    ) -> JobStatus | None:
+        """`_settle`, and if recording the outcome itself fails, the job goes back to the queue
+        (its attempt counted, so MAX_ATTEMPTS ends a job that always fails here): a job of a
+        batch never stays RUNNING because a neighbour's, or its own, outcome could not be
+        written."""
+        try:
+            return await self._settle(job, outcome, started)
+        except Exception:  # noqa: BLE001 - this job's trouble; the batch's others still end
+            log.exception("job %s: could not record its outcome; giving it back", job.id)
+        try:
+            status = await self.store.requeue(job.id, count_attempt=True, worker_id=self.worker_id)
+        except Exception:  # noqa: BLE001 - the database is away: recover_stale will
+            log.exception("job %s: could not give it back either", job.id)
+            return None
+        job_event(log, "requeued", job, seconds=time.monotonic() - started, status=status)
+        return status
 
     async def _ready(self, job: Job) -> _Ready:
         """The job's options and files, read before painting starts."""
@@ -204,6 +243,9 @@ class JobRunner:
             return await self._stopped(job, seconds)
         if isinstance(outcome, JobFailed):
             return await self._fail(job, outcome.user_message, seconds)
+        if isinstance(outcome, PaintingLost):
+            log.warning("job %s: %s", job.id, outcome)
+            return await self._fail(job, LOST_ERROR, seconds)
         if isinstance(outcome, BaseException):
             log.error("job %s: unexpected error", job.id, exc_info=outcome)
             return await self._fail(job, GENERIC_ERROR, seconds)
@@ -313,12 +355,17 @@ class JobRunner:
             key = batch_key(painting.request.content.size, item.options)
             batches.setdefault(key, []).append(painting)
         for batch in batches.values():
-            for painting, outcome in zip(batch, self._paint_batch(batch), strict=True):
+            try:
+                painted = self._paint_batch(batch)
+            except Exception as exc:  # noqa: BLE001 - this batch's jobs end with it
+                painted = [exc] * len(batch)
+            for painting, outcome in zip(batch, painted, strict=True):
                 outcomes[painting.job.id] = outcome
         return [outcomes[item.job.id] for item in ready]
 
     def _painting(self, item: _Ready, loop: asyncio.AbstractEventLoop) -> _Painting:
         """(thread) The job's pictures decoded, its progress callback and timelapse."""
+        self.context.touch()
         content = load_content(self.context, item.inputs.content, item.options.size)
         styles = [
             (load_style(self.context, item.inputs, ref, item.options.size), ref.weight)
@@ -349,16 +396,14 @@ class JobRunner:
                     "a batch of %d jobs (%s) failed (%s); painting each alone",
                     *(len(batch), ", ".join(str(p.job.id) for p in batch), type(exc).__name__),
                 )
-                torch.cuda.empty_cache()
+            if outcomes is None:  # outside the handler: its traceback held the batch's tensors
+                free_memory()
         if outcomes is None:
             self.metrics.batch(1)
             outcomes = [self._paint_alone(p) for p in batch]
         if len(batch) == 1:
             self._learn_speed(batch[0], outcomes[0], time.perf_counter() - started)
-        return [
-            self._outcome(p, outcome) if isinstance(outcome, Image.Image) else outcome
-            for p, outcome in zip(batch, outcomes, strict=True)
-        ]
+        return [self._finished(p, outcome) for p, outcome in zip(batch, outcomes, strict=True)]
 
     def _learn_speed(
         self, painting: _Painting, outcome: Image.Image | BaseException, seconds: float
@@ -372,9 +417,38 @@ class JobRunner:
             return
         speed.observe(outcome.size, options, seconds)
 
-    def _paint_alone(self, painting: _Painting) -> Image.Image | BaseException:
+    def _finished(
+        self, painting: _Painting, outcome: Image.Image | BaseException
+    ) -> JobOutcome | BaseException:
+        """(thread) The job's outcome written out; out of memory anywhere in its own path (its
+        timelapse frame, its callback, its finish, its encoding) paints it again alone,
+        smaller, instead of failing it."""
+        self.context.touch()
+        smaller = False
+        while True:
+            if is_out_of_memory(outcome) and not smaller:
+                outcome, smaller = self._smaller(painting, outcome), True
+            if is_out_of_memory(outcome):
+                return JobFailed(oom_message(shrunk(painting.request.options.size)))
+            if not isinstance(outcome, Image.Image):
+                return outcome
+            try:
+                return self._outcome(painting, outcome)
+            except Exception as exc:  # noqa: BLE001 - the job's outcome (or, OOM: again)
+                outcome = exc
+
+    def _smaller(self, painting: _Painting, error: BaseException) -> Image.Image | BaseException:
+        """(thread) The job painted again alone, smaller, after running out of memory."""
+        log.warning("job %s: out of memory in its own path (%s)", painting.job.id, error)
+        error.__traceback__ = None  # its frames hold tensors
+        free_memory()
+        return self._paint_alone(painting, smaller=True)
+
+    def _paint_alone(
+        self, painting: _Painting, smaller: bool = False
+    ) -> Image.Image | BaseException:
         try:
-            return self._stylize(painting.job, painting.request)
+            return self._stylize(painting.job, painting.request, smaller=smaller)
         except Exception as exc:  # noqa: BLE001 - the job's outcome
             return exc
 
@@ -387,23 +461,25 @@ class JobRunner:
             extra[FRAMES_NAME] = frames.pack()
         return JobOutcome(encode_image(image, "PNG"), image.size, extra)
 
-    def _stylize(self, job: Job, request: PaintRequest) -> Image.Image:
-        """CUDA out of memory: free the cache and retry once smaller (sizing.shrunk)."""
+    def _stylize(self, job: Job, request: PaintRequest, smaller: bool = False) -> Image.Image:
+        """Out of memory: free the cache and retry once smaller (sizing.shrunk); `smaller`:
+        the job already ran out of memory in a batch, start at the smaller size."""
         stylize = self.stylizer.stylize
         content, styles, options = request.content, request.styles, request.options
-        try:
-            return stylize(content, styles, options, request.on_progress, request.frames)
-        except torch.cuda.OutOfMemoryError:
-            pass  # retry outside the handler, so the traceback's tensors can be freed
-        torch.cuda.empty_cache()
-        smaller = dataclasses.replace(options, size=shrunk(options.size))
+        if not smaller:
+            try:
+                return stylize(content, styles, options, request.on_progress, request.frames)
+            except OUT_OF_MEMORY:
+                pass  # retry outside the handler, so the traceback's tensors can be freed
+            free_memory()
+        less = dataclasses.replace(options, size=shrunk(options.size))
         log.warning(
-            "job %s: out of GPU memory at %d px, retrying at %d px",
-            *(job.id, options.size, smaller.size),
+            "job %s: out of memory at %d px, painting it at %d px",
+            *(job.id, options.size, less.size),
         )
         try:
-            return stylize(content, styles, smaller, request.on_progress, request.frames)
-        except torch.cuda.OutOfMemoryError:
+            return stylize(content, styles, less, request.on_progress, request.frames)
+        except OUT_OF_MEMORY:
             pass
-        torch.cuda.empty_cache()
-        raise JobFailed(oom_message(smaller.size))
+        free_memory()
+        raise JobFailed(oom_message(less.size))

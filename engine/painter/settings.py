@@ -69,6 +69,12 @@ class EngineSettings(MediaSettings):
     heartbeat_seconds: float = Field(5.0, gt=0, alias="HEARTBEAT_SECONDS")
     stale_after_seconds: float = Field(60.0, gt=0, alias="STALE_AFTER_SECONDS")
     max_attempts: int = Field(3, ge=1, alias="MAX_ATTEMPTS")
+    # The longest the painting thread waits for one database call (a progress report, a clip
+    # checkpoint): a hung call costs that report, never the batch.
+    db_call_timeout_seconds: float = Field(30.0, gt=0, alias="DB_CALL_TIMEOUT_SECONDS")
+    # A painter whose painting has not moved (no iteration, no step of a job's life) for this
+    # long is stuck: its heartbeat stops saying it is alive, so its jobs are recovered.
+    painter_stall_seconds: float = Field(600.0, gt=0, alias="PAINTER_STALL_SECONDS")
     poll_seconds: float = Field(0.5, gt=0, le=5, alias="POLL_SECONDS")
     retention_days: float = Field(7.0, ge=0, alias="RETENTION_DAYS")
     log_level: str = Field("INFO", alias="LOG_LEVEL")

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import torch
+
 from engine.paint import Research, StylizeOptions
 from engine.painter.budget import PaintSpeed, choose_size
 from engine.painter.settings import EngineSettings
 from jobs import JobOptions
 
 OOM_SHRINK = 0.7
+# What running out of memory raises: the GPU's (torch.OutOfMemoryError is
+# torch.cuda.OutOfMemoryError; tests raise a subclass on the CPU) and the host's.
+OUT_OF_MEMORY: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError, MemoryError)
 
 # The CPU's default long side (CPU_IMAGE_SIZE unset): 300 iterations take about two minutes on
 # 2 cores at either (AMD EPYC, square photo: bf16 576 px 140 s, fp32 416 px 122 s; a 3:2 photo
@@ -109,3 +114,14 @@ def budget_summary(settings: EngineSettings, speed: PaintSpeed, on_cpu: bool) ->
     """What the budget means here, for /admin and the log: the default size of a 4:3 photo."""
     options = plan_options(JobOptions(), settings, on_cpu=on_cpu, content_size=(4, 3), speed=speed)
     return f"a default photo {options.size} px in ~{job_seconds(settings, on_cpu):.0f} s"
+
+
+def is_out_of_memory(outcome: object) -> bool:
+    return isinstance(outcome, OUT_OF_MEMORY)
+
+
+def free_memory() -> None:
+    """Give the GPU's cached blocks back; called outside an `except` block, once the error's
+    traceback (which holds the tensors) is gone."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -81,6 +81,7 @@ class Worker:
         self.current_jobs: tuple[int, ...] = ()  # the batch being painted (often one job)
         self.metrics = WorkerMetrics()
         self.exit_code = 0
+        self._said_stuck = False
 
     def request_stop(self, reason: str = "signal") -> None:
         if not self.stop.is_set():
@@ -254,6 +255,20 @@ class Worker:
         if touched:
             log.warning("recovered jobs of dead workers: %s", touched)
 
+    def _stuck(self) -> bool:
+        """The painting has not moved for PAINTER_STALL_SECONDS (a hung decode, a step that
+        never returns): say so once, and stop saying this worker is alive."""
+        runner = self.runner
+        stuck = runner is not None and runner.context.stalled()
+        if stuck and not self._said_stuck:
+            log.error(
+                "the painting of jobs %s has not moved for %.0f s; heartbeat stopped so that "
+                "they are recovered",
+                *(self.current_jobs, self.settings.painter_stall_seconds),
+            )
+        self._said_stuck = stuck
+        return stuck
+
     async def _heartbeat_loop(self) -> None:
         """Runs beside the painting (which is in a thread), so a long iteration never
         makes this worker look dead. Also notices cancel requests between reports."""
@@ -262,6 +277,8 @@ class Worker:
             try:
                 painting = self.current_jobs
                 first = painting[0] if painting else None
+                if painting and self._stuck():
+                    continue  # silent: recover_stale takes the jobs once we look dead
                 if not await self.store.heartbeat(self.worker_id, first):
                     log.warning("engine row vanished (judged dead?); registering again")
                     await self.store.register_engine(self.info, exclusive=self.exclusive)

@@ -1,0 +1,284 @@
+"""Every job of a batch ends, whatever happens to its neighbours (#28, goal 4): a fault injected
+into one job of three at each step of its life — claim, decode, paint (out of memory), its
+progress callback, its timelapse frame, encode, settle — and a hang of its database calls:
+the other two are done once, the faulty one ends with its own message or goes back to the
+queue, nothing is left RUNNING. The real JobStore (SQLite in tmp_path), the real JobRunner
+and VGG19 at 64 px on the CPU; each fault is a monkeypatch of the function of that step."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+
+import pytest
+from PIL import Image
+
+import engine.painter.runner as runner_module
+from engine.paint import PaintingLost
+from engine.painter.inputs import GENERIC_ERROR, LOST_ERROR
+from engine.painter.runner import JobRunner
+from engine.painter.worker import Worker
+from jobs import JobStatus, JobStore
+from media.timelapse import FrameRecorder
+from tests.test_worker_batch import SMALL, Spy, _claim_all, settings
+from tests.test_worker_harness import add_job
+
+
+class Boom(RuntimeError):
+    """The injected fault."""
+
+
+class FakeOutOfMemory(__import__("torch").cuda.OutOfMemoryError):
+    """Out of GPU memory, raised on the CPU."""
+
+
+@pytest.fixture
+async def store(tmp_path):
+    async with await JobStore.open(tmp_path / "data") as store:
+        yield store
+
+
+@pytest.fixture
+async def jobs(store):
+    return [await add_job(store, user, seed=user, options=SMALL) for user in (1, 2, 3)]
+
+
+def _runner(store, stylizer, tmp_path) -> JobRunner:
+    return JobRunner(store, Spy(stylizer), settings(tmp_path, DB_CALL_TIMEOUT_SECONDS=0.2), "w")
+
+
+async def _run(store, runner, jobs) -> list[JobStatus | None]:
+    statuses = await runner.run_batch(await _claim_all(store, jobs))
+    await _nothing_running(store, jobs)
+    return statuses
+
+
+async def _nothing_running(store, jobs) -> None:
+    for job in jobs:
+        assert (await store.get(job.id)).status is not JobStatus.RUNNING, job.id
+
+
+async def _size(store, job) -> tuple[int, int]:
+    done = await store.get(job.id)
+    data = await store.read_file(job.id, done.result_name)
+    return Image.open(io.BytesIO(data)).size
+
+
+async def test_a_photo_that_cannot_be_decoded_fails_alone(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+):
+    bad = await store.read_file(jobs[1].id, jobs[1].content_name)
+    real = runner_module.load_content
+
+    def load_content(context, data, size):
+        if data == bad:
+            raise Boom("decode")
+        return real(context, data, size)
+
+    monkeypatch.setattr(runner_module, "load_content", load_content)
+    statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
+    assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
+    assert (await store.get(jobs[1].id)).error == GENERIC_ERROR
+
+
+def _callback_fault(monkeypatch, bad_id: int, fault) -> None:
+    """The bad job's progress callback does `fault(progress)` at its third iteration."""
+    real = runner_module.progress_callback
+
+    def progress_callback(context, job, loop):
+        callback = real(context, job, loop)
+        if job.id != bad_id:
+            return callback
+
+        def faulty(progress):
+            if progress.iteration == 3:
+                fault(progress)
+            return callback(progress)
+
+        return faulty
+
+    monkeypatch.setattr(runner_module, "progress_callback", progress_callback)
+
+
+async def test_a_failing_progress_callback_fails_its_job_alone(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+):
+    def fault(progress):
+        raise Boom("callback")
+
+    _callback_fault(monkeypatch, jobs[1].id, fault)
+    statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
+    assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
+
+
+async def test_out_of_memory_in_one_pictures_path_paints_it_again_smaller(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+):
+    tries = []
+
+    def fault(progress):
+        tries.append(progress.size)
+        if len(tries) == 1:
+            raise FakeOutOfMemory("CUDA out of memory (injected)")
+
+    _callback_fault(monkeypatch, jobs[1].id, fault)
+    statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
+    assert statuses == [JobStatus.DONE] * 3
+    assert await _size(store, jobs[0]) == (64, 48)
+    assert max(await _size(store, jobs[1])) < 64  # painted again at the smaller size
+
+
+async def test_a_failing_timelapse_frame_fails_its_job_alone(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+):
+    made: list[FrameRecorder] = []
+
+    class Recorder(FrameRecorder):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+        def add(self, frame):
+            if self is made[1] and len(self) == 2:
+                raise Boom("timelapse frame")
+            super().add(frame)
+
+    monkeypatch.setattr(runner_module, "FrameRecorder", Recorder)
+    statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
+    assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
+
+
+@pytest.mark.parametrize("error", [Boom("encode"), FakeOutOfMemory("encode")])
+async def test_a_failing_encode_ends_its_job_alone(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, error
+):
+    real = runner_module.encode_image
+    calls = []
+
+    def encode_image(image, *args, **kwargs):
+        calls.append(image.size)
+        if len(calls) == 2:
+            raise error
+        return real(image, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "encode_image", encode_image)
+    statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
+    if isinstance(error, FakeOutOfMemory):  # painted again, smaller
+        assert statuses == [JobStatus.DONE] * 3
+        assert max(await _size(store, jobs[1])) < 64
+    else:
+        assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
+
+
+async def test_a_picture_that_is_lost_to_nan_fails_with_its_own_message(
+    store, jobs, tmp_path, cpu_stylizer
+):
+    runner = _runner(store, cpu_stylizer, tmp_path)
+    real = runner.stylizer.stylize_batch
+
+    def stylize_batch(requests):
+        outcomes = real(requests)
+        outcomes[1] = PaintingLost("injected")
+        return outcomes
+
+    runner.stylizer.stylize_batch = stylize_batch
+    statuses = await _run(store, runner, jobs)
+    assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
+    assert (await store.get(jobs[1].id)).error == LOST_ERROR
+
+
+async def test_an_outcome_that_cannot_be_recorded_goes_back_to_the_queue(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+):
+    real = store.finish
+
+    async def finish(job_id, *args, **kwargs):
+        if job_id == jobs[1].id:
+            raise Boom("settle")
+        return await real(job_id, *args, **kwargs)
+
+    monkeypatch.setattr(store, "finish", finish)
+    statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
+    assert statuses == [JobStatus.DONE, JobStatus.QUEUED, JobStatus.DONE]
+
+
+async def test_when_the_painting_thread_itself_fails_every_job_ends(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+):
+    runner = _runner(store, cpu_stylizer, tmp_path)
+
+    def paint_all(ready, loop):
+        raise Boom("the thread")
+
+    monkeypatch.setattr(runner, "_paint_all", paint_all)
+    statuses = await _run(store, runner, jobs)
+    assert statuses == [JobStatus.FAILED] * 3
+
+
+async def test_a_hung_progress_report_costs_that_report_not_the_batch(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+):
+    real = store.report_progress
+    hung = []
+
+    async def report_progress(job_id, *args, **kwargs):
+        if job_id == jobs[1].id:
+            hung.append(job_id)
+            await asyncio.sleep(3600)  # bounded by DB_CALL_TIMEOUT_SECONDS (0.2 s here)
+        return await real(job_id, *args, **kwargs)
+
+    monkeypatch.setattr(store, "report_progress", report_progress)
+    statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
+    assert statuses == [JobStatus.DONE] * 3
+    assert hung
+
+
+async def test_a_mate_whose_claim_fails_stays_queued_and_the_others_are_painted(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+):
+    worker = Worker(settings(tmp_path, BATCH_JOBS=3), store)
+    worker.runner = JobRunner(store, cpu_stylizer, worker.settings, worker.worker_id)
+    real = store.claim_job
+
+    async def claim_job(worker_id, job_id):
+        if job_id == jobs[1].id:
+            raise Boom("claim")
+        return await real(worker_id, job_id)
+
+    monkeypatch.setattr(store, "claim_job", claim_job)
+    head = await store.claim(worker.worker_id)
+    batch = await worker._with_mates(head)
+    assert [job.id for job in batch] == [jobs[0].id]  # the claim's error ends the search
+    await worker._run(batch)
+    assert (await store.get(jobs[0].id)).status is JobStatus.DONE
+    assert (await store.get(jobs[1].id)).status is JobStatus.QUEUED
+    await _nothing_running(store, jobs)
+
+
+async def test_a_stuck_painter_stops_its_heartbeat_until_the_painting_moves(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+):
+    """A hang inside the painting thread (a decode, a step that never returns) cannot be
+    interrupted: the heartbeat stops saying the worker is alive, so recover_stale takes its
+    jobs back (the stamp is touched at every iteration and step of a job's life)."""
+    worker = Worker(settings(tmp_path, HEARTBEAT_SECONDS=0.01, PAINTER_STALL_SECONDS=0.05), store)
+    worker.runner = JobRunner(store, cpu_stylizer, worker.settings, worker.worker_id)
+    beats: list[float] = []
+
+    async def heartbeat(worker_id, job_id):
+        beats.append(time.monotonic())
+        return True
+
+    monkeypatch.setattr(store, "heartbeat", heartbeat)
+    worker.current_jobs = (jobs[0].id,)
+    worker.runner.context.moved = time.monotonic() - 10
+    loop = asyncio.create_task(worker._heartbeat_loop())
+    try:
+        await asyncio.sleep(0.2)
+        assert beats == []
+        worker.runner.context.touch()
+        await asyncio.sleep(0.03)
+        assert beats
+    finally:
+        loop.cancel()
