@@ -1,6 +1,6 @@
 """A GPU is used or the owner is told (#28, goal 6): the detection (a GPU present, usable or
 not, and why not), the painter's ERROR at start, DEVICE=cuda's refusal saying the same why, and
-the why in the engines table.
+the mark in the engines table reaching /admin (over the fake Bot API) and the bot's /healthz.
 No GPU is needed: /proc, /dev and nvidia-smi are stand-ins, torch's answer is a parameter."""
 
 from __future__ import annotations
@@ -8,17 +8,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
 
 import pytest
 import torch
 
+from bot.handlers import register_all
 from engine.paint import gpu as gpu_module
 from engine.paint import model
 from engine.paint.gpu import GpuCheck, check_gpu, driver_from_proc, driver_from_smi
 from engine.painter import worker as worker_module
-from jobs import JobStore
+from jobs import EngineInfo, JobStore
+from jobs.liveness import this_host
+from tests.bot_harness import ADMIN_ID, http_get
+from tests.fake_bot_api import make_user
+from tests.style_support import make_settings, style_bot
 from tests.test_worker_unit import ScriptedStylizer, settings
 from tests.waiting import eventually
 
@@ -35,6 +41,7 @@ PROC_580 = (
 )
 NO_SMI = ("/nonexistent/nvidia-smi",)
 TOO_OLD = "NVIDIA driver 535.104.05 found but this torch (CUDA 13.0) needs 580+"
+ADMIN = make_user(ADMIN_ID, "Ada", "ada_admin")
 
 
 def smi_saying(version: str) -> tuple[str, ...]:
@@ -191,3 +198,62 @@ async def test_the_painter_registers_why_its_gpu_is_unused(tmp_path, monkeypatch
             worker.request_stop("test")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(running, 20)
+
+
+# ---------------------------------------------------------------------------- the owner is told
+def painter(name: str, why: str | None) -> EngineInfo:
+    return EngineInfo(f"{name}-1-ab", os.getpid(), this_host(), "cpu, fp32", None, name=name,
+                      gpu_unused=why)  # fmt: skip
+
+
+async def test_admin_shows_the_gpu_a_painter_cannot_use(start_app, fake_api, job_store):
+    await start_app([register_all])
+    await job_store.register_engine(
+        painter("box-a", f"{TOO_OLD}: update the <driver>"), exclusive=False
+    )
+    await job_store.register_engine(painter("box-b", None), exclusive=False)
+    text = (await fake_api.say("/admin", user=ADMIN)).params["text"]
+    lines = text.splitlines()
+    a = lines.index(next(line for line in lines if "<code>box-a</code>" in line))
+    assert lines[a + 1] == f"  ⚠️ GPU present but unused: {TOO_OLD}: update the &lt;driver&gt;"
+    b = lines.index(next(line for line in lines if "<code>box-b</code>" in line))
+    assert "GPU present but unused" not in "\n".join(lines[b:])
+    assert text.count("⚠️ GPU present but unused") == 1
+
+
+async def test_admin_says_it_in_the_admins_language(start_app, fake_api, job_store):
+    await start_app([register_all])
+    await job_store.register_engine(painter("box-a", TOO_OLD), exclusive=False)
+    admin = make_user(ADMIN_ID, "Ada", "ada_admin", language_code="de")
+    text = (await fake_api.say("/admin", user=admin)).params["text"]
+    assert "GPU vorhanden, aber ungenutzt" in text and TOO_OLD in text
+
+
+async def test_healthz_says_degraded_while_a_live_painter_has_an_unused_gpu(fake_api, tmp_path):
+    config = make_settings(fake_api, tmp_path, METRICS_PORT=0, METRICS_LISTEN="127.0.0.1")
+    async with style_bot(fake_api, config) as deps:
+        port = deps.app.bot_data["ops_server"].port
+
+        async def healthy() -> bool:
+            return await http_get(port, "/healthz") == (200, "ok\n")
+
+        await eventually(healthy, 15, "the first getUpdates")
+        # A painter heard of long ago, with the same trouble: gone, nothing to say.
+        old = await JobStore.open(config.data_dir, clock=lambda: time.time() - 3600)
+        try:
+            await old.register_engine(
+                EngineInfo("old-1-ab", 1, "elsewhere", "cpu", None, gpu_unused=TOO_OLD)
+            )
+        finally:
+            await old.close()
+        assert await http_get(port, "/healthz") == (200, "ok\n")
+
+        await deps.store.register_engine(painter("box-a", TOO_OLD), exclusive=False)
+        status, body = await http_get(port, "/healthz")
+        assert status == 200  # the bot works; restarting it would not bring the GPU back
+        assert body == (
+            f"degraded: painter box-a on {this_host()}: GPU present but unused: {TOO_OLD}\n"
+        )
+
+        await deps.store.unregister_engine("box-a-1-ab")
+        assert await http_get(port, "/healthz") == (200, "ok\n")
