@@ -12,6 +12,12 @@
 # Two stages: the wheels (docker/wheels/, used first when present) and pip's work stay in the
 # first; the final image gets the finished /opt/venv only. torch's triton (0.9 GB: kernels for
 # torch.compile, which the engine never uses) is left out.
+#
+# Which CUDA: PyPI's torch 2.14.1 is built for CUDA 13.0 and needs NVIDIA driver 580 or newer on
+# the host (`nvidia-smi` shows it). For an older driver (525 and newer) build the same torch
+# for CUDA 12.6 from PyTorch's own index:
+#   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu126 -t picasso-me .
+# A painter that finds a GPU its torch cannot use says so (log, /admin, the bot's /healthz).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS deps
@@ -19,6 +25,7 @@ FROM ${BASE_IMAGE} AS deps
 # installs from them alone (`make docker-check` downloads them on the host: pip in a build
 # there cannot reach the registry). Without either, pip downloads everything as usual.
 ARG PIP_OFFLINE=
+ARG TORCH_INDEX=
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
@@ -28,6 +35,10 @@ COPY docker/wheels/ /tmp/wheels/
 RUN /opt/venv/bin/python -c "import tomllib; \
 print('\n'.join(tomllib.load(open('/tmp/build/pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/build/requirements.txt \
+    && if [ -n "$TORCH_INDEX" ]; then \
+        grep -E '^torch(vision)?[<>=]' /tmp/build/requirements.txt > /tmp/build/torch.txt \
+        && /opt/venv/bin/pip install --index-url "$TORCH_INDEX" -r /tmp/build/torch.txt; \
+    fi \
     && /opt/venv/bin/pip install --find-links /tmp/wheels ${PIP_OFFLINE:+--no-index} \
         -r /tmp/build/requirements.txt \
     && /opt/venv/bin/pip uninstall -y -q triton \

@@ -14,7 +14,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-from bot.health import DB_TIMEOUT, problems
+from bot.health import DB_TIMEOUT, degraded, problems
 from bot.metrics import CONTENT_TYPE, BotMetrics
 from bot.telemetry import TelegramWatch
 from jobs import DatabaseUnavailable, JobStore
@@ -63,8 +63,13 @@ class _HealthHandler(_Handler):
             webhook=self.ops.webhook,
             updater_running=self.ops.receiving(),
         )
-        body = "".join(f"{line}\n" for line in found) if found else "ok\n"
-        self.reply(503 if found else 200, body, TEXT)
+        if found:  # (degraded() is not asked then: after a database timeout it would wait again)
+            self.reply(503, "".join(f"{line}\n" for line in found), TEXT)
+            return
+        # Degraded (a painter paints on the CPU beside a GPU it cannot use) is still 200: the
+        # bot works, and a restart would not bring the GPU back. The body says why.
+        notes = [f"degraded: {line}" for line in await degraded(self.ops.store())]
+        self.reply(200, "".join(f"{line}\n" for line in notes) or "ok\n", TEXT)
 
 
 def _quiet(handler: RequestHandler) -> None:

@@ -34,13 +34,14 @@ class EngineRegistry(StoreBase):
                     raise EngineLeaseError(_lease_message(other, now=now, exclusive=exclusive))
             await tx.run(
                 """
-                INSERT INTO engines (worker_id, pid, hostname, device, gpu_memory_mb,
-                                     started_at, last_seen, current_job, exclusive, name)
-                VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)
+                INSERT INTO engines (worker_id, pid, hostname, device, gpu_memory_mb, started_at,
+                                     last_seen, current_job, exclusive, name, gpu_unused)
+                VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)
                 ON CONFLICT (worker_id) DO UPDATE SET
                     pid = excluded.pid, hostname = excluded.hostname, device = excluded.device,
                     gpu_memory_mb = excluded.gpu_memory_mb, last_seen = excluded.last_seen,
-                    exclusive = excluded.exclusive, name = excluded.name
+                    exclusive = excluded.exclusive, name = excluded.name,
+                    gpu_unused = excluded.gpu_unused
                 """,
                 (
                     info.worker_id,
@@ -52,6 +53,7 @@ class EngineRegistry(StoreBase):
                     now,
                     int(exclusive),
                     info.name or None,
+                    info.gpu_unused or None,
                 ),
             )
 
@@ -110,7 +112,8 @@ class EngineRegistry(StoreBase):
                 """
                 SELECT j.id, j.attempts, j.cancel_requested, j.worker_id AS job_worker,
                        e.worker_id, e.pid, e.hostname, e.device, e.gpu_memory_mb,
-                       e.started_at, e.last_seen, e.current_job, e.exclusive, e.name, e.draining
+                       e.started_at, e.last_seen, e.current_job, e.exclusive, e.name, e.draining,
+                       e.gpu_unused
                 FROM jobs AS j LEFT JOIN engines AS e ON e.worker_id = j.worker_id
                 WHERE j.status = 'running'
                 """

@@ -154,6 +154,9 @@ class EngineInfo:
     exclusive: bool = True
     name: str = ""  # WORKER_NAME (default: the host name); "" reads as the worker_id
     draining: bool = False  # finishes its current job, takes no new one
+    # A GPU this painter found but cannot use, why (e.g. "NVIDIA driver 535.104.05 found but this
+    # torch (CUDA 13.0) needs 580+: ..."); None when there is none or it paints on it.
+    gpu_unused: str | None = None
 
     @property
     def label(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -156,3 +157,39 @@ def test_make_test_does_not_need_docker():
     [test_rule] = re.findall(r"^test:(.*)$", makefile, re.M)
     assert "docker" not in test_rule
     assert "$(PY) docker/check.py" in makefile
+
+
+def admits(requirement: str, version: str) -> bool:
+    """Whether a requirement made of >=, <, <=, > and == bounds ("torch>=2.9,<2.15") admits a
+    plain version."""
+
+    def numbers(text: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in text.split("."))
+
+    tests = {">=": tuple.__ge__, "<=": tuple.__le__, "==": tuple.__eq__, "<": tuple.__lt__,
+             ">": tuple.__gt__}  # fmt: skip
+    bounds = re.findall(r"(>=|<=|==|<|>)\s*([\d.]+)", requirement)
+    assert bounds, requirement
+    return all(tests[op](numbers(version), numbers(bound)) for op, bound in bounds)
+
+
+def test_torch_is_bounded_to_the_cuda_build_the_readme_names():
+    """#28, goal 6: torch's range ends before a release whose CUDA build nobody has checked
+    against the drivers owners have; the README says which build it is, which driver that needs,
+    how to check it and what to do with an older one; the image can take that other build."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {re.match(r"[\w-]+", line).group(): line for line in project["dependencies"]}
+    torch, vision = wanted["torch"], wanted["torchvision"]
+    assert admits(torch, "2.14.1") and not admits(torch, "2.15.0") and not admits(torch, "2.8.0")
+    assert admits(vision, "0.29.1") and not admits(vision, "0.30.0")
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Which torch, which driver") :]
+    section = section[: section.index("\n## ")]
+    for words in ("torch 2.14.1", "CUDA 13.0", "580", "nvidia-smi", "whl/cu126", "TORCH_INDEX"):
+        assert words in section, words
+    _, deps, _ = stages()
+    assert "TORCH_INDEX=" in instruction(deps, "ARG")
+    [install] = [line for line in instruction(deps, "RUN") if "pip install" in line]
+    pattern = re.search(r"grep -E '([^']+)' /tmp/build/requirements.txt", install).group(1)
+    assert sorted(d for d in project["dependencies"] if re.search(pattern, d)) == [torch, vision]
+    assert install.index('--index-url "$TORCH_INDEX"') < install.index("--find-links /tmp/wheels")

@@ -8,7 +8,7 @@ import sqlite3
 import asyncpg
 import pytest
 
-from jobs import JobOptions, JobStatus, JobStore, NewJob, StyleRef, UserSettings
+from jobs import EngineInfo, JobOptions, JobStatus, JobStore, NewJob, StyleRef, UserSettings
 from jobs.backends.opening import open_database
 from jobs.backends.schema import LATEST
 
@@ -206,3 +206,24 @@ async def test_upgrade_from_version_7_adds_languages(tmp_path, empty_database_ur
         )
         job, _ = await store.enqueue(new, {"content.jpg": b"x"})
         assert job.language == "ru" and (await store.get(job.id)).language == "ru"
+
+
+async def test_upgrade_from_version_8_adds_why_a_gpu_is_unused(tmp_path, empty_database_url):
+    """Migration 9 (#28): a painter registered before it reads as having nothing to say; one
+    registered after keeps why its GPU is unused, and registering again without one clears it."""
+    data, url = tmp_path / "data", empty_database_url
+    await make_v1_db(data, url)  # holds the engine "old"
+    db = await open_database(data, url, migrate_to=8)
+    await db.close()
+    assert (await schema_state(data, url))[0] == 8
+    async with await JobStore.open(data, database_url=url) as store:
+        assert (await schema_state(data, url))[0] == LATEST >= 9
+        [old] = await store.engines()
+        assert (old.worker_id, old.gpu_unused) == ("old", None)
+        why = "NVIDIA driver 535.104.05 found but this torch (CUDA 13.0) needs 580+"
+        info = EngineInfo("new", 2, "host", "cpu, fp32", None, gpu_unused=why)
+        await store.register_engine(info)  # the old one, long silent, makes way
+        assert [(e.worker_id, e.gpu_unused) for e in await store.engines()] == [("new", why)]
+        info.gpu_unused = None
+        await store.register_engine(info)
+        assert [(e.worker_id, e.gpu_unused) for e in await store.engines()] == [("new", None)]

@@ -51,7 +51,8 @@ def _user(job: Job) -> str:
 def painter_line(
     engine: EngineInfo, *, now: float, stale_after: float, done: int, tr: Tr | None = None
 ) -> str:
-    """One painter: name, alive or not, host, device, heartbeat, current job, output."""
+    """One painter: name, alive or not, host, device, heartbeat, current job, output; below
+    it, a GPU the painter found but cannot use, and why."""
     tr = tr or tr_for(None)
     alive = engine_alive(engine, now=now, stale_after=stale_after)
     state = tr(texts.ADMIN_PAINTER_ALIVE if alive else texts.ADMIN_PAINTER_STALE)
@@ -64,7 +65,7 @@ def painter_line(
         drain = tr(
             texts.ADMIN_PAINTER_DRAINING if engine.current_job else texts.ADMIN_PAINTER_DRAINED
         )
-    return tr(
+    line = tr(
         texts.ADMIN_PAINTER_HTML,
         state=state,
         name=texts.escape(engine.label),
@@ -76,6 +77,10 @@ def painter_line(
         done=done,
         drain=drain,
     )
+    if engine.gpu_unused:  # the painter's own words, in English like the device it names
+        unused = tr(texts.ADMIN_PAINTER_GPU_UNUSED, why=texts.escape(engine.gpu_unused))
+        line += f"\n  {unused}"
+    return line
 
 
 def _progress(job: Job, tr: Tr) -> str:

@@ -5,7 +5,8 @@ the network (`vgg`), the losses (`losses`, and `look`: the coarser copies a phon
 matched on), the colours (`color`), the optimiser (`lbfgs`, `optimiser`) and its `guard`, the
 number format (`precision`), the plan of scales and who may share a batch (`plan`), what a
 job asks for (`options`, `request`), what a painting tells while it paints (`progress`), the
-model's work outside the loop (`model`), the loop (`batch`) and its front door (`stylizer`).
+device (`gpu`: is an NVIDIA GPU here, can torch use it, and if not why), the model's work
+outside the loop (`model`), the loop (`batch`) and its front door (`stylizer`).
 """
 
 from engine.paint.guard import PaintingLost

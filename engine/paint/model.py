@@ -15,6 +15,7 @@ from PIL import Image
 from torchvision.transforms.functional import to_pil_image
 
 from engine.paint.color import keep_colors
+from engine.paint.gpu import check_gpu
 from engine.paint.look import coarser_levels, level_copies
 from engine.paint.losses import LossWeights, Targets, make_targets
 from engine.paint.options import StylizeOptions
@@ -29,7 +30,9 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"DEVICE={device} but CUDA is not available on this machine.")
+        gpu = check_gpu()
+        why = gpu.why() if gpu.present else "no NVIDIA GPU or driver was found on this machine"
+        raise RuntimeError(f"DEVICE={device} but CUDA is not available: {why}.")
     return resolved
 
 

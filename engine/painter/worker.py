@@ -25,10 +25,12 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import torch
 
 from engine.paint import Stylizer, bucket_pixels
+from engine.paint.gpu import GpuCheck, check_gpu
 from engine.painter.batching import LOOKAHEAD, batch_limit
 from engine.painter.budget import PaintSpeed, measure_speed
 from engine.painter.clip_plan import SIDES
@@ -50,6 +52,22 @@ from jobs.logs import setup_logging
 log = logging.getLogger("engine.worker")
 
 CLEANUP_EVERY = 3600.0
+
+
+def unused_gpu(device: str, check: Callable[[], GpuCheck] | None = None) -> str | None:
+    """With DEVICE=auto (or cuda), why a GPU here is one torch cannot use: logged as an ERROR
+    at start and kept in the engines table (/admin and the bot's /healthz show it). DEVICE=cpu
+    paints on the CPU on purpose: nothing to say. (DEVICE=cuda then refuses to start, saying
+    the same why: engine/paint/model.py.)"""
+    if device != "auto" and not device.startswith("cuda"):
+        return None
+    gpu = (check or check_gpu)()
+    if not gpu.unused:
+        return None
+    why = gpu.why()
+    if device == "auto":
+        log.error("GPU present but unused: %s; painting on the CPU (DEVICE=auto)", why)
+    return why
 
 
 def describe_device(stylizer: Stylizer) -> tuple[str, int | None]:
@@ -96,6 +114,7 @@ class Worker:
         await self.store.register_engine(self.info, exclusive=exclusive)  # may refuse
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         try:
+            self.info.gpu_unused = await asyncio.to_thread(unused_gpu, self.settings.device)
             stylizer = await asyncio.to_thread(
                 Stylizer, device=self.settings.device, weights=self.settings.weights
             )

@@ -144,7 +144,11 @@ _V8 = [
     "ALTER TABLE jobs ADD COLUMN language TEXT",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8]
+# 9: a GPU a painter found but cannot use, and why (#28): /admin shows it beside the painter,
+# the bot's /healthz says the install is degraded while a live painter has one.
+_V9 = ["ALTER TABLE engines ADD COLUMN gpu_unused TEXT"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9]
 LATEST = len(MIGRATIONS)
 
 
