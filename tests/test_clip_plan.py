@@ -26,7 +26,7 @@ def test_later_frames_give_way_first_then_the_rate_then_the_first_frame_then_the
     assert clip_seconds(speed, plan, SIZE, round(FRAMES * plan.fps / 12)) <= 180
     assert plan != OWN and plan.frame_iterations < 40
     if plan.fps < 12:
-        assert plan.frame_iterations == 12  # the rate goes only once iterations are down
+        assert plan.frame_iterations == 16  # the rate goes only once iterations are down
     slow = plan_clip(PaintSpeed(per_unit=40.0, per_iteration=0.1), 180, SIZE, FRAMES, OWN)
     assert slow.side < 256 and slow.fps == 6.0 and slow.first_iterations == 150
     kept = plan_clip(PaintSpeed(40.0, 0.1), 180, SIZE, FRAMES, OWN, keep_side=True)

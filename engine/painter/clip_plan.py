@@ -4,8 +4,9 @@ given up in that order until the painter's measured speed (engine/painter/budget
 clip fits.
 
 Why that order: a later frame starts from the previous painted frame warped along the flow, so
-it needs far fewer iterations than the first to stay within the flicker goal (bench/RESULTS.md,
-#29); a GIF at 8 frames a second still moves; the size is what a viewer sees first.
+it needs far fewer iterations than the first: at 16 the flicker (0.96) and the brushwork's detail
+hold over the frames, at 8 the detail fades (bench/RESULTS.md, #29); a GIF at 8 frames a second
+still moves; the size is what a viewer sees first.
 
 The plan is decided once and kept with the job (PLAN_NAME), so a painter that takes a clip over
 after a crash paints the same frames and goes on from the checkpoint.
@@ -23,7 +24,7 @@ from engine.painter.budget import PaintSpeed, plan_units
 
 PLAN_NAME = "clip-plan.json"
 # Each level gives up a little more; the first that fits the budget is taken.
-FRAME_ITERATIONS = (40, 24, 16, 12)
+FRAME_ITERATIONS = (40, 24, 16)  # at 8 the brushwork fades over the frames (RESULTS, #29)
 FRAME_RATES = (12.0, 8.0, 6.0)
 FIRST_ITERATIONS = (300, 200, 150)
 SIDES = (256, 224, 192, 160)
