@@ -11,7 +11,8 @@ ship, and a fresh clone, `make run` and the Docker image all work as they are.
 Who hears what: a message is written in the language of the person it is for — the one who
 asked (their choice in /settings, else their Telegram app's `language_code`), English for a
 language we lack. A job remembers its language (`jobs.language`), so progress and results sent
-long after the request are in it too.
+long after the request are in it too; so is why the painter failed it (`failure_msg`: the job
+table keeps a failure's key and values, jobs/failures.py).
 """
 
 from __future__ import annotations
@@ -135,8 +136,8 @@ def failure_msg(failure: Failure) -> Msg:
     tables = {"clip": texts.CLIP_REFUSED, "image": texts.IMAGE_REFUSED}
     table = tables.get(kind, {}) if reason else texts.FAILURES
     template = table.get(reason or kind)
-    if template is None:
-        return Msg(failure.text)
+    if template is None:  # ("" would be gettext's catalogue header)
+        return Msg(failure.text or texts.FAILED_FALLBACK)
     return Msg(template, {name: _failure_value(name, v) for name, v in failure.values.items()})
 
 

@@ -179,6 +179,7 @@ def test_the_bot_says_each_failure_in_the_readers_language():
     assert ru(failure_msg(Failure(GENERIC_ERROR.text))) == ru(failure_msg(GENERIC_ERROR))
     assert ru(failure_msg(Failure("From a newer painter.", "new_key", {"x": 1}))).startswith("From")
     assert ru(failure_msg(Failure("New media.", "clip.new_reason"))) == "New media."
+    assert ru(failure_msg(Failure(""))) == ru(texts.FAILED_FALLBACK)
 
 
 def test_a_failure_fits_in_a_caption_in_every_language():
