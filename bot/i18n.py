@@ -11,7 +11,8 @@ ship, and a fresh clone, `make run` and the Docker image all work as they are.
 Who hears what: a message is written in the language of the person it is for — the one who
 asked (their choice in /settings, else their Telegram app's `language_code`), English for a
 language we lack. A job remembers its language (`jobs.language`), so progress and results sent
-long after the request are in it too.
+long after the request are in it too; so is why the painter failed it (`failure_msg`: the job
+table keeps a failure's key and values, jobs/failures.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from babel.units import format_unit
 
 from bot import texts
 from bot.texts import Plural
+from jobs.failures import Failure
 
 if TYPE_CHECKING:
     from telegram import User
@@ -122,6 +124,29 @@ class Msg:
 
 def msg(text: str | Plural, /, **args: Any) -> Msg:
     return Msg(text, args)
+
+
+def failure_msg(failure: Failure) -> Msg:
+    """Why a job failed (jobs/failures.py), to be said in the reader's language: the painter's
+    sentences (texts.FAILURES) and the media refusals (texts.CLIP_REFUSED / IMAGE_REFUSED) by
+    key. A failure without a key (an old row) or with one this bot does not know is its English,
+    translated only where it is word for word a catalogue message (old rows of sentences with
+    no values)."""
+    kind, _, reason = (failure.key or "").partition(".")
+    tables = {"clip": texts.CLIP_REFUSED, "image": texts.IMAGE_REFUSED}
+    table = tables.get(kind, {}) if reason else texts.FAILURES
+    template = table.get(reason or kind)
+    if template is None:  # ("" would be gettext's catalogue header)
+        return Msg(failure.text or texts.FAILED_FALLBACK)
+    return Msg(template, {name: _failure_value(name, v) for name, v in failure.values.items()})
+
+
+def _failure_value(name: str, value: Any) -> Any:
+    if isinstance(value, Failure):
+        return failure_msg(value)
+    if name == "painting":  # a preset's slug (jobs/failures.py)
+        return PaintingName(value)
+    return value
 
 
 class Tr:
@@ -304,7 +329,10 @@ def template() -> Catalog:
             catalog.add(tuple(value), auto_comments=[name])
         elif isinstance(value, dict):
             for key, text in value.items():
-                _add(catalog, text, f"{name}[{key}]")
+                if isinstance(text, Plural):
+                    catalog.add(tuple(text), auto_comments=[f"{name}[{key}]"])
+                else:
+                    _add(catalog, text, f"{name}[{key}]")
         elif isinstance(value, str):
             _add(catalog, value, name)
     for preset in load_catalogue():

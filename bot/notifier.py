@@ -42,7 +42,7 @@ from bot import texts
 from bot.context import BotDeps
 from bot.handlers.results import has_timelapse, result_keyboard
 from bot.handlers.variations import variation_buttons
-from bot.i18n import tr_for
+from bot.i18n import failure_msg, tr_for
 from bot.labels import options_label, style_label
 from bot.replies import reply_to
 from bot.submit import queued_text, record_progress_message
@@ -442,8 +442,9 @@ class Notifier:
             if job.status is JobStatus.DONE:
                 await self._deliver_done(job)
             elif job.status is JobStatus.FAILED:
-                # The engine's error is its own (English) words; the frame is the job's language.
-                text = tr(texts.FAILED, error=job.error or tr(texts.FAILED_FALLBACK))
+                # Why, in the job's language (jobs/failures.py; an old row: its English).
+                why = failure_msg(job.failure) if job.failure else texts.FAILED_FALLBACK
+                text = tr(texts.FAILED, error=tr(why))
                 await self._final_edit(job, text, send_if_missing=True)
             else:
                 await self._final_edit(job, tr(texts.CANCELLED), send_if_missing=True)

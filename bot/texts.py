@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 from typing import NamedTuple
 
+from jobs import failures as _failures
 from media import messages as _media
 
 
@@ -159,6 +160,12 @@ CLIP_TOO_LONG = "This clip is {seconds} s long; I paint clips of at most {limit}
 CLIP_AS_STYLE = "The painting to copy must be a picture, not a video."
 FAILED = "😕 {error}"
 FAILED_FALLBACK = "Something went wrong while painting. Please try again."
+# Why the painter failed a job, by key (jobs/failures.py is their one English source; a key
+# "clip.<reason>" / "image.<reason>" is one of the refusals above).
+FAILURES = {
+    key: Plural(*template) if isinstance(template, tuple) else template
+    for key, template in _failures.MESSAGES.items()
+}
 CANCELLED = "Cancelled."
 RESULT_CAPTION = "🎨 {style} · {width}×{height} · {duration}"
 OPTION_STRENGTH = "strength {strength}"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from jobs.backends.database import CHANGES, QUEUE
 from jobs.base import REQUEUE_SET, StoreBase
+from jobs.failures import encode, failure
 from jobs.liveness import describe, engine_alive
 from jobs.models import EngineInfo, EngineLeaseError
 
 
 def gave_up_message(attempts: int) -> str:
-    return (
-        f"Sorry, the painter crashed {attempts} times while working on this picture, so I "
-        "gave up on it. Try again with a smaller size (for example size=512) or another photo."
-    )
+    """The `error` of a job whose painter died under it `attempts` times (jobs/failures.py)."""
+    return encode(failure("gave_up", count=attempts))
 
 
 class EngineRegistry(StoreBase):

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 from jobs.backends.database import CHANGES, QUEUE
 from jobs.base import REQUEUE_SET
+from jobs.failures import Failure
+from jobs.failures import encode as encode_failure
 from jobs.fair import candidates_sql
 from jobs.files import PREVIEW_NAME, RESULT_NAME, JobFiles
 from jobs.models import (
@@ -275,9 +277,13 @@ class JobLifecycle(JobFiles):
             await tx.notify(CHANGES, str(job_id))
             return True
 
-    async def fail(self, job_id: int, error: str, *, worker_id: str | None = None) -> bool:
-        """Active -> failed; `error` is shown to the user verbatim."""
-        return await self._end(job_id, "status = 'failed', error = ?", (error,), worker_id)
+    async def fail(
+        self, job_id: int, error: str | Failure, *, worker_id: str | None = None
+    ) -> bool:
+        """Active -> failed; `error` is shown to the user: a Failure in their language, a plain
+        sentence verbatim (jobs/failures.py)."""
+        params = (encode_failure(error),)
+        return await self._end(job_id, "status = 'failed', error = ?", params, worker_id)
 
     async def mark_cancelled(self, job_id: int, *, worker_id: str | None = None) -> bool:
         return await self._end(job_id, "status = 'cancelled'", (), worker_id)

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from jobs.failures import Failure, decode
+
 
 class JobStatus(StrEnum):
     """Lifecycle of a job: queued -> running -> done | failed | cancelled (running may requeue)."""
@@ -113,7 +115,7 @@ class Job:
     preview_name: str | None
     progress_at: float | None
     attempts: int
-    error: str | None
+    error: str | None  # why it failed, in English (logs, /admin); `failure` for the bot
     result_name: str | None
     created_at: float
     started_at: float | None
@@ -124,6 +126,7 @@ class Job:
     files_deleted_at: float | None = None
     eta_at: float | None = None  # when the engine expects to finish (unix seconds)
     language: str | None = None  # the locale its messages are written in (None: English)
+    failure: Failure | None = None  # the `error` column read (jobs/failures.py); not a column
 
     @property
     def is_active(self) -> bool:
@@ -131,7 +134,9 @@ class Job:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:
-        data = {f.name: row[f.name] for f in fields(cls)}
+        data = {f.name: row[f.name] for f in fields(cls) if f.name != "failure"}
+        data["failure"] = decode(data["error"])
+        data["error"] = None if data["failure"] is None else data["failure"].text
         data["styles"] = styles_from_json(data["styles"])
         data["options"] = options_from_json(data["options"])
         data["status"] = JobStatus(data["status"])

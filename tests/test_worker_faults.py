@@ -79,7 +79,7 @@ async def test_a_photo_that_cannot_be_decoded_fails_alone(
     monkeypatch.setattr(runner_module, "load_content", load_content)
     statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
     assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
-    assert (await store.get(jobs[1].id)).error == GENERIC_ERROR
+    assert (await store.get(jobs[1].id)).failure == GENERIC_ERROR
 
 
 def _callback_fault(monkeypatch, bad_id: int, fault) -> None:
@@ -185,7 +185,7 @@ async def test_a_picture_that_is_lost_to_nan_fails_with_its_own_message(
     runner.stylizer.stylize_batch = stylize_batch
     statuses = await _run(store, runner, jobs)
     assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
-    assert (await store.get(jobs[1].id)).error == LOST_ERROR
+    assert (await store.get(jobs[1].id)).failure == LOST_ERROR
 
 
 async def test_an_outcome_that_cannot_be_recorded_goes_back_to_the_queue(

@@ -11,7 +11,9 @@ import itertools
 import pytest
 
 from jobs import JobOptions, JobStatus, JobStore
+from jobs.failures import failure
 from media.images import CorruptImageError, NotAnImageError
+from media.messages import IMAGE_MESSAGES
 from tests.test_worker_harness import (
     add_job,
     shared_worker,
@@ -95,13 +97,17 @@ async def test_bad_jobs_fail_clearly_and_the_worker_goes_on(store):
     good = await add_job(store, user)
     results = {job.id: await wait_status(store, job.id, FINISHED) for job in
                (damaged, not_image, missing, unknown, good)}  # fmt: skip
-    assert results[damaged.id].error == CorruptImageError.user_message
-    assert results[not_image.id].error == NotAnImageError.user_message
+    # What the bot translates (jobs/failures.py), and the English kept for logs and /admin.
+    assert results[damaged.id].failure.key == f"image.{CorruptImageError.reason}"
+    assert results[damaged.id].error == IMAGE_MESSAGES[CorruptImageError.reason]
+    assert results[not_image.id].failure.key == f"image.{NotAnImageError.reason}"
+    assert results[not_image.id].error == IMAGE_MESSAGES[NotAnImageError.reason]
+    assert results[missing.id].failure == failure("painting_missing", painting="starry-night")
     assert results[missing.id].error == (
         "The painting 'starry-night' is not installed on this server; "
         "the admin should run `make styles`."
     )
-    assert "no-such-thing" in results[unknown.id].error
+    assert results[unknown.id].failure == failure("unknown_painting", name="no-such-thing")
     assert {results[j.id].status for j in (damaged, not_image, missing, unknown)} == {
         JobStatus.FAILED
     }

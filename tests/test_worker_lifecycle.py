@@ -78,7 +78,7 @@ async def test_crashing_too_often_fails_the_job_with_a_clear_message(tmp_path):
         worker = WorkerProcess(data, "second", MAX_ATTEMPTS="1")
         try:
             failed = await wait_status(store, job.id, {JobStatus.FAILED, JobStatus.DONE})
-            assert failed.status is JobStatus.FAILED and "crashed 1 times" in failed.error
+            assert failed.status is JobStatus.FAILED and "crashed 1 time " in failed.error
         finally:
             worker.stop()
 

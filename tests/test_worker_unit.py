@@ -200,7 +200,7 @@ async def test_out_of_memory_twice_fails_with_advice(store, tmp_path):
     runner = JobRunner(store, stylizer, settings(tmp_path), "w")
     assert await runner.run(job) is JobStatus.FAILED
     error = (await store.get(job.id)).error
-    assert error == oom_message(700) and "size=448" in error
+    assert error == oom_message(700).text and "size=448" in error
     assert stylizer.sizes == [1000, 700]
 
 
@@ -208,7 +208,7 @@ async def test_unexpected_errors_fail_the_job_with_a_friendly_message(store, tmp
     job = await claimed(store, tmp_path)
     runner = JobRunner(store, ScriptedStylizer(RuntimeError("kaboom")), settings(tmp_path), "w")
     assert await runner.run(job) is JobStatus.FAILED
-    assert (await store.get(job.id)).error == GENERIC_ERROR
+    assert (await store.get(job.id)).failure == GENERIC_ERROR
     assert "kaboom" in caplog.text  # the traceback goes to the log, not to the user
 
 

@@ -33,6 +33,7 @@ from engine.painter.sizing import oom_message
 from jobs import Job
 from jobs.clips import CLIP_RESULT_NAME
 from jobs.events import job_event
+from jobs.failures import refusal
 from media.bounded import decode_clip_within
 from media.images import encode_image
 from media.sandbox import Stopped
@@ -76,7 +77,7 @@ def paint_clip_job(
             should_stop=lambda: context.should_stop(job.id),
         )
     except ClipError as exc:
-        raise JobFailed(exc.user_message) from exc
+        raise JobFailed(refusal("clip", exc.reason, exc.values, exc.user_message)) from exc
     except Stopped as exc:
         raise Cancelled(0) from exc
     plan = _plan(context, job, loop, clip, options)

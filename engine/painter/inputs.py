@@ -11,30 +11,36 @@ from PIL import Image
 
 from engine.painter.context import PainterContext
 from jobs import StyleRef
+from jobs.failures import Failure, failure, refusal
 from media.bounded import load_image_within
 from media.images import ImageError, load_image
 from styles import UnknownStyleError
 
 log = logging.getLogger("engine.worker")
 
-GENERIC_ERROR = (
-    "Sorry, something went wrong while painting this picture. "
-    "Please try again later, or with another photo."
-)
-
+GENERIC_ERROR = failure("generic")
 # A picture whose numbers stopped being finite and did not recover (engine/paint/guard.py).
-LOST_ERROR = (
-    "Sorry, the painting of this picture went wrong part-way and could not be saved. "
-    "Please try again, perhaps with another photo or painting."
-)
+LOST_ERROR = failure("lost")
 
 
 class JobFailed(Exception):
-    """This job cannot be painted; `user_message` says why, in words for the user."""
+    """This job cannot be painted; `failure` says why (jobs/failures.py: the bot says it in the
+    user's language), `user_message` is its English."""
 
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+    def __init__(self, failure: Failure) -> None:
+        if not isinstance(failure, Failure):
+            raise TypeError(f"JobFailed takes a jobs.failures.Failure, not {failure!r}")
+        super().__init__(failure.text)
+        self.failure = failure
+
+    @property
+    def user_message(self) -> str:
+        return self.failure.text
+
+
+def image_refusal(exc: ImageError) -> Failure:
+    """A refused picture (media/messages.py's reason and values) as a job's failure."""
+    return refusal("image", exc.reason, exc.values, exc.user_message)
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,6 @@ class JobInputs:
     uploads: Mapping[str, bytes]
 
 
-def missing_preset_message(name: str) -> str:
-    return (
-        f"The painting '{name}' is not installed on this server; "
-        "the admin should run `make styles`."
-    )
-
-
 def load_content(context: PainterContext, data: bytes, size: int) -> Image.Image:
     """The job's photo, upright RGB, at most `size` long."""
     settings = context.settings
@@ -61,7 +60,7 @@ def load_content(context: PainterContext, data: bytes, size: int) -> Image.Image
             data, settings.media_budget(), max_side=size, max_pixels=settings.max_input_pixels
         )
     except ImageError as exc:
-        raise JobFailed(exc.user_message) from exc
+        raise JobFailed(image_refusal(exc)) from exc
 
 
 def load_style(context: PainterContext, inputs: JobInputs, ref: StyleRef, size: int) -> Image.Image:
@@ -75,21 +74,18 @@ def load_style(context: PainterContext, inputs: JobInputs, ref: StyleRef, size: 
             budget = context.settings.media_budget()
             return load_image_within(upload, budget, max_side=max_side, max_pixels=max_pixels)
         except ImageError as exc:
-            raise JobFailed(f"About your style picture: {exc.user_message}") from exc
+            raise JobFailed(failure("style_picture", refusal=image_refusal(exc))) from exc
     assert ref.preset is not None
     catalogue = context.catalogue
     try:
         preset = catalogue.resolve(ref.preset)
     except UnknownStyleError as exc:
-        raise JobFailed(f"I don't know a painting called '{ref.preset}'.") from exc
+        raise JobFailed(failure("unknown_painting", name=ref.preset)) from exc
     path = catalogue.image_path(preset, context.settings.styles_dir)
     if not path.is_file():
-        raise JobFailed(missing_preset_message(preset.name))
+        raise JobFailed(failure("painting_missing", painting=preset.name))
     try:
         return load_image(path, max_side=max_side, max_pixels=max_pixels)
     except ImageError as exc:
         log.error("preset %s at %s is unreadable: %s", preset.name, path, exc)
-        raise JobFailed(
-            f"The painting '{preset.name}' on this server is damaged; "
-            "the admin should run `make styles`."
-        ) from exc
+        raise JobFailed(failure("painting_damaged", painting=preset.name)) from exc

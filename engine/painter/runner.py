@@ -54,6 +54,7 @@ from engine.painter.sizing import (
 from jobs import DatabaseUnavailable, Job, JobStatus, JobStore
 from jobs.clips import is_clip
 from jobs.events import job_event
+from jobs.failures import Failure, failure
 from jobs.retry import wait_out
 from media.images import encode_image, fit_within, probe_image
 from media.timelapse import FRAMES_NAME, FrameRecorder
@@ -242,7 +243,7 @@ class JobRunner:
         if isinstance(outcome, Cancelled):
             return await self._stopped(job, seconds)
         if isinstance(outcome, JobFailed):
-            return await self._fail(job, outcome.user_message, seconds)
+            return await self._fail(job, outcome.failure, seconds)
         if isinstance(outcome, PaintingLost):
             log.warning("job %s: %s", job.id, outcome)
             return await self._fail(job, LOST_ERROR, seconds)
@@ -264,17 +265,13 @@ class JobRunner:
         so the painting thread never waits on the database for them)."""
         content = await self._read_file(job, job.content_name)
         if content is None:
-            raise JobFailed(
-                "The photo for this job is missing on the server; please send it again."
-            )
+            raise JobFailed(failure("photo_missing"))
         uploads: dict[str, bytes] = {}
         for ref in job.styles:
             if ref.image is not None:
                 data = await self._read_file(job, ref.image)
                 if data is None:
-                    raise JobFailed(
-                        "Your style picture is missing on the server; please send it again."
-                    )
+                    raise JobFailed(failure("style_missing"))
                 uploads[ref.image] = data
         return JobInputs(content, uploads)
 
@@ -303,11 +300,11 @@ class JobRunner:
         job_event(log, "cancelled", job, seconds=seconds)
         return JobStatus.CANCELLED
 
-    async def _fail(self, job: Job, message: str, seconds: float) -> JobStatus | None:
-        fail = functools.partial(self.store.fail, job.id, message)
+    async def _fail(self, job: Job, why: Failure, seconds: float) -> JobStatus | None:
+        fail = functools.partial(self.store.fail, job.id, why)
         if not await self._record(job, fail, JobStatus.FAILED):
             return None
-        job_event(log, "failed", job, level=logging.WARNING, seconds=seconds, error=message)
+        job_event(log, "failed", job, level=logging.WARNING, seconds=seconds, error=why.text)
         return JobStatus.FAILED
 
     async def _record(

@@ -11,6 +11,7 @@ from engine.paint import Research, StylizeOptions
 from engine.painter.budget import PaintSpeed, choose_size
 from engine.painter.settings import EngineSettings
 from jobs import JobOptions
+from jobs.failures import Failure, failure
 
 OOM_SHRINK = 0.7
 # What running out of memory raises: the GPU's (torch.OutOfMemoryError is
@@ -102,12 +103,9 @@ def shrunk(size: int) -> int:
     return max(16, int(size * OOM_SHRINK))
 
 
-def oom_message(size: int) -> str:
-    smaller = max(64, int(size * OOM_SHRINK) // 64 * 64)
-    return (
-        f"Your picture did not fit in the painter's memory, even at {size} px. "
-        f"Please try a smaller size, for example size={smaller}."
-    )
+def oom_message(size: int) -> Failure:
+    """The failure of a picture that ran out of memory even at `size` px."""
+    return failure("out_of_memory", size=size, smaller=max(64, int(size * OOM_SHRINK) // 64 * 64))
 
 
 def budget_summary(settings: EngineSettings, speed: PaintSpeed, on_cpu: bool) -> str:
