@@ -24,7 +24,8 @@ from PIL import Image
 
 from engine.clips.painting import ClipOptions, ClipProgress, paint_clip
 from engine.paint import Cancelled, Progress, StylizeOptions
-from engine.painter.clip_plan import PLAN_NAME, ClipPlan, plan_clip, thinned
+from engine.painter.budget import measure_speed
+from engine.painter.clip_plan import PLAN_NAME, SIDES, ClipPlan, plan_clip, thinned
 from engine.painter.context import PainterContext
 from engine.painter.inputs import JobFailed, JobInputs, load_style
 from engine.painter.outcome import JobOutcome, painted_files
@@ -139,6 +140,10 @@ def _plan(
     settings = context.settings
     own = ClipPlan(max(clip.size), clip.fps, options.iterations, settings.clip_frame_iterations)
     budget = settings.cpu_clip_seconds if context.on_cpu else settings.gpu_clip_seconds
+    if budget and context.speed is None and own.side > SIDES[-1]:
+        # The first clip this painter paints with a budget that has something to choose.
+        precision = context.stylizer.precision_for(settings.precision).precision
+        context.speed = measure_speed(context.stylizer, precision)
     plan = plan_clip(
         context.speed, budget, clip.size, len(clip.frames), own, keep_side=bool(job.options.size)
     )

@@ -33,7 +33,6 @@ from engine.paint import Stylizer, bucket_pixels
 from engine.paint.gpu import GpuCheck, check_gpu
 from engine.painter.batching import LOOKAHEAD, batch_limit
 from engine.painter.budget import PaintSpeed, measure_speed
-from engine.painter.clip_plan import SIDES
 from engine.painter.metrics import WorkerMetrics
 from engine.painter.runner import JobRunner
 from engine.painter.settings import EngineSettings
@@ -124,7 +123,7 @@ class Worker:
             hardware, self.info.gpu_memory_mb = describe_device(stylizer)
             speed = await asyncio.to_thread(self._measure_speed, stylizer, choice.precision)
             self.info.device = f"{hardware}, {choice.precision}"  # what /admin shows
-            if speed is not None and job_seconds(self.settings, stylizer.device.type == "cpu"):
+            if speed is not None:
                 on_cpu = stylizer.device.type == "cpu"
                 self.info.device += f", {budget_summary(self.settings, speed, on_cpu)}"
             await self.store.register_engine(self.info, exclusive=exclusive)
@@ -147,15 +146,13 @@ class Worker:
             log.info("worker %s stopped", self.worker_id)
 
     def _measure_speed(self, stylizer: Stylizer, precision: str) -> PaintSpeed | None:
-        """(thread) This painter's speed, when a time budget chooses the default size."""
+        """(thread) This painter's speed, when the time budget chooses default photos' sizes
+        (a clip's budget measures it at the first clip: engine/painter/clip_job.py)."""
         settings = self.settings
-        on_cpu = stylizer.device.type == "cpu"
-        photos = job_seconds(settings, on_cpu) and settings.image_size > budget_floor(settings)
-        clip_side = settings.cpu_clip_size if on_cpu else settings.clip_size
-        clip_budget = settings.cpu_clip_seconds if on_cpu else settings.gpu_clip_seconds
-        clips = clip_budget and clip_side > SIDES[-1]  # else nothing the budget could shrink
-        if not (photos or clips):
-            return None  # nothing to choose: every default job is IMAGE_SIZE, clips as set
+        if not job_seconds(settings, stylizer.device.type == "cpu"):
+            return None
+        if settings.image_size <= budget_floor(settings):
+            return None  # nothing to choose: every default job is IMAGE_SIZE
         return measure_speed(stylizer, precision)
 
     def _serve_metrics(self) -> None:
