@@ -50,7 +50,7 @@ def own_postgres() -> Iterator[ThrowawayPostgres]:
 
 
 async def _make_template(server: ThrowawayPostgres) -> None:
-    from jobs.backends.database import open_database
+    from jobs.backends.opening import open_database
 
     admin = await asyncpg.connect(server.url("postgres"))
     try:
