@@ -33,8 +33,11 @@ postgres:
 		echo "installing PostgreSQL (the tests start their own throwaway server)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
+## The suite in TEST_PROCESSES processes (pytest-xdist), each test file in one of them: much of
+## it waits on subprocesses, servers and the network, so two beat one even on two cores.
+TEST_PROCESSES ?= 2
 test: lint postgres
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile
 
 ## CPU benchmarks: the engine against the plain reference, fp32 against PRECISION=auto and the
 ## bot + engine against the CLI, the job table (SQLite and PostgreSQL), the timelapse's cost,

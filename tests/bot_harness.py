@@ -30,6 +30,8 @@ Helpers
   fails if a handler raised (``build_application`` installs an error handler collecting them
   in ``app.bot_data[HANDLER_ERRORS]``; ``running(..., allow_errors=True)`` to opt out).
 - ``make_png_styles(dir, names)``: writes small PNGs for style presets into a STYLES_DIR.
+- ``await all_handled(app, fake)``: every update pushed so far went through the handlers (the
+  signal to wait for before asserting that an update changed nothing).
 - ``free_port()``: a free TCP port on 127.0.0.1 (webhook and metrics servers of a subprocess).
 - ``http_get(port, path)`` -> (status, body); ``metric_samples(text)``: a Prometheus scrape as
   {(sample name, sorted label pairs): value}.
@@ -138,6 +140,18 @@ async def running(
     errors = app.bot_data.get(HANDLER_ERRORS) or []
     if errors and not allow_errors:
         raise AssertionError(f"handlers raised: {errors!r}") from errors[0]
+
+
+async def all_handled(app, fake: FakeBotAPI, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """The positive signal before asserting that an update changed nothing: every update
+    pushed so far was confirmed by the bot's next getUpdates (python-telegram-bot had put it
+    on the application's update queue before asking again), and each update on that queue went
+    through the handlers (`update_queue.join()`). What a handler starts in the background (an
+    album's timer) is not waited for."""
+    from tests.waiting import eventually
+
+    await eventually(lambda: not fake.pending_updates, timeout, "the updates confirmed", 0.02)
+    await asyncio.wait_for(app.update_queue.join(), timeout)
 
 
 def free_port() -> int:

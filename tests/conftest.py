@@ -10,7 +10,8 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def cpu_stylizer():
-    """One real Stylizer (VGG19 on the CPU) for the batch tests: loading it costs seconds."""
+    """One real Stylizer (VGG19 on the CPU) for every test that paints in-process: loading it
+    costs seconds. Tests use it as it is (one that changes it builds its own)."""
     from engine.paint import Stylizer
 
     return Stylizer(device="cpu")

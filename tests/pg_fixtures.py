@@ -1,7 +1,9 @@
-"""A real PostgreSQL for the tests: one throwaway server per test run, one database per test.
+"""A real PostgreSQL for the tests: one throwaway server per test process (`make test` runs
+two, pytest-xdist), one database per test.
 
 The server is started once (jobs/testing_pg.py: initdb + pg_ctl on a free 127.0.0.1 port, as
-the `postgres` user when we are root) with a database migrated to the latest schema, which
+the `postgres` user when we are root, in a folder of its own from mkdtemp: two processes'
+servers share neither) with a database migrated to the latest schema, which
 each test copies (`CREATE DATABASE … TEMPLATE`, tens of milliseconds). If the server cannot
 start, every test that needs it errors with the server's log: nothing is skipped.
 """

@@ -24,9 +24,9 @@ from engine.paint import Stylizer
 from tests.shared_styles import REPO, run_bench
 
 
-@pytest.fixture(scope="module")
-def judge() -> PhoneJudge:
-    return PhoneJudge(Stylizer(device="cpu"), phone=64)
+@pytest.fixture
+def judge(cpu_stylizer: Stylizer) -> PhoneJudge:
+    return PhoneJudge(cpu_stylizer, phone=64)
 
 
 def test_the_phone_shows_the_long_side_at_its_size_and_never_enlarges():

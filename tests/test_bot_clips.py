@@ -5,7 +5,6 @@ inputs, each refused in one line with nothing queued; an engine killed mid-clip.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import signal
@@ -35,6 +34,7 @@ from tests.test_bot_e2e import (
     start,
     wait_call,
 )
+from tests.waiting import notifier_caught_up
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -161,7 +161,8 @@ async def test_cancel_stops_a_clip(spawn_bot, fake_api, clip_env):
     )
     fake_api.push(fake_api.text_update("/cancel"))
     await wait_call(fake_api, lambda c: "Cancelled" in caption(c), 60, proc=proc)
-    await asyncio.sleep(1)
+    async with await JobStore.open(Path(env["DATA_DIR"])) as store:
+        await notifier_caught_up(fake_api, store)
     assert not [c for c in fake_api.calls("sendAnimation") if replies_to(c, video_id)]
     assert await proc.stop(timeout=30) == 0
 
@@ -232,7 +233,7 @@ async def test_an_engine_killed_mid_clip_the_clip_arrives_once(spawn_bot, fake_a
         result = await wait_call(fake_api, is_animation_for(video_id), 240, proc=proc)
         [job] = await store.user_jobs(ALICE["id"], active_only=False)
         assert is_clip(job) and job.status is JobStatus.DONE and job.attempts == 2
+        await notifier_caught_up(fake_api, store)
     assert len(decode_video(result.file_bytes("animation"))) == 24
-    await asyncio.sleep(2)
     assert len([c for c in fake_api.calls("sendAnimation") if replies_to(c, video_id)]) == 1
     assert await proc.stop(timeout=30) == 0

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import pytest
 from telegram.ext import ExtBot
@@ -17,6 +19,7 @@ from bot import notifier as notifier_module
 from bot.context import BotDeps
 from bot.notifier import Notifier, progress_text
 from jobs import JobStore, NewJob, StyleRef
+from jobs.testing import FakeClock
 from styles import load_catalogue
 from tests.fake_bot_api import DEFAULT_GROUP_ID, DEFAULT_USER_ID
 from tests.style_support import FakeEngine, decode, make_settings, photo
@@ -80,6 +83,15 @@ async def rig_for(fake, tmp_path, **env) -> AsyncIterator[Rig]:
 def fast_intervals(monkeypatch):
     monkeypatch.setattr(notifier_module, "PRIVATE_EDIT_INTERVAL", 0.2)
     monkeypatch.setattr(notifier_module, "GROUP_EDIT_INTERVAL", 0.6)
+
+
+@pytest.fixture
+def monotonic(monkeypatch) -> FakeClock:
+    """The notifier's monotonic clock (edit spacing, 429 back-offs), moved by hand: a window
+    such as "the next tick comes before 0.6 s" then holds however busy the machine is."""
+    clock = FakeClock()
+    monkeypatch.setattr(notifier_module, "time", SimpleNamespace(monotonic=clock, time=time.time))
+    return clock
 
 
 def caption_of(call) -> str:
@@ -163,7 +175,7 @@ async def test_states_are_coalesced(fake_api, tmp_path):
         assert len(shown) == 1 and "300/500" in caption_of(shown[0])
 
 
-async def test_edits_are_spaced_per_chat(fake_api, tmp_path):
+async def test_edits_are_spaced_per_chat(fake_api, tmp_path, monotonic):
     async with rig_for(fake_api, tmp_path) as rig:
         await rig.job(chat="supergroup")
         job = await rig.engine.claim()
@@ -171,32 +183,33 @@ async def test_edits_are_spaced_per_chat(fake_api, tmp_path):
         await rig.tick()
         await rig.engine.progress(job, 200, 500)
         mark = fake_api.mark()
+        monotonic.advance(0.55)
         await rig.tick()  # too soon for a group (0.6 s here, 3 s for real)
         assert not fake_api.calls("editMessageMedia", since=mark)
         await rig.engine.progress(job, 300, 500)
-        await asyncio.sleep(0.65)
+        monotonic.advance(0.1)
         await rig.tick()
         edits = fake_api.calls("editMessageMedia", since=mark)
         assert len(edits) == 1 and "300/500" in caption_of(edits[0])
 
 
-async def test_flood_control_does_not_crash_and_backs_off(fake_api, tmp_path):
+async def test_flood_control_does_not_crash_and_backs_off(fake_api, tmp_path, monotonic):
     async with rig_for(fake_api, tmp_path) as rig:
         await rig.job()
         job = await rig.engine.claim()
         await rig.engine.progress(job, 100, 500)
         await rig.tick()
-        await asyncio.sleep(0.25)
+        monotonic.advance(0.25)
         await rig.engine.progress(job, 200, 500)
         fake_api.fail_next("editMessageMedia", 1, retry_after=1)
         mark = fake_api.mark()
         await rig.tick()
         [refused] = fake_api.calls("editMessageMedia", since=mark)
         assert refused.status == 429
-        await asyncio.sleep(0.3)
+        monotonic.advance(0.95)
         await rig.tick()  # still inside retry_after: nothing sent
         assert len(fake_api.calls("editMessageMedia", since=mark)) == 1
-        await asyncio.sleep(0.9)
+        monotonic.advance(0.1)
         await rig.tick()
         edits = fake_api.calls("editMessageMedia", since=mark)
         assert edits[-1].ok and "200/500" in caption_of(edits[-1])

@@ -26,11 +26,27 @@ pytestmark = pytest.mark.timeout(120)
 
 ALICE = make_user(3001, "Alice")
 BOB = make_user(3002, "Bob")
+CAROL = make_user(3003, "Carol")  # sends a later update: once it is answered, the rest is done
 PATIENCE = 0.5  # how long a store call waits for the away server (15 s by default)
 
 
 def sent_texts(fake_api, chat_id: int) -> list[str]:
     return [c.text or "" for c in fake_api.calls("sendMessage") if c.chat_id == chat_id]
+
+
+def settled(app) -> bool:
+    """Nothing more can come of the updates so far: none waits for another try (kept, or
+    sleeping out its back-off), none is on the update queue or in a handler, no album is
+    being collected. A second job or message would have been made by now."""
+    redelivery = redelivery_of(app)
+    return not (
+        redelivery._kept
+        or redelivery._waiting
+        or redelivery._scheduled
+        or app.update_queue.qsize()
+        or app.update_processor.current_concurrent_updates
+        or app.bot_data.get("style_albums")
+    )
 
 
 async def test_requests_meeting_a_stopped_database_are_queued_once_it_is_back(
@@ -58,7 +74,7 @@ async def test_requests_meeting_a_stopped_database_are_queued_once_it_is_back(
             return [t for t in sent_texts(fake_api, user["id"]) if "Queued" in t]
 
         await eventually(lambda: len(queued(ALICE)) == 1 and len(queued(BOB)) == 2, 60, "queued")
-        await asyncio.sleep(1.5)  # a second job or message would show up now
+        await eventually(lambda: settled(deps.app), 30, "every try over")
         [job] = await jobs_of(deps.store, ALICE["id"])
         assert job.request_message_id == single["message"]["message_id"]
         assert job.progress_message_id is not None
@@ -92,7 +108,7 @@ async def test_a_request_is_declined_politely_when_the_database_stays_away(
         await fake_api.wait_for("sendMessage", lambda c: c.text == texts.DATABASE_AWAY, 30)
         assert caplog.text.count("(try 4 of 4)") == 1
         assert "gave up on update" in caplog.text
-        await asyncio.sleep(1.5)  # no further try, no second apology
+        await eventually(lambda: settled(deps.app), 10, "no try left")
         assert sent_texts(fake_api, ALICE["id"]) == [texts.DATABASE_AWAY]
         await asyncio.to_thread(own_postgres.start)
         assert await jobs_of(deps.store, ALICE["id"]) == []
@@ -143,7 +159,11 @@ async def test_requests_waiting_for_the_database_survive_a_restart_of_the_bot(
 
     await eventually(lambda: len(queued(ALICE)) == 1 and len(queued(BOB)) == 2, 60, "queued")
     await eventually(lambda: not keep.exists(), 10, "the keep file emptied")
-    await asyncio.sleep(1.5)  # a second job or message would show up now
+    # Every kept update had a try that got through; an update sent after that is handled too
+    # (a second job or message would have shown up by then).
+    probe = fake_api.text_update("/help", user=CAROL)
+    fake_api.push(probe)
+    await fake_api.wait_for("sendMessage", lambda c: c.chat_id == CAROL["id"], 30)
     assert len(queued(ALICE)) == 1 and len(queued(BOB)) == 2
     for user in (ALICE, BOB):
         assert not [t for t in sent_texts(fake_api, user["id"]) if "Queued" not in t]

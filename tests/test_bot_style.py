@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from jobs import JobOptions, JobStatus, StyleRef
+from tests.bot_harness import all_handled
 from tests.fake_bot_api import DEFAULT_GROUP_ID, DEFAULT_USER_ID, make_user
 from tests.style_support import (
     FakeEngine,
@@ -95,8 +96,7 @@ async def test_options_caption_and_bot_mention(fake_api, settings):
 async def test_command_for_another_bot_is_ignored(fake_api, settings):
     async with style_bot(fake_api, settings) as deps:
         fake_api.push(fake_api.photo_update(photo(), "/style@OtherBot monet", user=ALICE))
-        await asyncio.sleep(0.5)
-        await fake_api.wait_idle()
+        await all_handled(deps.app, fake_api)
         assert not fake_api.calls("sendMessage")
         assert await jobs_of(deps.store, ALICE["id"]) == []
 
@@ -164,8 +164,7 @@ async def test_keyboard_flow(fake_api, settings):
         # A second tap (double tap, or a redelivered update): still one job.
         pond = buttons["The Water-Lily Pond"]
         fake_api.push(fake_api.callback_update(keyboard, pond, user=ALICE))
-        await asyncio.sleep(0.3)
-        await fake_api.wait_idle()
+        await all_handled(deps.app, fake_api)
         assert len(await jobs_of(deps.store, ALICE["id"])) == 1
 
 
@@ -384,8 +383,7 @@ async def test_redelivered_update_makes_no_second_job(fake_api, settings):
         await answer_to(fake_api, update)
         mark = fake_api.mark()
         await fake_api.push_and_wait(again)
-        await asyncio.sleep(0.3)
-        await fake_api.wait_idle()
+        await all_handled(deps.app, fake_api)
         assert len(await jobs_of(deps.store, ALICE["id"])) == 1
         assert not fake_api.calls("sendMessage", since=mark)
         assert not fake_api.calls("getFile", since=mark)
@@ -397,8 +395,7 @@ async def test_edits(fake_api, settings):
         await answer_to(fake_api, update)
         mark = fake_api.mark()
         await fake_api.push_and_wait(fake_api.edited_update(update, caption="/style udnie"))
-        await asyncio.sleep(0.3)
-        await fake_api.wait_idle()
+        await all_handled(deps.app, fake_api)
         [job] = await jobs_of(deps.store, ALICE["id"])
         assert job.styles == (StyleRef(preset="monet"),)
         assert not fake_api.calls("sendMessage", since=mark)

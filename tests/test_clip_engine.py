@@ -145,11 +145,9 @@ def test_encoded_animation_is_h264_yuv420p_without_sound() -> None:
 
 
 # ------------------------------------------------------------------------------ painting
-@pytest.fixture(scope="module")
-def stylizer():
-    from engine.paint import Stylizer
-
-    return Stylizer(device="cpu")
+@pytest.fixture
+def stylizer(cpu_stylizer):
+    return cpu_stylizer
 
 
 @pytest.fixture(scope="module")

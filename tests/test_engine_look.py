@@ -122,9 +122,9 @@ def test_a_large_pictures_plan_starts_where_a_phone_size_pictures_does():
     assert Stylizer.plan((1024, 768), own) == off
 
 
-@pytest.fixture(scope="module")
-def stylizer() -> Stylizer:
-    return Stylizer(device="cpu")
+@pytest.fixture
+def stylizer(cpu_stylizer: Stylizer) -> Stylizer:
+    return cpu_stylizer
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ from media.timelapse import FrameRecorder, capture_points, unpack
 from tests.style_support import difference
 
 
-@pytest.fixture(scope="module")
-def stylizer() -> Stylizer:
-    return Stylizer(device="cpu")
+@pytest.fixture
+def stylizer(cpu_stylizer: Stylizer) -> Stylizer:
+    return cpu_stylizer
 
 
 @pytest.fixture(scope="module")

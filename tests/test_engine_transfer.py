@@ -19,9 +19,9 @@ from engine.paint.plan import scale_sides, split_iterations
 from engine.paint.vgg import CAFFE_MEAN_BGR, _caffe_state, build_vgg19
 
 
-@pytest.fixture(scope="module")
-def stylizer() -> Stylizer:
-    return Stylizer(device="cpu")
+@pytest.fixture
+def stylizer(cpu_stylizer: Stylizer) -> Stylizer:
+    return cpu_stylizer
 
 
 @pytest.fixture(scope="module")

@@ -86,8 +86,8 @@ async def test_waits_for_a_late_server_and_survives_a_restart(tmp_path, own_post
     DatabaseUnavailable (host, no password), then work again, and so do the wake-ups."""
     url = own_postgres.url()
     opening = asyncio.create_task(JobStore.open(tmp_path, database_url=url, connect_retry_for=90))
-    await asyncio.sleep(1.5)
-    assert not opening.done()
+    await eventually(lambda: "is unreachable" in caplog.text, 30, "a first try that failed")
+    assert not opening.done()  # and it goes on trying
     await asyncio.to_thread(own_postgres.start)
     store = await asyncio.wait_for(opening, 60)
     try:
@@ -150,7 +150,8 @@ async def test_painters_ride_out_a_server_restart_mid_job(tmp_path, own_postgres
     once, by the painter that claimed it, attempt counted once, nothing lost."""
     own_postgres.start()
     url = own_postgres.url()
-    env = {"DATABASE_URL": url, "IMAGE_SIZE": "48", "STALE_AFTER_SECONDS": "4"}
+    stale_after = 4.0
+    env = {"DATABASE_URL": url, "IMAGE_SIZE": "48", "STALE_AFTER_SECONDS": str(stale_after)}
     painters = [WorkerProcess(tmp_path / f"host-{n}" / "data", f"painter-{n}", **env)
                 for n in range(2)]  # fmt: skip
     try:
@@ -158,8 +159,11 @@ async def test_painters_ride_out_a_server_restart_mid_job(tmp_path, own_postgres
         async with await JobStore.open(tmp_path / "observer", database_url=url) as store:
             job = await add_job(store, options=JobOptions(iterations=60))
             claimed = await wait_progress(store, job.id, iteration=2)
+            last_heartbeat = max(engine.last_seen for engine in await store.engines())
         await asyncio.to_thread(own_postgres.stop)
-        await asyncio.sleep(6)
+        # The outage is the scenario: it lasts until every heartbeat on record is older than
+        # STALE_AFTER_SECONDS (by a second), so that each painter looks dead by the table.
+        await eventually(lambda: time.time() - last_heartbeat > stale_after + 1, 30, "stale")
         await asyncio.to_thread(own_postgres.start)
         async with await JobStore.open(tmp_path / "observer", database_url=url) as store:
             done = await wait_status(store, job.id, {JobStatus.DONE, JobStatus.FAILED})

@@ -151,7 +151,7 @@ async def test_cancel_a_clip_mid_way(store, worker):
 async def test_a_painter_killed_mid_clip_the_next_goes_on_from_its_checkpoint(tmp_path):
     data = tmp_path / "data"
     (tmp_path / "styles").mkdir()
-    env = {**CLIP_ENV, "CLIP_FRAME_ITERATIONS": "15"}
+    env = {**CLIP_ENV, "CLIP_FRAME_ITERATIONS": "15"}  # slow enough to be killed mid-clip
     async with await JobStore.open(data) as store:
         video = encode_clip(moving_shape_frames(24, (64, 48)), 12)  # 2 s: 24 frames
         job = await add_clip(store, 1, video)
@@ -163,7 +163,7 @@ async def test_a_painter_killed_mid_clip_the_next_goes_on_from_its_checkpoint(tm
             first.kill()
         assert CHECKPOINT_NAME in await store.file_names(job.id)
         assert (await store.get(job.id)).status is JobStatus.RUNNING  # nobody knows yet
-        second = WorkerProcess(data, "second", **env)
+        second = WorkerProcess(data, "second", **CLIP_ENV)  # the rest at CLIP_ENV's pace
         try:
             done = await wait_status(store, job.id, FINISHED)
             assert done.status is JobStatus.DONE, done.error
