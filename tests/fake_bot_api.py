@@ -1290,20 +1290,22 @@ async def _set_my_commands(fake: FakeBotAPI, params: dict, files: dict) -> bool:
     return True
 
 
-async def _set_my_description(fake: FakeBotAPI, params: dict, files: dict) -> bool:
-    text = str(params.get("description", ""))
-    if len(text) > 512:
-        raise FakeApiError(400, "Bad Request: bot description is too long")
-    fake.descriptions[("description", str(params.get("language_code", "")))] = text
-    return True
+def _description_setter(field: str, limit: int):
+    """setMyDescription / setMyShortDescription: Telegram's length limit, kept per language."""
+
+    async def handler(fake: FakeBotAPI, params: dict, files: dict) -> bool:
+        text = str(params.get(field, ""))
+        if len(text) > limit:
+            what = field.replace("_", " ")
+            raise FakeApiError(400, f"Bad Request: bot {what} is too long")
+        fake.descriptions[(field, str(params.get("language_code", "")))] = text
+        return True
+
+    return handler
 
 
-async def _set_my_short_description(fake: FakeBotAPI, params: dict, files: dict) -> bool:
-    text = str(params.get("short_description", ""))
-    if len(text) > 120:
-        raise FakeApiError(400, "Bad Request: bot short description is too long")
-    fake.descriptions[("short_description", str(params.get("language_code", "")))] = text
-    return True
+_set_my_description = _description_setter("description", 512)
+_set_my_short_description = _description_setter("short_description", 120)
 
 
 async def _get_my_commands(fake: FakeBotAPI, params: dict, files: dict) -> list:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 
 import asyncpg
 import pytest
 
-from jobs import EngineInfo, JobOptions, JobStatus, JobStore, NewJob, StyleRef, UserSettings
+from jobs import EngineInfo, JobOptions, JobStatus, JobStore, StyleRef, UserSettings
 from jobs.backends.opening import open_database
 from jobs.backends.schema import LATEST
+from jobs.testing import new_job
 
 
 async def make_v1_db(data, url) -> None:
@@ -193,17 +195,7 @@ async def test_upgrade_from_version_7_adds_languages(tmp_path, empty_database_ur
         assert all(job.language is None for job in await store.list_jobs())
         saved = await store.set_user_settings(7, language="pt_BR")
         assert saved == UserSettings(768, 1.5, True, "pt_BR")
-        new = NewJob(
-            user_id=7,
-            user_name="u",
-            chat_id=7,
-            chat_type="private",
-            request_message_id=1,
-            reply_to_message_id=1,
-            content_name="content.jpg",
-            styles=(StyleRef(preset="monet"),),
-            language="ru",
-        )
+        new = dataclasses.replace(new_job(7), language="ru")
         job, _ = await store.enqueue(new, {"content.jpg": b"x"})
         assert job.language == "ru" and (await store.get(job.id)).language == "ru"
 

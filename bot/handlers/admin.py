@@ -40,6 +40,13 @@ def register(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(admin_button, pattern=r"^admin:"))
 
 
+def _job_line(tr: Tr, template: str, job: Job, **more: object) -> str:
+    """One running job's line: its id, what it paints, whose it is and how far it got."""
+    return tr(
+        template, id=job.id, label=_label(job), user=_user(job), progress=_progress(job, tr), **more
+    )
+
+
 def _label(job: Job) -> str:
     return texts.escape(style_label(job, as_typed=True))
 
@@ -123,15 +130,7 @@ async def overview_html(d: BotDeps, tr: Tr | None = None) -> str:
             started = tr.duration(max(0.0, now - job.started_at)) if job.started_at else "?"
             stopping = tr(texts.ADMIN_STOPPING) if job.cancel_requested else ""
             lines.append(
-                tr(
-                    texts.ADMIN_RUNNING_HTML,
-                    id=job.id,
-                    label=_label(job),
-                    user=_user(job),
-                    progress=_progress(job, tr),
-                    ago=started,
-                    stopping=stopping,
-                )
+                _job_line(tr, texts.ADMIN_RUNNING_HTML, job, ago=started, stopping=stopping)
             )
     else:
         lines.append(tr(texts.ADMIN_RUNNING_NOTHING))
@@ -194,15 +193,7 @@ async def jobs_html(d: BotDeps, tr: Tr | None = None) -> str:
         return tr(texts.ADMIN_QUEUE_EMPTY)
     lines = [tr(texts.ADMIN_QUEUE_HTML, running=len(running), queued=len(positioned))]
     for job in running:
-        lines.append(
-            tr(
-                texts.ADMIN_QUEUE_RUNNING_HTML,
-                id=job.id,
-                label=_label(job),
-                user=_user(job),
-                progress=_progress(job, tr),
-            )
-        )
+        lines.append(_job_line(tr, texts.ADMIN_QUEUE_RUNNING_HTML, job))
     for position, job in positioned:
         place = f"#{position}" if position < 10**9 else "?"
         bumped = " ⬆️" if job.priority > 0 else ""
