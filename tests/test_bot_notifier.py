@@ -21,7 +21,7 @@ from bot.notifier import Notifier, progress_text
 from jobs import JobStore, NewJob, StyleRef
 from jobs.testing import FakeClock
 from styles import load_catalogue
-from tests.fake_bot_api import DEFAULT_GROUP_ID, DEFAULT_USER_ID
+from tests.fake_bot_api import DEFAULT_GROUP_ID, DEFAULT_USER_ID, make_chat
 from tests.style_support import FakeEngine, decode, make_settings, photo
 
 pytestmark = pytest.mark.timeout(60)
@@ -438,3 +438,28 @@ async def test_queued_messages_follow_the_queue(fake_api, tmp_path, monkeypatch)
             if str(c.params.get("message_id")) == str(second.progress_message_id)
         ]  # fmt: skip
         assert first.id != second.id
+
+
+async def test_a_result_that_fails_to_send_holds_back_none_of_the_others(fake_api, tmp_path):
+    """#28's fault injection at the deliver step: of three finished jobs in three chats, the
+    first result Telegram refuses (500, as a photo and as a file) waits for the next tick (its
+    chat is left alone until then); the other two are delivered at once, and every job's result
+    arrives exactly once."""
+    async with rig_for(fake_api, tmp_path) as rig:
+        jobs = []
+        for k in range(3):
+            await rig.job(chat=make_chat(-1000 - k, title=f"Club {k}"))
+            job = await rig.engine.claim()
+            await rig.engine.finish(job)
+            jobs.append(job)
+        for method in ("sendPhoto", "sendDocument"):
+            fake_api.fail_next_with(method, 1, status=500, description="Internal Server Error")
+        mark = fake_api.mark()
+        await rig.tick()
+        delivered = [(await rig.store.get(job.id)).delivered_at is not None for job in jobs]
+        assert delivered.count(True) == 2
+        await rig.tick()
+        assert all([(await rig.store.get(job.id)).delivered_at is not None for job in jobs])
+        sent = [c for m in ("sendPhoto", "sendDocument") for c in fake_api.calls(m, since=mark)]
+        replies = sorted(c.params["reply_parameters"]["message_id"] for c in sent if c.ok)
+        assert replies == sorted(job.reply_to_message_id for job in jobs)
