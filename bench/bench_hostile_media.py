@@ -4,6 +4,8 @@ git revision before the budgets (in a child of its own: wall time, its peak memo
 interpreter) and by today's code (media/bounded.py's child within the budget).
 
     python -m bench.bench_hostile_media [--before REV] [--timeout 180]
+    python -m bench.bench_hostile_media --after-only   # today's code: the bot's probe and
+                                                       # the painter's decode, file by file
 
 Prints a Markdown table for bench/RESULTS.md, with the CPU it ran on.
 """
@@ -87,12 +89,16 @@ def before(rev: str, path: Path, timeout: float) -> str:
         return f"{got['seconds']:.1f} s | {extra:.0f} MB ({got['answer'][:40]})"
 
 
-def after(data: bytes) -> str:
+def after(data: bytes, task: str = "decode_clip") -> str:
+    """Today's code in its child within the default budget: the painter's `decode_clip`, or
+    the bot's `probe_clip` (the check before a clip is queued)."""
     params = {"max_seconds": 10, "max_pixels": ClipLimits().max_pixels,
-              "max_frames": ClipLimits().max_frames, "max_fps": 12, "long_side": 256}  # fmt: skip
+              "max_frames": ClipLimits().max_frames}  # fmt: skip
+    if task == "decode_clip":
+        params.update(max_fps=12, long_side=256)
     started = time.monotonic()
     try:
-        outcome = sandbox.run("decode_clip", data, params, Budget())
+        outcome = sandbox.run(task, data, params, Budget())
     except sandbox.OverBudget as exc:
         return f"{time.monotonic() - started:.1f} s | ? | {exc}"
     error = outcome.result.get("error") or {}
@@ -105,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default="5ef3ed5", help="git revision before the budgets")
     parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--after-only", action="store_true", help="the bot's and the painter's")
     args = parser.parse_args(argv)
     print(f"CPU: {cpu()}\n")
+    if args.after_only:
+        return after_only()
     print("| file | size | before: decoding | before: peak memory | after: decoding (child, "
           "start-up included) | after: peak memory | after: answer |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
@@ -117,6 +126,17 @@ def main(argv: list[str] | None = None) -> int:
             path.write_bytes(data)
             old = before(args.before, path, args.timeout)
             print(f"| {name} | {len(data) / 1024:.1f} KB | {old} | {after(data)} |", flush=True)
+    return 0
+
+
+def after_only() -> int:
+    print("| file | size | bot: probe (child, start-up included) | bot: peak memory | bot: answer "
+          "| painter: decode | painter: peak memory | painter: answer |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for name, make in FILES.items():
+        data = make()
+        bot, painter = after(data, "probe_clip"), after(data)
+        print(f"| {name} | {len(data) / 1024:.1f} KB | {bot} | {painter} |", flush=True)
     return 0
 
 
