@@ -11,6 +11,7 @@ table away is handled again later (`on_error`, bot/redelivery.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from telegram.ext import (
 from bot import texts
 from bot.context import BotDeps, install
 from bot.handlers import register_all, start_help
-from bot.i18n import DEFAULT_LOCALE, locales, telegram_code, tr_for
+from bot.i18n import DEFAULT_LOCALE, locales, telegram_code, tr_for, warm
 from bot.metrics import BotMetrics
 from bot.notifier import Notifier
 from bot.ops_server import OpsServer
@@ -140,6 +141,7 @@ async def start_services(app: Application) -> None:
     store = await JobStore.open(settings.data_dir, database_url=settings.database)
     log.info("job table: %s", store.description)
     catalogue = load_catalogue()
+    await asyncio.to_thread(warm, catalogue)  # the languages, off the event loop
     deps = BotDeps(settings=settings, store=store, catalogue=catalogue)
     install(app, deps)
     app.bot_data[STORE_KEY] = store

@@ -291,6 +291,14 @@ def _typed_forms(name: str) -> list[str]:
 _VIEWS: dict[tuple[int, str], tuple[Catalogue, Catalogue]] = {}
 
 
+def warm(catalogue: Catalogue) -> None:
+    """Read and compile every language's catalogue, and its view of the paintings' names, once
+    (tens of ms of file reading and parsing): called in a thread at start, so no handler on the
+    event loop is the first to pay for a language."""
+    for locale in locales():
+        catalogue_for(catalogue, locale)
+
+
 def catalogue_for(catalogue: Catalogue, locale: str) -> Catalogue:
     """The catalogue that also knows the paintings by their names in `locale` and in English
     (`/style звездная ночь`, `/style noche estrellada`, `/style the kiss`), with the same

@@ -12,7 +12,7 @@ import pytest
 from babel.messages.pofile import read_po
 from telegram.ext import ExtBot
 
-from bot import texts
+from bot import i18n, texts
 from bot.app import _set_commands
 from bot.i18n import catalogue_path, locales, resolve_locale, template, tr_for
 from bot.notifier import Notifier
@@ -317,3 +317,17 @@ async def test_settings_switch_a_users_language(fake_api, tmp_path):
         alert = await fake_api.wait_for("answerCallbackQuery", since=mark)
         assert alert.params["text"].startswith("Guardado")
         assert (await deps.store.get_user_settings(user["id"])).language == "es"
+
+
+def test_every_language_is_compiled_before_a_handler_needs_it():
+    """bot.app calls `warm` in a thread at start: afterwards no language is read or compiled
+    on the event loop."""
+    from styles import load_catalogue
+
+    catalogue = load_catalogue()
+    i18n._translations.cache_clear()
+    i18n.tr_for.cache_clear()
+    i18n._VIEWS.clear()
+    i18n.warm(catalogue)
+    assert i18n._translations.cache_info().currsize >= len(i18n.locales()) - 1  # en: none
+    assert all((id(catalogue), locale) in i18n._VIEWS for locale in i18n.locales())
