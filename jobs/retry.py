@@ -4,6 +4,9 @@ another process holding SQLite's lock).
 `wait_out`: only for calls that are safe to repeat: enqueue (idempotent on chat and message),
 mark_delivered, reads, and a worker's outcome (guarded by ownership). One warning when the
 database first fails, then quiet retries with back-off.
+
+`within`: one call that must answer in time (a hung connection, a lock never released): past
+its limit it is cancelled and NoAnswer raised, an error like any other to its caller.
 """
 
 from __future__ import annotations
@@ -18,6 +21,19 @@ from jobs.models import DatabaseUnavailable
 
 T = TypeVar("T")
 FIRST_DELAY, MAX_DELAY = 0.25, 10.0
+
+
+class NoAnswer(TimeoutError):
+    """A database call gave no answer within its limit (`within`); it was cancelled. It may
+    still have committed (a write already sent), as a lost reply may."""
+
+
+async def within(call: Awaitable[T], seconds: float, what: str) -> T:
+    """`await call`, at most `seconds`: then it is cancelled and NoAnswer raised."""
+    try:
+        return await asyncio.wait_for(call, seconds)
+    except TimeoutError:
+        raise NoAnswer(f"{what}: no answer within {seconds:g} s") from None
 
 
 async def wait_out(

@@ -1,14 +1,20 @@
 """Every job of a batch ends, whatever happens to its neighbours (#28, goal 4): a fault injected
 into one job of three at each step of its life — claim, decode, paint (out of memory), its
-progress callback, its timelapse frame, encode, settle — and a hang of its database calls:
-the other two are done once, the faulty one ends with its own message or goes back to the
-queue, nothing is left RUNNING. The real JobStore (SQLite in tmp_path), the real JobRunner
-and VGG19 at 64 px on the CPU; each fault is a monkeypatch of the function of that step."""
+progress callback, its timelapse frame, encode, settle — first an exception, then a hang: the
+other two are done once (one successful finish each), the faulty one ends with its own message
+or goes back to the queue, nothing is left RUNNING. The real JobStore (SQLite in tmp_path), the
+real JobRunner and VGG19 at 64 px on the CPU; each fault is a monkeypatch of the function of
+that step. A hung database call on the event loop is bounded by DB_CALL_TIMEOUT_SECONDS (an
+error like the exception); a hung decode is killed with its child at MEDIA_DECODE_SECONDS.
+(The deliver step: tests/test_bot_notifier.py.)"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import io
+import os
+import sys
 import time
 
 import pytest
@@ -20,9 +26,13 @@ from engine.painter.inputs import GENERIC_ERROR, LOST_ERROR
 from engine.painter.runner import JobRunner
 from engine.painter.worker import Worker
 from jobs import JobStatus, JobStore
+from jobs.liveness import pid_alive
 from media.timelapse import FrameRecorder
 from tests.test_worker_batch import SMALL, Spy, _claim_all, settings
 from tests.test_worker_harness import add_job
+from tests.waiting import eventually
+
+HANG = 3600.0  # "never answers": every hang below is cut short by a timeout or a kill
 
 
 class Boom(RuntimeError):
@@ -44,8 +54,24 @@ async def jobs(store):
     return [await add_job(store, user, seed=user, options=SMALL) for user in (1, 2, 3)]
 
 
-def _runner(store, stylizer, tmp_path) -> JobRunner:
-    return JobRunner(store, Spy(stylizer), settings(tmp_path, DB_CALL_TIMEOUT_SECONDS=0.2), "w")
+@pytest.fixture
+def finished(store, monkeypatch) -> collections.Counter:
+    """How many times each job was recorded DONE with its result (a successful finish)."""
+    counts: collections.Counter = collections.Counter()
+    real = store.finish
+
+    async def finish(job_id, *args, **kwargs):
+        changed = await real(job_id, *args, **kwargs)
+        counts[job_id] += bool(changed)
+        return changed
+
+    monkeypatch.setattr(store, "finish", finish)
+    return counts
+
+
+def _runner(store, stylizer, tmp_path, **env) -> JobRunner:
+    options = {"DB_CALL_TIMEOUT_SECONDS": 0.2, **env}
+    return JobRunner(store, Spy(stylizer), settings(tmp_path, **options), "w")
 
 
 async def _run(store, runner, jobs) -> list[JobStatus | None]:
@@ -59,6 +85,37 @@ async def _nothing_running(store, jobs) -> None:
         assert (await store.get(job.id)).status is not JobStatus.RUNNING, job.id
 
 
+async def _done_once(store, finished, *jobs) -> None:
+    """Each job DONE, its result recorded exactly once."""
+    for job in jobs:
+        assert (await store.get(job.id)).status is JobStatus.DONE, job.id
+        assert finished[job.id] == 1, (job.id, finished)
+
+
+async def _again(store, runner, job) -> JobStatus | None:
+    """The job, back in the queue, claimed and painted again (alone)."""
+    claimed = await store.claim_job("w", job.id)
+    assert claimed is not None
+    [status] = await runner.run_batch([claimed])
+    await _nothing_running(store, [job])
+    return status
+
+
+async def _given_back_then_failed(store, runner, jobs, finished) -> None:
+    """The middle job goes back to the queue, the others are done once; painted again at its
+    MAX_ATTEMPTS (2 here), the same trouble fails it with the generic message."""
+    runner.settings.max_attempts = 2
+    statuses = await _run(store, runner, jobs)
+    assert statuses == [JobStatus.DONE, JobStatus.QUEUED, JobStatus.DONE]
+    await _done_once(store, finished, jobs[0], jobs[2])
+    assert await _again(store, runner, jobs[1]) is JobStatus.FAILED
+    assert (await store.get(jobs[1].id)).failure == GENERIC_ERROR
+
+
+async def _hang(*args, **kwargs):
+    await asyncio.sleep(HANG)
+
+
 async def _size(store, job) -> tuple[int, int]:
     done = await store.get(job.id)
     data = await store.read_file(job.id, done.result_name)
@@ -66,7 +123,7 @@ async def _size(store, job) -> tuple[int, int]:
 
 
 async def test_a_photo_that_cannot_be_decoded_fails_alone(
-    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished
 ):
     bad = await store.read_file(jobs[1].id, jobs[1].content_name)
     real = runner_module.load_content
@@ -80,6 +137,7 @@ async def test_a_photo_that_cannot_be_decoded_fails_alone(
     statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
     assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
     assert (await store.get(jobs[1].id)).failure == GENERIC_ERROR
+    await _done_once(store, finished, jobs[0], jobs[2])
 
 
 def _callback_fault(monkeypatch, bad_id: int, fault) -> None:
@@ -102,7 +160,7 @@ def _callback_fault(monkeypatch, bad_id: int, fault) -> None:
 
 
 async def test_a_failing_progress_callback_fails_its_job_alone(
-    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished
 ):
     def fault(progress):
         raise Boom("callback")
@@ -110,10 +168,11 @@ async def test_a_failing_progress_callback_fails_its_job_alone(
     _callback_fault(monkeypatch, jobs[1].id, fault)
     statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
     assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
+    await _done_once(store, finished, jobs[0], jobs[2])
 
 
 async def test_out_of_memory_in_one_pictures_path_paints_it_again_smaller(
-    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished
 ):
     tries = []
 
@@ -127,10 +186,11 @@ async def test_out_of_memory_in_one_pictures_path_paints_it_again_smaller(
     assert statuses == [JobStatus.DONE] * 3
     assert await _size(store, jobs[0]) == (64, 48)
     assert max(await _size(store, jobs[1])) < 64  # painted again at the smaller size
+    await _done_once(store, finished, *jobs)
 
 
 async def test_a_failing_timelapse_frame_fails_its_job_alone(
-    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished
 ):
     made: list[FrameRecorder] = []
 
@@ -147,11 +207,12 @@ async def test_a_failing_timelapse_frame_fails_its_job_alone(
     monkeypatch.setattr(runner_module, "FrameRecorder", Recorder)
     statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
     assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
+    await _done_once(store, finished, jobs[0], jobs[2])
 
 
 @pytest.mark.parametrize("error", [Boom("encode"), FakeOutOfMemory("encode")])
 async def test_a_failing_encode_ends_its_job_alone(
-    store, jobs, tmp_path, cpu_stylizer, monkeypatch, error
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, error, finished
 ):
     real = runner_module.encode_image
     calls = []
@@ -169,10 +230,11 @@ async def test_a_failing_encode_ends_its_job_alone(
         assert max(await _size(store, jobs[1])) < 64
     else:
         assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
+    await _done_once(store, finished, *(job for job in jobs if job is not jobs[1]))
 
 
 async def test_a_picture_that_is_lost_to_nan_fails_with_its_own_message(
-    store, jobs, tmp_path, cpu_stylizer
+    store, jobs, tmp_path, cpu_stylizer, finished
 ):
     runner = _runner(store, cpu_stylizer, tmp_path)
     real = runner.stylizer.stylize_batch
@@ -186,21 +248,70 @@ async def test_a_picture_that_is_lost_to_nan_fails_with_its_own_message(
     statuses = await _run(store, runner, jobs)
     assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
     assert (await store.get(jobs[1].id)).failure == LOST_ERROR
+    await _done_once(store, finished, jobs[0], jobs[2])
 
 
+@pytest.mark.parametrize("fault", ["error", "hang"])
 async def test_an_outcome_that_cannot_be_recorded_goes_back_to_the_queue(
-    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished, fault
 ):
+    """Its attempt counted: once it has had MAX_ATTEMPTS it fails with the generic message
+    instead of coming back forever."""
     real = store.finish
 
     async def finish(job_id, *args, **kwargs):
         if job_id == jobs[1].id:
+            if fault == "hang":
+                await _hang()  # bounded by DB_CALL_TIMEOUT_SECONDS (0.2 s here)
             raise Boom("settle")
         return await real(job_id, *args, **kwargs)
 
     monkeypatch.setattr(store, "finish", finish)
-    statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
-    assert statuses == [JobStatus.DONE, JobStatus.QUEUED, JobStatus.DONE]
+    await _given_back_then_failed(store, _runner(store, cpu_stylizer, tmp_path), jobs, finished)
+    assert finished[jobs[1].id] == 0
+
+
+async def test_a_photo_whose_reading_hangs_goes_back_to_the_queue(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished
+):
+    """A read of the job's files that never answers is the database's trouble: the job is
+    given back (its attempt counted), the others are painted; at MAX_ATTEMPTS it fails."""
+    real = store.read_file
+
+    async def read_file(job_id, name):
+        if job_id == jobs[1].id:
+            await _hang()
+        return await real(job_id, name)
+
+    monkeypatch.setattr(store, "read_file", read_file)
+    await _given_back_then_failed(store, _runner(store, cpu_stylizer, tmp_path), jobs, finished)
+
+
+async def test_a_hung_decode_is_killed_and_its_job_fails_alone(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished
+):
+    """The bad photo's decoder child never answers: it is killed at MEDIA_DECODE_SECONDS
+    and the job fails with the image refusal "takes too long to decode"."""
+    bad = await store.read_file(jobs[1].id, jobs[1].content_name)
+    real, hung = os.posix_spawn, []
+
+    def posix_spawn(path, argv, env, *, file_actions):
+        stdin = next(fd for action, fd, target in file_actions if target == 0)
+        if os.pread(stdin, len(bad) + 1, 0) == bad:  # the bad photo's decoder: it hangs
+            argv = [sys.executable, "-c", f"import time; time.sleep({HANG})"]
+            hung.append(real(path, argv, env, file_actions=file_actions))
+            return hung[-1]
+        return real(path, argv, env, file_actions=file_actions)
+
+    monkeypatch.setattr(os, "posix_spawn", posix_spawn)
+    runner = _runner(store, cpu_stylizer, tmp_path, MEDIA_DECODE_SECONDS=3)
+    statuses = await _run(store, runner, jobs)
+    assert statuses == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
+    failure = (await store.get(jobs[1].id)).failure
+    assert failure.key == "image.too_slow", failure
+    await _done_once(store, finished, jobs[0], jobs[2])
+    assert len(hung) == 1
+    assert not pid_alive(hung[0])  # killed and reaped
 
 
 async def test_when_the_painting_thread_itself_fails_every_job_ends(
@@ -217,7 +328,7 @@ async def test_when_the_painting_thread_itself_fails_every_job_ends(
 
 
 async def test_a_hung_progress_report_costs_that_report_not_the_batch(
-    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished
 ):
     real = store.report_progress
     hung = []
@@ -232,28 +343,88 @@ async def test_a_hung_progress_report_costs_that_report_not_the_batch(
     statuses = await _run(store, _runner(store, cpu_stylizer, tmp_path), jobs)
     assert statuses == [JobStatus.DONE] * 3
     assert hung
+    await _done_once(store, finished, *jobs)
 
 
+def _worker(store, stylizer, tmp_path, **env) -> Worker:
+    """A worker painting batches of up to three with `stylizer` (no model of its own)."""
+    options = {"BATCH_JOBS": 3, "DB_CALL_TIMEOUT_SECONDS": 0.2, "POLL_SECONDS": 0.05, **env}
+    worker = Worker(settings(tmp_path, **options), store)
+    worker.runner = JobRunner(store, Spy(stylizer), worker.settings, worker.worker_id)
+    return worker
+
+
+async def _serve(worker, jobs, timeout=180.0) -> int:  # noqa: ASYNC109
+    """What Worker.run does once its model is loaded (its loop and heartbeat), until every
+    job has ended or the worker stops by itself; its exit code."""
+    store = worker.store
+    await store.register_engine(worker.info, exclusive=False)
+
+    async def ended() -> bool:
+        now = [(await store.get(job.id)).status for job in jobs]
+        return not {JobStatus.QUEUED, JobStatus.RUNNING} & set(now)
+
+    beating = asyncio.create_task(worker._heartbeat_loop())
+    serving = asyncio.create_task(worker._loop())
+    settled = asyncio.create_task(eventually(ended, timeout, "every job ended"))
+    try:
+        await asyncio.wait({serving, settled}, return_when=asyncio.FIRST_COMPLETED)
+        worker.request_stop("test")
+        await serving
+        if settled.done():
+            settled.result()  # a time-out's AssertionError
+    finally:
+        for task in (settled, beating):
+            task.cancel()
+    return worker.exit_code
+
+
+@pytest.mark.parametrize("fault", ["error", "hang"])
 async def test_a_mate_whose_claim_fails_stays_queued_and_the_others_are_painted(
-    store, jobs, tmp_path, cpu_stylizer, monkeypatch
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished, fault
 ):
-    worker = Worker(settings(tmp_path, BATCH_JOBS=3), store)
-    worker.runner = JobRunner(store, cpu_stylizer, worker.settings, worker.worker_id)
-    real = store.claim_job
+    """The claim's error (or its want of an answer) ends the search for mates: the head is
+    painted, the mate stays queued and is painted later."""
+    worker = _worker(store, cpu_stylizer, tmp_path)
+    real, tried = store.claim_job, []
 
     async def claim_job(worker_id, job_id):
         if job_id == jobs[1].id:
+            tried.append(job_id)
+            if fault == "hang":
+                await _hang()
             raise Boom("claim")
         return await real(worker_id, job_id)
 
     monkeypatch.setattr(store, "claim_job", claim_job)
     head = await store.claim(worker.worker_id)
     batch = await worker._with_mates(head)
-    assert [job.id for job in batch] == [jobs[0].id]  # the claim's error ends the search
+    assert [job.id for job in batch] == [jobs[0].id]
     await worker._run(batch)
     assert (await store.get(jobs[0].id)).status is JobStatus.DONE
     assert (await store.get(jobs[1].id)).status is JobStatus.QUEUED
     await _nothing_running(store, jobs)
+    assert await _serve(worker, jobs) == 0  # job 2 is claimed as a head, job 3 its mate
+    await _done_once(store, finished, *jobs)
+    assert tried == [jobs[1].id]
+
+
+async def test_a_claim_that_hangs_costs_that_turn_only(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished
+):
+    worker = _worker(store, cpu_stylizer, tmp_path)
+    real, hung = store.claim, []
+
+    async def claim(worker_id):
+        if not hung:
+            hung.append(worker_id)
+            await _hang()
+        return await real(worker_id)
+
+    monkeypatch.setattr(store, "claim", claim)
+    assert await _serve(worker, jobs) == 0
+    assert hung
+    await _done_once(store, finished, *jobs)
 
 
 async def test_a_stuck_painter_stops_its_heartbeat_until_the_painting_moves(

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from PIL import Image
 
@@ -55,13 +56,14 @@ from jobs import DatabaseUnavailable, Job, JobStatus, JobStore
 from jobs.clips import is_clip
 from jobs.events import job_event
 from jobs.failures import Failure, failure
-from jobs.retry import wait_out
+from jobs.retry import NoAnswer, wait_out, within
 from media.images import encode_image, fit_within, probe_image
 from media.timelapse import FRAMES_NAME, FrameRecorder
 from styles import defaults_for, load_catalogue
 
 log = logging.getLogger("engine.worker")
 
+T = TypeVar("T")
 KEYS_KEPT = 10_000  # batch keys remembered (a queued job's photo is read once, not per claim)
 
 
@@ -157,7 +159,7 @@ class JobRunner:
         if job.id in self._keys:  # a queued job looked at for an earlier batch
             return self._keys[job.id]
         try:
-            data = await self.store.read_file(job.id, job.content_name)
+            data = await self._within(self.store.read_file(job.id, job.content_name), "read")
             if data is None:
                 return None
             size = probe_image(data, max_pixels=self.settings.max_input_pixels)
@@ -200,23 +202,41 @@ class JobRunner:
                 statuses[item.job.id] = await self._ended(item.job, outcome, started)
         return [statuses[job.id] for job in jobs]
 
+    async def _within(self, call: Awaitable[T], what: str) -> T:
+        """One database call on the event loop, at most DB_CALL_TIMEOUT_SECONDS (NoAnswer)."""
+        return await within(call, self.settings.db_call_timeout_seconds, what)
+
     async def _ended(
         self, job: Job, outcome: JobOutcome | BaseException, started: float
     ) -> JobStatus | None:
-        """`_settle`, and if recording the outcome itself fails, the job goes back to the queue
-        (its attempt counted, so MAX_ATTEMPTS ends a job that always fails here): a job of a
-        batch never stays RUNNING because a neighbour's, or its own, outcome could not be
-        written."""
+        """`_settle`; if recording the outcome itself fails (an error, a write that never
+        answers), or the job's files could not be read for want of an answer, the job is given
+        back (`_give_back`): a job of a batch never stays RUNNING because a neighbour's, or its
+        own, outcome could not be written."""
+        if isinstance(outcome, NoAnswer):  # the database's trouble, not the job's
+            log.warning("job %s: %s; giving it back", job.id, outcome)
+        else:
+            try:
+                return await self._settle(job, outcome, started)
+            except Exception:  # noqa: BLE001 - this job's trouble; the batch's others still end
+                log.exception("job %s: could not record its outcome; giving it back", job.id)
+        return await self._give_back(job, started)
+
+    async def _give_back(self, job: Job, started: float) -> JobStatus | None:
+        """Back to the queue with its attempt counted, or, once it has had MAX_ATTEMPTS,
+        failed (GENERIC_ERROR): a job whose outcome can never be written does not come back
+        forever. None when even that cannot be written (the Worker looks for its jobs left
+        RUNNING before its next claim)."""
+        seconds = time.monotonic() - started
         try:
-            return await self._settle(job, outcome, started)
-        except Exception:  # noqa: BLE001 - this job's trouble; the batch's others still end
-            log.exception("job %s: could not record its outcome; giving it back", job.id)
-        try:
-            status = await self.store.requeue(job.id, count_attempt=True, worker_id=self.worker_id)
-        except Exception:  # noqa: BLE001 - the database is away: recover_stale will
+            if job.attempts >= self.settings.max_attempts:
+                return await self._fail(job, GENERIC_ERROR, seconds)
+            requeue = self.store.requeue(job.id, count_attempt=True, worker_id=self.worker_id)
+            status = await self._within(requeue, f"give job {job.id} back")
+        except Exception:  # noqa: BLE001 - the database is away or hung
             log.exception("job %s: could not give it back either", job.id)
             return None
-        job_event(log, "requeued", job, seconds=time.monotonic() - started, status=status)
+        job_event(log, "requeued", job, seconds=seconds, status=status)
         return status
 
     async def _ready(self, job: Job) -> _Ready:
@@ -277,11 +297,13 @@ class JobRunner:
 
     async def _read_file(self, job: Job, name: str) -> bytes | None:
         """read_file, waiting out a lost database connection (a transient outage must not
-        fail the user's job); a stop request while waiting gives the job back."""
+        fail the user's job); a stop request while waiting gives the job back. Each try is
+        bounded: one that never answers raises NoAnswer (the job is given back)."""
         try:
+            what = f"read {name} of job {job.id}"
             return await wait_out(
-                lambda: self.store.read_file(job.id, name),
-                what=f"read {name} of job {job.id}",
+                lambda: self._within(self.store.read_file(job.id, name), what),
+                what=what,
                 log=log,
                 stop=self.stopping.is_set,
             )
@@ -290,7 +312,8 @@ class JobRunner:
 
     async def _stopped(self, job: Job, seconds: float) -> JobStatus | None:
         if self.stopping.is_set():
-            status = await self.store.requeue(job.id, count_attempt=False, worker_id=self.worker_id)
+            requeue = self.store.requeue(job.id, count_attempt=False, worker_id=self.worker_id)
+            status = await self._within(requeue, f"give job {job.id} back")
             job_event(log, "requeued", job, seconds=seconds, status=status)
             return status
         cancelled = functools.partial(self.store.mark_cancelled, job.id)
@@ -312,22 +335,23 @@ class JobRunner:
     ) -> bool:
         """Record the job's outcome, waiting out a lost database connection (the painting is
         kept in memory meanwhile; the heartbeat keeps the job this worker's). A write whose
-        reply was lost may have committed: then the job already shows our outcome."""
+        reply was lost may have committed: then the job already shows our outcome. Each try
+        is bounded: one that never answers raises NoAnswer (`_ended` gives the job back)."""
         uncertain = False
+        what = f"record job {job.id} as {outcome}"
 
         async def attempt() -> bool:
             nonlocal uncertain
             try:
-                return await write(worker_id=self.worker_id)
+                return await self._within(write(worker_id=self.worker_id), what)
             except DatabaseUnavailable:
                 uncertain = True
                 raise
 
-        what = f"record job {job.id} as {outcome}"
         changed = await wait_out(attempt, what=what, log=log)
         if changed or not uncertain:
             return changed
-        now = await wait_out(lambda: self.store.get(job.id), what=what, log=log)
+        now = await wait_out(lambda: self._within(self.store.get(job.id), what), what=what, log=log)
         return now is not None and now.status is outcome and now.worker_id == self.worker_id
 
     # ---------------------------------------------------------------- in the thread

@@ -69,9 +69,12 @@ class EngineSettings(MediaSettings):
     heartbeat_seconds: float = Field(5.0, gt=0, alias="HEARTBEAT_SECONDS")
     stale_after_seconds: float = Field(60.0, gt=0, alias="STALE_AFTER_SECONDS")
     max_attempts: int = Field(3, ge=1, alias="MAX_ATTEMPTS")
-    # The longest the painting thread waits for one database call (a progress report, a clip
-    # checkpoint): a hung call costs that report, never the batch.
-    db_call_timeout_seconds: float = Field(30.0, gt=0, alias="DB_CALL_TIMEOUT_SECONDS")
+    # The longest the painter waits for one database call (a claim, a file read, an outcome
+    # written, a progress report, a clip checkpoint): a hung call is an error like any other;
+    # it costs that report, or that job's turn (given back to the queue), never the batch.
+    # Above the PostgreSQL backend's own limits (a command on a dead connection: 30 s; an away
+    # server: 15 s of patience), so an outage still ends as DatabaseUnavailable, waited out.
+    db_call_timeout_seconds: float = Field(60.0, gt=0, alias="DB_CALL_TIMEOUT_SECONDS")
     # A painter whose painting has not moved (no iteration, no step of a job's life) for this
     # long is stuck: its heartbeat stops saying it is alive, so its jobs are recovered.
     painter_stall_seconds: float = Field(600.0, gt=0, alias="PAINTER_STALL_SECONDS")

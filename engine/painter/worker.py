@@ -9,7 +9,8 @@ never claimed twice (claims are atomic in the database).
 Crash safety: a job is only ever RUNNING under a worker that heartbeats. On start (and
 every STALE_AFTER_SECONDS while idle) jobs of dead workers go back to the queue, or fail
 after MAX_ATTEMPTS. SIGTERM/SIGINT stop the painting within an iteration, give the job back
-to the queue without counting an attempt, and exit 0.
+to the queue without counting an attempt, and exit 0. Every database call of the event loop is
+bounded (DB_CALL_TIMEOUT_SECONDS): a hung claim or write is an error, handled as one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import torch
 
@@ -47,10 +49,12 @@ from jobs import (
 )
 from jobs.backends.url import DatabaseUrlError
 from jobs.logs import setup_logging
+from jobs.retry import within
 
 log = logging.getLogger("engine.worker")
 
 CLEANUP_EVERY = 3600.0
+T = TypeVar("T")
 
 
 def unused_gpu(device: str, check: Callable[[], GpuCheck] | None = None) -> str | None:
@@ -99,6 +103,10 @@ class Worker:
         self.metrics = WorkerMetrics()
         self.exit_code = 0
         self._said_stuck = False
+        # A claim whose answer was lost (an error, no answer in time) may have committed, and
+        # an outcome that could not be written leaves its job RUNNING: look for this worker's
+        # jobs left RUNNING before the next claim.
+        self.claim_unsure = False
 
     def request_stop(self, reason: str = "signal") -> None:
         if not self.stop.is_set():
@@ -142,7 +150,8 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
             self.metrics.close()
-            await self.store.unregister_engine(self.worker_id)
+            with contextlib.suppress(Exception):
+                await self._within(self.store.unregister_engine(self.worker_id), "unregister")
             log.info("worker %s stopped", self.worker_id)
 
     def _measure_speed(self, stylizer: Stylizer, precision: str) -> PaintSpeed | None:
@@ -165,34 +174,40 @@ class Worker:
         except OSError as exc:
             log.error("painter metrics not served on port %d: %s", port, exc)
 
+    async def _within(self, call: Awaitable[T], what: str) -> T:
+        """One database call, at most DB_CALL_TIMEOUT_SECONDS: a hung one raises NoAnswer."""
+        return await within(call, self.settings.db_call_timeout_seconds, what)
+
     async def _loop(self) -> None:
         """Claim and paint until stopped. Idle, wait for a wake-up (PostgreSQL's NOTIFY: a new
-        job starts within milliseconds) or POLL_SECONDS, whichever comes first."""
+        job starts within milliseconds) or POLL_SECONDS, whichever comes first. Each database
+        call is bounded (DB_CALL_TIMEOUT_SECONDS): one that hangs is an error like any other,
+        tried again at the next turn."""
         settings = self.settings
         next_recovery = next_cleanup = 0.0
         new_work = self.store.wake_on_queue()
-        claim_unsure = False  # a claim failed: did it commit before the connection broke?
         while not self.stop.is_set():
             new_work.clear()  # before looking, so a job enqueued meanwhile still wakes us
             try:
-                if claim_unsure:
-                    job = await self._resume_lost_claim()
-                    claim_unsure = False
-                    if job is not None:
-                        await self._run([job])
+                if self.claim_unsure:
+                    left = await self._resume_lost_claim()
+                    self.claim_unsure = False
+                    if left:
+                        await self._run(left)
                         continue
                 now = time.monotonic()
                 if now >= next_recovery:
-                    await self._recover()
                     next_recovery = now + settings.stale_after_seconds
+                    await self._recover()
                 if now >= next_cleanup:
-                    removed = await self.store.cleanup(settings.retention_days * 86400)
+                    next_cleanup = now + CLEANUP_EVERY  # a cleanup that fails waits its turn
+                    older = settings.retention_days * 86400
+                    removed = await self._within(self.store.cleanup(older), "cleanup")
                     if removed:
                         log.info("cleanup: removed the files of %d old jobs", removed)
-                    next_cleanup = now + CLEANUP_EVERY
-                claim_unsure = True
-                job = await self.store.claim(self.worker_id)
-                claim_unsure = False
+                self.claim_unsure = True
+                job = await self._within(self.store.claim(self.worker_id), "claim")
+                self.claim_unsure = False
             except DatabaseUnavailable as exc:
                 log.warning("could not poll the queue (%s); retrying", exc)
                 job = None
@@ -205,21 +220,28 @@ class Worker:
             await self._run(await self._with_mates(job))
         new_work.close()
 
-    async def _resume_lost_claim(self) -> Job | None:
-        """A claim whose reply was lost may have committed: the job is then RUNNING under
-        this worker and nobody else will take it. Paint it (its attempt is already counted)."""
-        running = await self.store.list_jobs([JobStatus.RUNNING], limit=10_000)
+    async def _resume_lost_claim(self) -> list[Job]:
+        """A claim whose reply was lost may have committed, and an outcome that could not be
+        written (nor the job given back) leaves it RUNNING: such jobs are RUNNING under this
+        worker, between batches, and nobody else will take them. Paint them (their attempt
+        is already counted)."""
+        running = await self._within(
+            self.store.list_jobs([JobStatus.RUNNING], limit=10_000), "list running jobs"
+        )
         mine = [job for job in running if job.worker_id == self.worker_id]
         if mine:
             log.warning(
-                "job %s was claimed by a claim whose reply was lost; painting it", mine[0].id
+                "jobs %s were left RUNNING under this worker (a claim whose reply was lost, "
+                "an outcome not written); painting them",
+                ", ".join(str(job.id) for job in mine),
             )
-        return mine[0] if mine else None
+        return mine
 
     async def _with_mates(self, head: Job) -> list[Job]:
         """`head` and the queued jobs to paint with it: the next ones in fair order that share
         its plan (engine/painter/batching.py), as many as BATCH_JOBS allows. A database error while
-        looking costs only the mates: the head is painted."""
+        looking, or a call that never answers, costs only the mates: the head is painted (and a
+        mate's claim that may have committed is looked for before the next claim)."""
         assert self.runner is not None
         if self.settings.batch_jobs == 1:
             return [head]
@@ -232,11 +254,16 @@ class Worker:
             limit = batch_limit(self.settings.batch_jobs, device, bucket_pixels(key))
             if limit <= 1:
                 return batch
-            for job_id in (await self.store.queue_order())[: LOOKAHEAD * limit]:
-                job = await self.store.get(job_id)
+            order = await self._within(self.store.queue_order(), "read the queue")
+            for job_id in order[: LOOKAHEAD * limit]:
+                job = await self._within(self.store.get(job_id), f"read job {job_id}")
                 if job is None or await self.runner.batch_key(job) != key:
                     continue
-                mate = await self.store.claim_job(self.worker_id, job_id)
+                self.claim_unsure = True
+                mate = await self._within(
+                    self.store.claim_job(self.worker_id, job_id), f"claim job {job_id}"
+                )
+                self.claim_unsure = False
                 if mate is not None:
                     batch.append(mate)
                 if len(batch) >= limit:
@@ -261,13 +288,16 @@ class Worker:
             for status in statuses:
                 requeued = status is JobStatus.QUEUED
                 self.metrics.job_ended("requeued" if requeued else status and status.value)
+        if None in statuses:  # an outcome not written, or a job taken from us: look
+            self.claim_unsure = True
         with contextlib.suppress(Exception):
-            await self.store.heartbeat(self.worker_id, None)
+            await self._within(self.store.heartbeat(self.worker_id, None), "heartbeat")
 
     async def _recover(self) -> None:
-        touched = await self.store.recover_stale(
+        recover = self.store.recover_stale(
             stale_after=self.settings.stale_after_seconds, max_attempts=self.settings.max_attempts
         )
+        touched = await self._within(recover, "recover the jobs of dead workers")
         if touched:
             log.warning("recovered jobs of dead workers: %s", touched)
 
@@ -295,11 +325,12 @@ class Worker:
                 first = painting[0] if painting else None
                 if painting and self._stuck():
                     continue  # silent: recover_stale takes the jobs once we look dead
-                if not await self.store.heartbeat(self.worker_id, first):
+                if not await self._within(self.store.heartbeat(self.worker_id, first), "beat"):
                     log.warning("engine row vanished (judged dead?); registering again")
-                    await self.store.register_engine(self.info, exclusive=self.exclusive)
+                    register = self.store.register_engine(self.info, exclusive=self.exclusive)
+                    await self._within(register, "register again")
                 for job_id in painting:
-                    job = await self.store.get(job_id)
+                    job = await self._within(self.store.get(job_id), f"read job {job_id}")
                     lost = job is None or job.cancel_requested or job.worker_id != self.worker_id
                     if lost and self.runner is not None and job_id in self.current_jobs:
                         self.runner.cancel(job_id)  # still painting it: stop that job alone
