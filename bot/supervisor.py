@@ -1,8 +1,9 @@
 """Run the engine worker (`python -m engine worker`) as a child process of the bot.
 
 Skipped when ENGINE_EXTERNAL=true (the engine runs elsewhere, e.g. its own container).
-The child is restarted with exponential back-off if it dies; when the bot stops it gets
-SIGTERM (it requeues its current job) and, after a grace period, SIGKILL.
+The child is restarted with exponential back-off if it dies, whatever its exit code (one that
+says why is named in the log: `EXIT_CODES`); when the bot stops it gets SIGTERM (it requeues its
+current job) and, after a grace period, SIGKILL.
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ from collections.abc import Mapping, Sequence
 log = logging.getLogger(__name__)
 
 ENGINE_COMMAND = (sys.executable, "-m", "engine", "worker")
+# The engine worker's exit codes (engine/painter/worker.run_worker), as the log names them.
+EXIT_CODES = {
+    0: "stopped",
+    1: "crashed",
+    2: "refused to start",
+    3: "lost its lease",
+    4: "painter stuck: its painting thread stood still, its jobs were given back",
+}
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -95,7 +104,8 @@ class EngineSupervisor:
                 self.exit_codes.append(code)
                 if self._stopping.is_set():
                     break
-                log.warning("engine exited with code %s", code)
+                why = EXIT_CODES.get(code, "killed by a signal" if code < 0 else "unknown")
+                log.warning("engine exited with code %s (%s)", code, why)
             if time.monotonic() - started >= self.stable_after:
                 delay = self.backoff_initial
             log.info("restarting the engine in %.1f s", delay)

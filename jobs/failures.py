@@ -49,6 +49,12 @@ MESSAGES: dict[str, Template] = {
     "painting_damaged": (
         "The painting '{painting}' on this server is damaged; the admin should run `make styles`."
     ),
+    # The painter's painting thread stood still on this picture MAX_ATTEMPTS times
+    # (engine/painter/stalls.py).
+    "painting_stalled": (
+        "Sorry, the painter kept getting stuck on this picture, so I gave up on it. "
+        "Try again with a smaller size (for example size=512) or another photo."
+    ),
     "gave_up": (
         "Sorry, the painter crashed {count} time while working on this picture, so I gave up "
         "on it. Try again with a smaller size (for example size=512) or another photo.",

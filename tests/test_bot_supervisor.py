@@ -24,17 +24,15 @@ def script(tmp_path: Path, body: str) -> tuple[str, ...]:
     return (sys.executable, str(path))
 
 
+def logging_starts(tmp_path: Path, log: Path, then: str) -> tuple[str, ...]:
+    """A child that notes each start in `log`, then runs `then` (its end)."""
+    start = f"with open({str(log)!r}, 'a') as fh:\n    fh.write('start\\n')\n"
+    return script(tmp_path, start + textwrap.dedent(then))
+
+
 async def test_restarts_with_backoff(tmp_path):
     log = tmp_path / "starts.log"
-    command = script(
-        tmp_path,
-        f"""
-        import sys
-        with open({str(log)!r}, "a") as fh:
-            fh.write("start\\n")
-        sys.exit(3)
-        """,
-    )
+    command = logging_starts(tmp_path, log, "import sys; sys.exit(3)")
     sup = EngineSupervisor(command, backoff_initial=0.1, backoff_max=0.4, grace_seconds=2)
     loop = asyncio.get_running_loop()
     begun = loop.time()
@@ -161,3 +159,19 @@ async def test_engine_dies_with_a_killed_bot(tmp_path):
         if parent.returncode is None:
             parent.kill()
             await parent.wait()
+
+
+async def test_a_stuck_painter_is_restarted(tmp_path, caplog):
+    """Exit code 4 (engine/painter/stalls.PAINTER_STUCK): a painter whose painting thread hung
+    gave its jobs back and left without joining that thread (os._exit); it is restarted like
+    any death, and the log says why it ended."""
+    log = tmp_path / "starts.log"
+    never_ends = "threading.Thread(target=threading.Event().wait).start()"
+    command = logging_starts(tmp_path, log, f"import os, threading; {never_ends}; os._exit(4)")
+    sup = EngineSupervisor(command, backoff_initial=0.05, backoff_max=0.1, grace_seconds=2)
+    caplog.set_level("WARNING", logger="bot.supervisor")
+    sup.start()
+    await eventually(lambda: log.exists() and log.read_text().count("start") >= 2, timeout=10)
+    await sup.stop()
+    assert sup.exit_codes[0] == 4
+    assert "engine exited with code 4 (painter stuck" in caplog.text

@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import io
 import os
 import sys
+import threading
 import time
 
 import pytest
 from PIL import Image
 
 import engine.painter.runner as runner_module
+import engine.painter.worker as worker_module
 from engine.paint import PaintingLost
 from engine.painter.inputs import GENERIC_ERROR, LOST_ERROR
 from engine.painter.runner import JobRunner
+from engine.painter.stalls import PAINTER_STUCK, STALLED
 from engine.painter.worker import Worker
 from jobs import JobStatus, JobStore
 from jobs.liveness import pid_alive
@@ -350,7 +354,7 @@ def _worker(store, stylizer, tmp_path, **env) -> Worker:
     """A worker painting batches of up to three with `stylizer` (no model of its own)."""
     options = {"BATCH_JOBS": 3, "DB_CALL_TIMEOUT_SECONDS": 0.2, "POLL_SECONDS": 0.05, **env}
     worker = Worker(settings(tmp_path, **options), store)
-    worker.runner = JobRunner(store, Spy(stylizer), worker.settings, worker.worker_id)
+    worker.runner = JobRunner(store, stylizer, worker.settings, worker.worker_id)
     return worker
 
 
@@ -385,7 +389,7 @@ async def test_a_mate_whose_claim_fails_stays_queued_and_the_others_are_painted(
 ):
     """The claim's error (or its want of an answer) ends the search for mates: the head is
     painted, the mate stays queued and is painted later."""
-    worker = _worker(store, cpu_stylizer, tmp_path)
+    worker = _worker(store, Spy(cpu_stylizer), tmp_path)
     real, tried = store.claim_job, []
 
     async def claim_job(worker_id, job_id):
@@ -412,7 +416,7 @@ async def test_a_mate_whose_claim_fails_stays_queued_and_the_others_are_painted(
 async def test_a_claim_that_hangs_costs_that_turn_only(
     store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished
 ):
-    worker = _worker(store, cpu_stylizer, tmp_path)
+    worker = _worker(store, Spy(cpu_stylizer), tmp_path)
     real, hung = store.claim, []
 
     async def claim(worker_id):
@@ -430,9 +434,10 @@ async def test_a_claim_that_hangs_costs_that_turn_only(
 async def test_a_stuck_painter_stops_its_heartbeat_until_the_painting_moves(
     store, jobs, tmp_path, cpu_stylizer, monkeypatch
 ):
-    """A hang inside the painting thread (a decode, a step that never returns) cannot be
-    interrupted: the heartbeat stops saying the worker is alive, so recover_stale takes its
-    jobs back (the stamp is touched at every iteration and step of a job's life)."""
+    """A hang inside the painting thread (a step that never returns) cannot be interrupted:
+    the heartbeat stops saying the worker is alive (so that, should the batch's giving back
+    fail too, recover_stale takes its jobs) and tells the worker (`stuck`); the stamp is
+    touched at every iteration and step of a job's life."""
     worker = Worker(settings(tmp_path, HEARTBEAT_SECONDS=0.01, PAINTER_STALL_SECONDS=0.05), store)
     worker.runner = JobRunner(store, cpu_stylizer, worker.settings, worker.worker_id)
     beats: list[float] = []
@@ -442,14 +447,205 @@ async def test_a_stuck_painter_stops_its_heartbeat_until_the_painting_moves(
         return True
 
     monkeypatch.setattr(store, "heartbeat", heartbeat)
-    worker.current_jobs = (jobs[0].id,)
+    worker.current_jobs = worker.runner.context.painting = (jobs[0].id,)
     worker.runner.context.moved = time.monotonic() - 10
     loop = asyncio.create_task(worker._heartbeat_loop())
     try:
-        await asyncio.sleep(0.2)
+        await eventually(worker.stuck.is_set, what="the watchdog told")
         assert beats == []
         worker.runner.context.touch()
-        await asyncio.sleep(0.03)
-        assert beats
+        await eventually(lambda: beats, what="a heartbeat once the painting moved")
     finally:
         loop.cancel()
+
+
+# ------------------------------------------------------------- hangs in the painting thread
+STALL = 4.0  # PAINTER_STALL_SECONDS here: above a decode child's start-up on a busy CPU
+
+
+class Hang:
+    """A step of the painting thread that never returns while the test runs: it waits for
+    `release` (set as the test ends, `hang` fixture), then raises, so the thread ends."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.times = 0
+
+    def __call__(self, *args, **kwargs):
+        self.times += 1
+        self.release.wait()
+        raise Boom("released as the test ends")
+
+
+@pytest.fixture
+async def hang():
+    """(async: torn down before the event loop, whose executor then joins the freed threads)"""
+    hang = Hang()
+    yield hang
+    hang.release.set()
+
+
+@dataclasses.dataclass
+class Decoded:
+    """The photos the painting threads decoded: whether each was the bad job's, in order, and
+    the pictures made of the bad one (by id)."""
+
+    bad: bytes
+    was_bad: list[bool] = dataclasses.field(default_factory=list)
+    pictures: set[int] = dataclasses.field(default_factory=set)
+
+
+@pytest.fixture
+async def decoded(store, jobs, monkeypatch) -> Decoded:
+    """Tells a step of the bad job (jobs[1]) from the others' where it is not handed the job."""
+    seen = Decoded(await store.read_file(jobs[1].id, jobs[1].content_name))
+    real = runner_module.load_content
+
+    def load_content(context, data, size):
+        picture = real(context, data, size)
+        seen.was_bad.append(data == seen.bad)
+        if data == seen.bad:
+            seen.pictures.add(id(picture))
+        return picture
+
+    monkeypatch.setattr(runner_module, "load_content", load_content)
+    return seen
+
+
+async def _stuck_and_restarted(store, jobs, stylizer, tmp_path, spy=Spy) -> tuple[list[int], list]:
+    """Workers one after another over the same store, as the bot's supervisor restarts a
+    stuck one, until every job has ended: each one's exit code, and what the first left."""
+    codes, after_first = [], None
+    while not codes or not await _all_ended(store, jobs):
+        assert len(codes) < 4, codes
+        worker = _worker(
+            store,
+            spy(stylizer),
+            tmp_path,
+            HEARTBEAT_SECONDS=0.05,
+            PAINTER_STALL_SECONDS=STALL,
+            MAX_ATTEMPTS=2,
+        )
+        codes.append(await _serve(worker, jobs))
+        if after_first is None:
+            after_first = [await store.get(job.id) for job in jobs]
+    await _nothing_running(store, jobs)
+    return codes, after_first
+
+
+async def _all_ended(store, jobs) -> bool:
+    now = [(await store.get(job.id)).status for job in jobs]
+    return not {JobStatus.QUEUED, JobStatus.RUNNING} & set(now)
+
+
+async def _culprit_failed_others_done(store, jobs, finished, codes) -> None:
+    """The bad job (jobs[1]) failed with "painting_stalled" at its second stall, the others
+    done once; each stall ended its worker with PAINTER_STUCK."""
+    assert codes.count(PAINTER_STUCK) == 2 and set(codes) <= {0, PAINTER_STUCK}, codes
+    bad = await store.get(jobs[1].id)
+    assert bad.status is JobStatus.FAILED and bad.failure == STALLED, bad
+    assert bad.attempts == 2
+    await _done_once(store, finished, jobs[0], jobs[2])
+
+
+async def _blamed_stalls(store, jobs, stylizer, tmp_path, finished) -> list[int]:
+    """Painted by workers restarted after each stall: the first stall was in the bad job's own
+    step, so it went back with its attempt counted, the others with theirs given back
+    (batchable again); the bad job, alone, stalled again and failed; exit codes."""
+    codes, after_first = await _stuck_and_restarted(store, jobs, stylizer, tmp_path)
+    assert [job.status for job in after_first] == [JobStatus.QUEUED] * 3
+    assert [job.attempts for job in after_first] == [0, 1, 0]
+    await _culprit_failed_others_done(store, jobs, finished, codes)
+    return codes
+
+
+async def test_a_hung_progress_callback_costs_its_job_alone(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished, hang
+):
+    _callback_fault(monkeypatch, jobs[1].id, hang)
+    await _blamed_stalls(store, jobs, cpu_stylizer, tmp_path, finished)
+    assert hang.times == 2
+
+
+async def test_a_hung_timelapse_frame_costs_its_job_alone(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished, hang, decoded
+):
+    class Recorder(FrameRecorder):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.bad = decoded.was_bad[-1]  # made right after its job's photo is decoded
+
+        def add(self, frame):
+            if self.bad and len(self) == 2:
+                hang()
+            super().add(frame)
+
+    monkeypatch.setattr(runner_module, "FrameRecorder", Recorder)
+    await _blamed_stalls(store, jobs, cpu_stylizer, tmp_path, finished)
+
+
+async def test_a_hung_encode_costs_its_job_alone(
+    store, jobs, tmp_path, cpu_stylizer, monkeypatch, finished, hang
+):
+    """The encode step: JobRunner._outcome (the result as PNG, with its extra files)."""
+    real = JobRunner._outcome
+
+    def outcome(self, painting, image):
+        if painting.job.id == jobs[1].id:
+            hang()
+        return real(self, painting, image)
+
+    monkeypatch.setattr(JobRunner, "_outcome", outcome)
+    await _blamed_stalls(store, jobs, cpu_stylizer, tmp_path, finished)
+
+
+async def test_a_hung_painting_requeues_the_batch_then_finds_its_culprit_alone(
+    store, jobs, tmp_path, cpu_stylizer, finished, hang, decoded
+):
+    """The paint step: the batch's shared iterations stand still (nobody's step known): every
+    job goes back with its attempt counted, so each is then painted alone; alone, the bad
+    one hangs again and fails, the others are done once."""
+    real_batch, real_alone = cpu_stylizer.stylize_batch, cpu_stylizer.stylize
+    batches: list[int] = []
+
+    class Hanging(Spy):
+        def stylize_batch(self, requests):
+            batches.append(len(requests))
+            if any(id(request.content) in decoded.pictures for request in requests):
+                hang()
+            return real_batch(requests)
+
+        def stylize(self, content, *args, **kwargs):
+            batches.append(1)
+            if id(content) in decoded.pictures:
+                hang()
+            return real_alone(content, *args, **kwargs)
+
+    codes, after_first = await _stuck_and_restarted(store, jobs, cpu_stylizer, tmp_path, Hanging)
+    assert [job.status for job in after_first] == [JobStatus.QUEUED] * 3
+    assert [job.attempts for job in after_first] == [1, 1, 1]
+    await _culprit_failed_others_done(store, jobs, finished, codes)
+    assert batches[0] == 3 and set(batches[1:]) == {1}, batches  # then each alone
+
+
+async def test_a_stuck_painter_exits_at_once_with_its_own_code(tmp_path, monkeypatch):
+    """run_worker ends the process with os._exit(PAINTER_STUCK): asyncio.run would wait for
+    the hung thread for ever. (The supervisor's restart: tests/test_bot_supervisor.py.)"""
+    exits, killed = [], []
+
+    class Exited(BaseException):
+        pass
+
+    def _exit(code):
+        exits.append(code)
+        raise Exited
+
+    async def run(self):
+        self.exit_code = PAINTER_STUCK
+
+    monkeypatch.setattr(worker_module.os, "_exit", _exit)
+    monkeypatch.setattr(worker_module.sandbox, "kill_all", lambda: killed.append(True))
+    monkeypatch.setattr(Worker, "run", run)
+    with pytest.raises(Exited):
+        await worker_module.run_worker(settings(tmp_path))
+    assert exits == [PAINTER_STUCK] and killed

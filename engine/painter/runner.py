@@ -6,7 +6,9 @@ The Worker (engine/painter/worker.py) claims a job, and with BATCH_JOBS > 1 the 
 that can be painted with it (`batch_key`), and hands them to a JobRunner. Jobs of one plan are
 painted as one batch (engine/paint/batch.py); each still ends on its own. A clip is painted by
 engine/painter/clip_job.py; what both paths share is in `context`, `inputs`, `outcome`,
-`reporting` and `sizing`.
+`reporting` and `sizing`. Each job's own steps in the thread (its decode, progress callback,
+timelapse frame, painting alone, encode) are marked as its (`PainterContext.busy`), so a step
+that never returns is known as that job's (engine/painter/stalls.py).
 """
 
 from __future__ import annotations
@@ -193,11 +195,15 @@ class JobRunner:
         if ready:
             loop = asyncio.get_running_loop()
             outcomes: list[JobOutcome | BaseException]
+            self.context.painting = tuple(item.job.id for item in ready)  # the watchdog's
+            self.context.touch()
             try:
                 outcomes = await asyncio.to_thread(self._paint_all, ready, loop)
             except Exception as exc:  # noqa: BLE001 - not one job's: each ends with it
                 log.exception("the painting of jobs %s failed", [i.job.id for i in ready])
                 outcomes = [exc] * len(ready)
+            finally:
+                self.context.painting, self.context.busy_with = (), None
             for item, outcome in zip(ready, outcomes, strict=True):
                 statuses[item.job.id] = await self._ended(item.job, outcome, started)
         return [statuses[job.id] for job in jobs]
@@ -365,9 +371,10 @@ class JobRunner:
         for item in ready:
             try:
                 if is_clip(item.job):
-                    outcomes[item.job.id] = paint_clip_job(
-                        self.context, item.job, item.inputs, item.options, loop
-                    )
+                    with self.context.busy(item.job.id):
+                        outcomes[item.job.id] = paint_clip_job(
+                            self.context, item.job, item.inputs, item.options, loop
+                        )
                     continue
                 painting = self._painting(item, loop)
             except Exception as exc:  # noqa: BLE001 - its own outcome, the others go on
@@ -385,22 +392,24 @@ class JobRunner:
         return [outcomes[item.job.id] for item in ready]
 
     def _painting(self, item: _Ready, loop: asyncio.AbstractEventLoop) -> _Painting:
-        """(thread) The job's pictures decoded, its progress callback and timelapse."""
-        self.context.touch()
-        content = load_content(self.context, item.inputs.content, item.options.size)
-        styles = [
-            (load_style(self.context, item.inputs, ref, item.options.size), ref.weight)
-            for ref in item.job.styles
-        ]
-        frames = (
-            FrameRecorder(self.settings.timelapse_frames)
-            if self.settings.timelapse_frames
-            else None
-        )
-        request = PaintRequest(
-            content, styles, item.options, progress_callback(self.context, item.job, loop), frames
-        )
-        return _Painting(item.job, request)
+        """(thread) The job's pictures decoded, its progress callback and timelapse (each
+        called in the batch's iterations as this job's own step: `PainterContext.blame`)."""
+        context, job = self.context, item.job
+        with context.busy(job.id):
+            context.touch()
+            content = load_content(context, item.inputs.content, item.options.size)
+            context.touch()
+            styles = [
+                (load_style(context, item.inputs, ref, item.options.size), ref.weight)
+                for ref in job.styles
+            ]
+            context.touch()
+        frames = None
+        if self.settings.timelapse_frames:
+            frames = FrameRecorder(self.settings.timelapse_frames)
+            frames.add = context.blame(job.id, frames.add)  # type: ignore[method-assign]
+        callback = context.blame(job.id, progress_callback(context, job, loop))
+        return _Painting(job, PaintRequest(content, styles, item.options, callback, frames))
 
     def _paint_batch(self, batch: Sequence[_Painting]) -> list[JobOutcome | BaseException]:
         """(thread) The batch painted together; if the batch as a whole fails (out of GPU
@@ -444,6 +453,12 @@ class JobRunner:
         """(thread) The job's outcome written out; out of memory anywhere in its own path (its
         timelapse frame, its callback, its finish, its encoding) paints it again alone,
         smaller, instead of failing it."""
+        with self.context.busy(painting.job.id):
+            return self._finish(painting, outcome)
+
+    def _finish(
+        self, painting: _Painting, outcome: Image.Image | BaseException
+    ) -> JobOutcome | BaseException:
         self.context.touch()
         smaller = False
         while True:
@@ -469,7 +484,8 @@ class JobRunner:
         self, painting: _Painting, smaller: bool = False
     ) -> Image.Image | BaseException:
         try:
-            return self._stylize(painting.job, painting.request, smaller=smaller)
+            with self.context.busy(painting.job.id):
+                return self._stylize(painting.job, painting.request, smaller=smaller)
         except Exception as exc:  # noqa: BLE001 - the job's outcome
             return exc
 

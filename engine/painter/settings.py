@@ -76,7 +76,7 @@ class EngineSettings(MediaSettings):
     # server: 15 s of patience), so an outage still ends as DatabaseUnavailable, waited out.
     db_call_timeout_seconds: float = Field(60.0, gt=0, alias="DB_CALL_TIMEOUT_SECONDS")
     # A painter whose painting has not moved (no iteration, no step of a job's life) for this
-    # long is stuck: its heartbeat stops saying it is alive, so its jobs are recovered.
+    # long is stuck: it gives its jobs back and exits with code 4 (engine/painter/stalls.py).
     painter_stall_seconds: float = Field(600.0, gt=0, alias="PAINTER_STALL_SECONDS")
     poll_seconds: float = Field(0.5, gt=0, le=5, alias="POLL_SECONDS")
     retention_days: float = Field(7.0, ge=0, alias="RETENTION_DAYS")

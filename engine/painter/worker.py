@@ -11,6 +11,10 @@ every STALE_AFTER_SECONDS while idle) jobs of dead workers go back to the queue,
 after MAX_ATTEMPTS. SIGTERM/SIGINT stop the painting within an iteration, give the job back
 to the queue without counting an attempt, and exit 0. Every database call of the event loop is
 bounded (DB_CALL_TIMEOUT_SECONDS): a hung claim or write is an error, handled as one.
+
+A painting thread that stops moving for PAINTER_STALL_SECONDS (a step that never returns)
+cannot be interrupted: the worker gives the batch back (engine/painter/stalls.py) and exits at
+once with PAINTER_STUCK (4), without waiting for that thread; the bot's supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from engine.painter.metrics import WorkerMetrics
 from engine.painter.runner import JobRunner
 from engine.painter.settings import EngineSettings
 from engine.painter.sizing import budget_floor, budget_summary, job_seconds
+from engine.painter.stalls import PAINTER_STUCK, give_back
 from jobs import (
     DatabaseUnavailable,
     EngineInfo,
@@ -50,6 +55,7 @@ from jobs import (
 from jobs.backends.url import DatabaseUrlError
 from jobs.logs import setup_logging
 from jobs.retry import within
+from media import sandbox
 
 log = logging.getLogger("engine.worker")
 
@@ -102,7 +108,7 @@ class Worker:
         self.current_jobs: tuple[int, ...] = ()  # the batch being painted (often one job)
         self.metrics = WorkerMetrics()
         self.exit_code = 0
-        self._said_stuck = False
+        self.stuck = asyncio.Event()  # the painting thread stands still: give the batch back
         # A claim whose answer was lost (an error, no answer in time) may have committed, and
         # an outcome that could not be written leaves its job RUNNING: look for this worker's
         # jobs left RUNNING before the next claim.
@@ -241,9 +247,11 @@ class Worker:
         """`head` and the queued jobs to paint with it: the next ones in fair order that share
         its plan (engine/painter/batching.py), as many as BATCH_JOBS allows. A database error while
         looking, or a call that never answers, costs only the mates: the head is painted (and a
-        mate's claim that may have committed is looked for before the next claim)."""
+        mate's claim that may have committed is looked for before the next claim). A job tried
+        before (its painter died or stood still under it) is painted alone, and is nobody's
+        mate: a poisonous job costs its neighbours one try at most (engine/painter/stalls.py)."""
         assert self.runner is not None
-        if self.settings.batch_jobs == 1:
+        if self.settings.batch_jobs == 1 or head.attempts > 1:
             return [head]
         batch = [head]
         try:
@@ -257,7 +265,7 @@ class Worker:
             order = await self._within(self.store.queue_order(), "read the queue")
             for job_id in order[: LOOKAHEAD * limit]:
                 job = await self._within(self.store.get(job_id), f"read job {job_id}")
-                if job is None or await self.runner.batch_key(job) != key:
+                if job is None or job.attempts or await self.runner.batch_key(job) != key:
                     continue
                 self.claim_unsure = True
                 mate = await self._within(
@@ -280,7 +288,7 @@ class Worker:
         self.metrics.job_started()
         statuses: list[JobStatus | None] = [None] * len(jobs)
         try:
-            statuses = await self.runner.run_batch(jobs)
+            statuses = await self._painted(jobs)
         except Exception:  # recording the outcome failed (database trouble)
             log.exception("jobs %s: could not record the outcome", self.current_jobs)
         finally:
@@ -293,6 +301,35 @@ class Worker:
         with contextlib.suppress(Exception):
             await self._within(self.store.heartbeat(self.worker_id, None), "heartbeat")
 
+    async def _painted(self, jobs: list[Job]) -> list[JobStatus | None]:
+        """run_batch, unless the painting thread stands still first (the heartbeat sets
+        `stuck`): then the batch is given back and this worker stops with PAINTER_STUCK."""
+        assert self.runner is not None
+        painting = asyncio.ensure_future(self.runner.run_batch(jobs))
+        stuck = asyncio.ensure_future(self.stuck.wait())
+        try:
+            await asyncio.wait({painting, stuck}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stuck.cancel()
+        if painting.done():
+            return painting.result()
+        culprit = self.runner.context.culprit()
+        painting.cancel()  # the thread stays stuck; the batch's outcomes are written here
+        with contextlib.suppress(asyncio.CancelledError):
+            await painting
+        log.error(
+            "painter stuck: the painting of jobs %s has not moved for %.0f s (%s); giving "
+            "them back and exiting with code %d to be restarted",
+            ", ".join(str(job.id) for job in jobs),
+            self.settings.painter_stall_seconds,
+            f"in job {culprit}'s own step" if culprit is not None else "nobody's step known",
+            PAINTER_STUCK,
+        )
+        statuses = await give_back(self.store, self.settings, self.worker_id, jobs, culprit)
+        self.exit_code = PAINTER_STUCK
+        self.request_stop("painter stuck")
+        return statuses
+
     async def _recover(self) -> None:
         recover = self.store.recover_stale(
             stale_after=self.settings.stale_after_seconds, max_attempts=self.settings.max_attempts
@@ -302,18 +339,11 @@ class Worker:
             log.warning("recovered jobs of dead workers: %s", touched)
 
     def _stuck(self) -> bool:
-        """The painting has not moved for PAINTER_STALL_SECONDS (a hung decode, a step that
-        never returns): say so once, and stop saying this worker is alive."""
+        """The painting has not moved for PAINTER_STALL_SECONDS (a step that never returns):
+        `_painted` gives the batch back and stops this worker, and meanwhile the heartbeat
+        stops saying it is alive (should that fail too, recover_stale takes its jobs)."""
         runner = self.runner
-        stuck = runner is not None and runner.context.stalled()
-        if stuck and not self._said_stuck:
-            log.error(
-                "the painting of jobs %s has not moved for %.0f s; heartbeat stopped so that "
-                "they are recovered",
-                *(self.current_jobs, self.settings.painter_stall_seconds),
-            )
-        self._said_stuck = stuck
-        return stuck
+        return runner is not None and runner.context.stalled()
 
     async def _heartbeat_loop(self) -> None:
         """Runs beside the painting (which is in a thread), so a long iteration never
@@ -324,6 +354,7 @@ class Worker:
                 painting = self.current_jobs
                 first = painting[0] if painting else None
                 if painting and self._stuck():
+                    self.stuck.set()  # _painted gives the batch back and stops the worker
                     continue  # silent: recover_stale takes the jobs once we look dead
                 if not await self._within(self.store.heartbeat(self.worker_id, first), "beat"):
                     log.warning("engine row vanished (judged dead?); registering again")
@@ -346,7 +377,9 @@ class Worker:
 
 async def run_worker(settings: EngineSettings) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code: 0 clean stop, 1 crashed (logged),
-    2 refused to start (another engine holds the lease), 3 lost the lease while running."""
+    2 refused to start (another engine holds the lease), 3 lost the lease while running.
+    4 (PAINTER_STUCK), its painting thread hung, never returns: the process ends at once
+    (`painter_stuck_exit`), as that thread can be neither stopped nor joined."""
     try:
         store = await JobStore.open(
             settings.data_dir,
@@ -372,8 +405,23 @@ async def run_worker(settings: EngineSettings) -> int:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        await store.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(store.close(), settings.db_call_timeout_seconds)
+    if worker.exit_code == PAINTER_STUCK:
+        painter_stuck_exit()
     return worker.exit_code
+
+
+def painter_stuck_exit() -> None:
+    """End this process now with PAINTER_STUCK: asyncio.run would wait for the hung painting
+    thread for ever (its executor is joined at the end). Its decoding children are killed and
+    the logs flushed first."""
+    sandbox.kill_all()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(PAINTER_STUCK)
 
 
 def main(argv: list[str] | None = None) -> int:
