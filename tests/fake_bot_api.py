@@ -270,6 +270,9 @@ class FakeBotAPI:
         self._media_groups = itertools.count(1)
         self._callback_ids = itertools.count(1)
         self._fails: dict[str, list[_Fail]] = {}
+        self._hangs: dict[str, int] = {}  # method -> calls left to leave unanswered
+        self._unhang = asyncio.Event()  # set at stop: the unanswered calls end
+        self.hung: list[Call] = []  # calls never answered (not in `calls`: never handled)
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -295,6 +298,7 @@ class FakeBotAPI:
 
     async def stop(self) -> None:
         self._closing = True
+        self._unhang.set()
         await self.webhook.close()
         await self._notify()
         if self._runner is not None:
@@ -332,6 +336,11 @@ class FakeBotAPI:
     ) -> None:
         """The next `count` calls of `method` answer `status` with `description`."""
         self._fails.setdefault(method, []).append(_Fail(count, status, description))
+
+    def hang_next(self, method: str, count: int = 1) -> None:
+        """The next `count` calls of `method` are never answered, as if they never reached
+        Telegram (the bot's request times out); they are kept in `hung`."""
+        self._hangs[method] = self._hangs.get(method, 0) + count
 
     def delete_message(self, chat_id: int, message_id: int) -> None:
         """Pretend the message was deleted (by the user): edits of it answer 400."""
@@ -863,6 +872,12 @@ class FakeBotAPI:
             return await self._answer(
                 call, {"ok": False, "error_code": 401, "description": "Unauthorized"}
             )
+        if self._hangs.get(method, 0) > 0:
+            self._hangs[method] -= 1
+            self.hung.append(call)
+            await self._notify()
+            await self._unhang.wait()  # until the server stops; the client gave up long ago
+            return web.Response(status=503)
         fail = self._take_fail(method)
         if fail is not None:
             payload: dict[str, Any] = {

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 from telegram.ext import ExtBot
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot import notifier as notifier_module
 from bot.context import BotDeps
@@ -68,10 +69,12 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def rig_for(fake, tmp_path, **env) -> AsyncIterator[Rig]:
+async def rig_for(fake, tmp_path, request: BaseRequest | None = None, **env) -> AsyncIterator[Rig]:
     settings = make_settings(fake, tmp_path, **env)
     store = await JobStore.open(settings.data_dir)
-    bot = ExtBot(fake.token, base_url=fake.base_url, base_file_url=fake.base_file_url)
+    bot = ExtBot(
+        fake.token, base_url=fake.base_url, base_file_url=fake.base_file_url, request=request
+    )
     async with bot:
         try:
             yield Rig(fake, BotDeps(settings, store, load_catalogue()), bot)
@@ -440,19 +443,25 @@ async def test_queued_messages_follow_the_queue(fake_api, tmp_path, monkeypatch)
         assert first.id != second.id
 
 
-async def test_a_result_that_fails_to_send_holds_back_none_of_the_others(fake_api, tmp_path):
+@pytest.mark.parametrize("fault", ["error", "hang"])
+async def test_a_result_that_fails_to_send_holds_back_none_of_the_others(fake_api, tmp_path, fault):
     """#28's fault injection at the deliver step: of three finished jobs in three chats, the
-    first result Telegram refuses (500, as a photo and as a file) waits for the next tick (its
-    chat is left alone until then); the other two are delivered at once, and every job's result
-    arrives exactly once."""
-    async with rig_for(fake_api, tmp_path) as rig:
+    first result sent Telegram refuses (500, as a photo and as a file) or never answers (the
+    bot's request times out: 1 s here, 30 s in the bot); it waits for the next tick (its chat
+    is left alone until then), the other two are delivered at once, and every chat gets its
+    result exactly once."""
+    request = HTTPXRequest(read_timeout=1.0) if fault == "hang" else None
+    async with rig_for(fake_api, tmp_path, request=request) as rig:
         jobs = []
         for k in range(3):
             await rig.job(chat=make_chat(-1000 - k, title=f"Club {k}"))
             job = await rig.engine.claim()
             await rig.engine.finish(job)
             jobs.append(job)
-        for method in ("sendPhoto", "sendDocument"):
+        methods = ("sendPhoto", "sendDocument")
+        if fault == "hang":
+            fake_api.hang_next("sendPhoto")
+        for method in methods if fault == "error" else ():
             fake_api.fail_next_with(method, 1, status=500, description="Internal Server Error")
         mark = fake_api.mark()
         await rig.tick()
@@ -460,6 +469,7 @@ async def test_a_result_that_fails_to_send_holds_back_none_of_the_others(fake_ap
         assert delivered.count(True) == 2
         await rig.tick()
         assert all([(await rig.store.get(job.id)).delivered_at is not None for job in jobs])
-        sent = [c for m in ("sendPhoto", "sendDocument") for c in fake_api.calls(m, since=mark)]
-        replies = sorted(c.params["reply_parameters"]["message_id"] for c in sent if c.ok)
-        assert replies == sorted(job.reply_to_message_id for job in jobs)
+        sent = [c for m in methods for c in fake_api.calls(m, since=mark) if c.ok]
+        replies = sorted((int(c.chat_id), c.params["reply_parameters"]["message_id"]) for c in sent)
+        assert replies == sorted((job.chat_id, job.reply_to_message_id) for job in jobs)
+        assert len(fake_api.hung) == (fault == "hang")
