@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from jobs.backends.database import CHANGES, QUEUE
 from jobs.base import REQUEUE_SET, StoreBase
+from jobs.cost import PainterSpeed
 from jobs.failures import encode, failure
 from jobs.liveness import describe, engine_alive
 from jobs.models import EngineInfo, EngineLeaseError
@@ -34,13 +35,13 @@ class EngineRegistry(StoreBase):
             await tx.run(
                 """
                 INSERT INTO engines (worker_id, pid, hostname, device, gpu_memory_mb, started_at,
-                                     last_seen, current_job, exclusive, name, gpu_unused)
-                VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)
+                                     last_seen, current_job, exclusive, name, gpu_unused, speed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)
                 ON CONFLICT (worker_id) DO UPDATE SET
                     pid = excluded.pid, hostname = excluded.hostname, device = excluded.device,
                     gpu_memory_mb = excluded.gpu_memory_mb, last_seen = excluded.last_seen,
                     exclusive = excluded.exclusive, name = excluded.name,
-                    gpu_unused = excluded.gpu_unused
+                    gpu_unused = excluded.gpu_unused, speed = excluded.speed
                 """,
                 (
                     info.worker_id,
@@ -53,15 +54,20 @@ class EngineRegistry(StoreBase):
                     int(exclusive),
                     info.name or None,
                     info.gpu_unused or None,
+                    None if info.speed is None else info.speed.to_json(),
                 ),
             )
 
-    async def heartbeat(self, worker_id: str, current_job: int | None) -> bool:
-        """Refresh last_seen; False if the row is gone (another engine judged this one dead
-        and took over: the worker should register again)."""
+    async def heartbeat(
+        self, worker_id: str, current_job: int | None, speed: PainterSpeed | None = None
+    ) -> bool:
+        """Refresh last_seen (and the painter's `speed` when given: it learns from every
+        photo); False if the row is gone (another engine judged this one dead and took over:
+        the worker should register again)."""
         changed = await self._db.run(
-            "UPDATE engines SET last_seen = ?, current_job = ? WHERE worker_id = ?",
-            (self._now(), current_job, worker_id),
+            "UPDATE engines SET last_seen = ?, current_job = ?, speed = COALESCE(?, speed) "
+            "WHERE worker_id = ?",
+            (self._now(), current_job, None if speed is None else speed.to_json(), worker_id),
         )
         return changed > 0
 
@@ -112,7 +118,7 @@ class EngineRegistry(StoreBase):
                 SELECT j.id, j.attempts, j.cancel_requested, j.worker_id AS job_worker,
                        e.worker_id, e.pid, e.hostname, e.device, e.gpu_memory_mb,
                        e.started_at, e.last_seen, e.current_job, e.exclusive, e.name, e.draining,
-                       e.gpu_unused
+                       e.gpu_unused, e.speed
                 FROM jobs AS j LEFT JOIN engines AS e ON e.worker_id = j.worker_id
                 WHERE j.status = 'running'
                 """

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from jobs.cost import PainterSpeed
 from jobs.failures import Failure, decode
 
 
@@ -162,6 +163,8 @@ class EngineInfo:
     # A GPU this painter found but cannot use, why (e.g. "NVIDIA driver 535.104.05 found but this
     # torch (CUDA 13.0) needs 580+: ..."); None when there is none or it paints on it.
     gpu_unused: str | None = None
+    # What painting costs here (jobs/cost.py); None: not measured (no time budget).
+    speed: PainterSpeed | None = None
 
     @property
     def label(self) -> str:
@@ -173,6 +176,7 @@ class EngineInfo:
         data["exclusive"] = bool(data["exclusive"])
         data["draining"] = bool(data["draining"])
         data["name"] = data["name"] or ""
+        data["speed"] = PainterSpeed.from_json(data["speed"])
         return cls(**data)
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import cast
 
 from jobs.base import StoreBase
-from jobs.clips import CLIP_PATTERN
+from jobs.clips import CLIP_PATTERN, is_clip
+from jobs.cost import PainterSpeed, photo_seconds
 from jobs.eta import queued_finish, running_remaining
 from jobs.fair import LAST_SERVED_SQL, QUEUED_SQL, QueuedJob, simulate
-from jobs.models import Job, JobStatus, Stats
+from jobs.models import Job, JobOptions, JobStatus, Stats, options_from_json
 
 RECENT_FOR_AVERAGE = 20
+# How a job's options (options_to_json) say it asks for no size and no iterations of its own.
+DEFAULT_SIZE = '"size":null'
+DEFAULT_ITERATIONS = '"iterations":null'
 
 
 class JobQueries(StoreBase):
@@ -52,17 +57,19 @@ class JobQueries(StoreBase):
         queued = [job for job_id in order if (job := await self.get(job_id)) is not None]
         return running + queued
 
-    async def average_duration(self, clips: bool = False) -> float | None:
+    async def average_duration(self, clips: bool = False, default: bool = False) -> float | None:
         """Mean run time (claim to done) of the last finished photos, or with `clips` of the
-        last clips (a clip takes many photos' time: one average would be wrong for both);
-        None before the first."""
+        last clips (a clip takes many photos' time: one average would be wrong for both), or
+        with `default` of the last photos that asked for neither size nor iterations; None
+        before the first."""
         like = "LIKE" if clips else "NOT LIKE"
+        own = f"AND options LIKE '%{DEFAULT_SIZE}%' AND options LIKE '%{DEFAULT_ITERATIONS}%'"
         row = await self._db.one(
             f"""
             SELECT AVG(d) AS avg FROM (
                 SELECT finished_at - started_at AS d FROM jobs
                 WHERE status = 'done' AND started_at IS NOT NULL
-                  AND COALESCE(content_name, '') {like} '{CLIP_PATTERN}'
+                  AND COALESCE(content_name, '') {like} '{CLIP_PATTERN}' {own if default else ""}
                 ORDER BY finished_at DESC LIMIT {RECENT_FOR_AVERAGE}) AS recent
             """
         )
@@ -72,13 +79,15 @@ class JobQueries(StoreBase):
         """Seconds until the job is expected to be DONE (queued: wait + its own run).
 
         Models every live engine as a lane: running jobs end when their pace says, then each
-        job ahead in fair order takes the recent average duration. None without history.
+        job ahead in fair order takes what it is expected to run (`_expected`: a default
+        photo the recent default photos' average, one with its own size= what that costs on
+        the live painters, a clip the recent clips' average). None without history.
         """
         job = await self.get(job_id)
         if job is None or not job.is_active:
             return None
         now = self._now()
-        avg = await self.average_duration()
+        expected = await self._expected()
         running = await self.list_jobs([JobStatus.RUNNING], limit=1000)
         left = {
             r.id: running_remaining(
@@ -87,41 +96,71 @@ class JobQueries(StoreBase):
                 progress_at=r.progress_at,
                 iteration=r.iteration,
                 total=r.total_iterations,
-                avg_duration=avg,
+                avg_duration=expected(r.content_name, r.options),
                 eta_at=r.eta_at,
             )
             for r in running
         }
         if job.status is JobStatus.RUNNING:
             return left.get(job.id)
-        if avg is None:
-            return None
         order = await self.queue_order()
         if job.id not in order:
             return None
-        workers = max(await self.live_engine_count(), len(running), 1)
         ahead = order.index(job.id)
+        line = set(order[: ahead + 1])
+        rows = await self._db.all(
+            "SELECT id, content_name, options FROM jobs WHERE status = 'queued'"
+        )
+        asks = {
+            row["id"]: expected(row["content_name"], row["options"])
+            for row in rows
+            if row["id"] in line
+        }
+        durations = [asks.get(job_id) for job_id in order[: ahead + 1]]
+        if any(duration is None for duration in durations):
+            return None  # no history yet (or a job claimed meanwhile: asked again soon)
+        workers = max(await self.live_engine_count(), len(running), 1)
         return queued_finish(
             ahead=ahead,
             running_left=[v for v in left.values() if v is not None],
             workers=workers,
-            avg_duration=avg,
-            durations=await self._clip_aware_durations(order[: ahead + 1], avg),
+            avg_duration=0.0,  # unused: every job has its duration
+            durations=cast(list[float], durations),
         )
 
-    async def _clip_aware_durations(self, line: list[int], avg: float) -> list[float] | None:
-        """How long each job of `line` will run when clips are among them: a clip the recent
-        clips' average, a photo the photos' (None: no clip, or no clip history)."""
+    async def _expected(self) -> Callable[[str, str | JobOptions], float | None]:
+        """How long a job (its content name and options, or their JSON) is expected to run:
+        a clip the recent clips' average (the photos' before any clip), a photo that asks for
+        neither size nor iterations the recent default photos' average (its size is chosen
+        to fit the painter's time budget; the photos' before any), one that asks for its own
+        what that costs on the live painters' published speed (jobs/cost.py), else the
+        photos' average. None before any photo was painted."""
+        photos = await self.average_duration()
+        clips = await self.average_duration(clips=True)
+        defaults = await self.average_duration(default=True)
+        speeds = await self.live_speeds()
+
+        def expected(content_name: str, options: str | JobOptions) -> float | None:
+            if photos is None:
+                return None
+            if is_clip(content_name):
+                return photos if clips is None else clips
+            default = photos if defaults is None else defaults
+            if isinstance(options, str):
+                if DEFAULT_SIZE in options and DEFAULT_ITERATIONS in options:
+                    return default  # most jobs: no need to read the JSON
+                options = options_from_json(options)
+            return photo_seconds(options, speeds, default)
+
+        return expected
+
+    async def live_speeds(self) -> list[PainterSpeed]:
+        """The published speeds of the live painters that measured theirs."""
         rows = await self._db.all(
-            f"SELECT id FROM jobs WHERE status = 'queued' AND content_name LIKE '{CLIP_PATTERN}'"
+            "SELECT speed FROM engines WHERE last_seen >= ? AND speed IS NOT NULL",
+            (self._now() - self.stale_after,),
         )
-        clips = {row["id"] for row in rows} & set(line)
-        if not clips:
-            return None
-        clip_avg = await self.average_duration(clips=True)
-        if clip_avg is None:
-            return None
-        return [clip_avg if job_id in clips else avg for job_id in line]
+        return [speed for row in rows if (speed := PainterSpeed.from_json(row["speed"]))]
 
     async def live_engine_count(self) -> int:
         row = await self._db.one(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 
 import pytest
 
-from jobs import JobStatus
+from jobs import EngineInfo, JobOptions, JobStatus
 from jobs.clips import clip_content_name
+from jobs.cost import PainterSpeed
 from jobs.eta import queued_finish, running_remaining
+from jobs.liveness import this_host
 from jobs.testing import PLACEHOLDER, enqueue, new_job
 
 
@@ -128,6 +131,67 @@ async def test_eta_knows_a_queued_clip_takes_a_clips_time(store, tmp_path, clock
     assert await store.eta_seconds(photo.id) == pytest.approx(10)  # no clip in its line
     assert await store.eta_seconds(clip.id) == pytest.approx(10 + 100)
     assert await store.eta_seconds(after.id) == pytest.approx(10 + 100 + 10)
+
+
+# A slow CPU painter's price list: 2 s per iteration at 1024 px (300 iterations: 600 s).
+SLOW = PainterSpeed(
+    per_iteration=((256, 0.1), (1024, 2.0), (2048, 8.0)),
+    iterations=300,
+    max_iterations=2000,
+    least_side=256,
+)
+
+
+async def finished(store, clock, seconds: float, **kwargs) -> None:
+    job = await add(store, None, clock, 9) if not kwargs else await enqueue(store, 9, **kwargs)
+    assert (await store.claim("w")).id == job.id
+    clock.advance(seconds)
+    await store.finish(job.id, PLACEHOLDER)
+
+
+async def test_eta_prices_a_size_of_its_own_at_the_painters_measured_speed(store, clock):
+    """Default photos took 10 s; a size=1024 job costs what 1024 px costs on the live
+    painter (600 s), in its own estimate and in the estimates of the jobs behind it."""
+    for _ in range(2):
+        await finished(store, clock, 10)
+    await finished(store, clock, 400, options=JobOptions(size=2048))  # not a default's time
+    assert await store.average_duration(default=True) == pytest.approx(10)
+    painter = EngineInfo("cpu-1", os.getpid(), this_host(), "cpu", None, speed=SLOW)
+    await store.register_engine(painter)
+    first = await add(store, None, clock, 1)
+    large = await enqueue(store, 2, options=JobOptions(size=1024))
+    after = await add(store, None, clock, 3)
+    assert await store.eta_seconds(first.id) == pytest.approx(10)
+    assert await store.eta_seconds(large.id) == pytest.approx(10 + 600)
+    assert await store.eta_seconds(after.id) == pytest.approx(10 + 600 + 10)
+    # running, before its first progress report: its own cost, less what it has run
+    assert (await store.claim("cpu-1")).id == first.id
+    clock.advance(10)
+    await store.finish(first.id, PLACEHOLDER)
+    assert (await store.claim("cpu-1")).id == large.id
+    clock.advance(100)
+    await store.heartbeat("cpu-1", large.id)
+    assert await store.eta_seconds(large.id) == pytest.approx(500)
+    assert await store.eta_seconds(after.id) == pytest.approx(500 + 10)
+    # a painter learns: the row's price list follows its heartbeat
+    assert await store.heartbeat("cpu-1", large.id, dataclasses.replace(SLOW, iterations=150))
+    assert await store.eta_seconds(large.id) == pytest.approx(200)
+    assert await store.heartbeat("cpu-1", large.id)  # no speed: the last one stays
+    assert (await store.engines())[0].speed.iterations == 150
+
+
+async def test_eta_of_a_size_of_its_own_is_the_average_without_a_live_painters_speed(store, clock):
+    await finished(store, clock, 10)
+    gpu = EngineInfo("gpu-1", os.getpid(), this_host(), "cuda", None)
+    await store.register_engine(gpu, exclusive=False)
+    large = await enqueue(store, 2, options=JobOptions(size=1024))
+    assert await store.eta_seconds(large.id) == pytest.approx(10)  # no budget, no speed
+    dead = EngineInfo("cpu-1", os.getpid(), "elsewhere", "cpu", None, speed=SLOW)
+    await store.register_engine(dead, exclusive=False)
+    assert await store.eta_seconds(large.id) == pytest.approx(600)
+    clock.advance(store.stale_after + 1)  # its heartbeats stopped: its speed says nothing
+    await store.heartbeat("gpu-1", None)
+    assert await store.eta_seconds(large.id) == pytest.approx(10)
 
 
 async def add_clip(store, clock, user_id: int = 9):

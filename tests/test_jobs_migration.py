@@ -12,6 +12,7 @@ import pytest
 from jobs import EngineInfo, JobOptions, JobStatus, JobStore, StyleRef, UserSettings
 from jobs.backends.opening import open_database
 from jobs.backends.schema import LATEST
+from jobs.cost import PainterSpeed
 from jobs.testing import new_job
 
 
@@ -122,12 +123,16 @@ async def test_upgrade_from_version_1_keeps_rows_and_adds_schema(tmp_path, empty
         assert queued.files_deleted_at is None
         assert done.status is JobStatus.DONE and done.attempts == 1
         assert done.styles == (StyleRef(image="style-0.png", weight=2),)
-        assert [e.worker_id for e in await store.engines()] == ["old"]
+        assert [(e.worker_id, e.speed) for e in await store.engines()] == [("old", None)]
         if url is None:  # converted once: cleanup can shrink it
             assert pragma(data / "picasso.db", "auto_vacuum") == 2
         # the new schema works on old data
         assert await store.set_user_settings(7, size=512) == UserSettings(size=512)
         assert (await store.claim("w")).id == queued.id
+        # the old painter's row takes a measured speed (migration 10)
+        speed = PainterSpeed(((256, 0.1), (2048, 8.0)), 300, 2000, 256)
+        assert await store.heartbeat("old", None, speed)
+        assert [e.speed for e in await store.engines()] == [speed]
 
 
 async def test_reopening_is_a_no_op_and_concurrent_opens_migrate_once(tmp_path, empty_database_url):

@@ -148,7 +148,12 @@ _V8 = [
 # the bot's /healthz says the install is degraded while a live painter has one.
 _V9 = ["ALTER TABLE engines ADD COLUMN gpu_unused TEXT"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9]
+# 10: what painting costs on each painter (#29): its measured speed as a price list (JSON,
+# jobs/cost.py), so the queue's estimate of a job that asks for its own size= is what that
+# size costs there, not the recent jobs' average.
+_V10 = ["ALTER TABLE engines ADD COLUMN speed TEXT"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10]
 LATEST = len(MIGRATIONS)
 
 
