@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.paint import Research, StylizeOptions, Stylizer
+from engine.paint import Research, StylizeOptions, Stylizer, fit_size
 from engine.paint.plan import plan_scales
 from engine.painter.budget import PaintSpeed, choose_size, measure_speed, plan_units
 from engine.painter.settings import EngineSettings
-from engine.painter.sizing import budget_summary, plan_options
+from engine.painter.sizing import budget_summary, plan_options, published_speed
 from jobs import JobOptions
+from jobs.cost import PainterSpeed, photo_seconds
 
 
 def _settings(**env: str) -> EngineSettings:
@@ -92,6 +93,38 @@ def test_plan_options_lets_the_budget_choose_unless_something_says_otherwise():
     on_gpu = plan_options(JobOptions(), gpu, on_cpu=False, content_size=(4, 3), speed=speed)
     assert on_gpu.size < 768
     assert "px in ~75 s" in budget_summary(cpu, speed, on_cpu=True)
+
+
+def test_the_published_speed_prices_a_size_as_this_painter_paints_it():
+    """The queue's estimate of a size= job (jobs/cost.py) is what the budget would predict
+    for it here: exact at a priced side, close between two, capped by MAX_IMAGE_SIZE."""
+    speed = PaintSpeed(per_unit=5.0, per_iteration=0.02)  # a slow CPU
+    cpu = _settings()
+    published = published_speed(cpu, speed, on_cpu=True, precision="fp32")
+    assert PainterSpeed.from_json(published.to_json()) == published
+    assert published.per_iteration[-1][0] == cpu.max_image_size == 2048
+    assert (published.iterations, published.least_side) == (300, 256)
+
+    def predicted(side: int) -> float:
+        options = plan_options(JobOptions(size=side), cpu, on_cpu=True)
+        return speed.seconds(fit_size((4, 3), side), options)
+
+    default = 75.0  # what the budget makes a default job take
+    large = photo_seconds(JobOptions(size=1024), [published], default)
+    assert large == pytest.approx(predicted(1024), rel=1e-4)
+    assert large > 5 * default  # 1024 px: about eight minutes, not 75 s
+    assert photo_seconds(JobOptions(size=900), [published], default) == pytest.approx(
+        predicted(900), rel=0.1
+    )
+    assert photo_seconds(JobOptions(size=8000), [published], default) == pytest.approx(
+        predicted(2048), rel=1e-4
+    )
+    asked = JobOptions(size=512, iterations=600)
+    twice = speed.seconds((512, 384), plan_options(asked, cpu, on_cpu=True))
+    assert photo_seconds(asked, [published], default) == pytest.approx(twice, rel=0.05)
+    # no budget: a job without size= is painted at the fixed size, not the budget's floor
+    fixed = published_speed(_settings(CPU_IMAGE_SIZE="320"), speed, on_cpu=True)
+    assert fixed.least_side == 320
 
 
 def test_the_probe_prices_a_real_painting(cpu_stylizer: Stylizer):

@@ -14,10 +14,18 @@ from PIL import Image
 
 from engine.paint import Cancelled, Progress, StylizeOptions
 from engine.paint.precision import PrecisionChoice
+from engine.painter.budget import PaintSpeed
 from engine.painter.inputs import GENERIC_ERROR
 from engine.painter.runner import JobRunner
 from engine.painter.settings import EngineSettings
-from engine.painter.sizing import CPU_SIZE_BF16, CPU_SIZE_FP32, oom_message, plan_options
+from engine.painter.sizing import (
+    CPU_SIZE_BF16,
+    CPU_SIZE_FP32,
+    oom_message,
+    plan_options,
+    published_speed,
+)
+from engine.painter.worker import Worker
 from jobs import JobOptions, JobStatus, JobStore
 from jobs.painted import PAINTED_NAME, Painted
 from media.timelapse import FRAMES_NAME, unpack
@@ -235,3 +243,25 @@ async def test_a_job_taken_over_by_another_worker_is_dropped(store, tmp_path):
     runner = JobRunner(store, ScriptedStylizer(), settings(tmp_path), "not-the-owner")
     assert await runner.run(job) is None
     assert (await store.get(job.id)).status is JobStatus.RUNNING  # untouched: still w's
+
+
+async def test_the_painter_publishes_what_it_learnt_from_a_painted_photo(store, tmp_path):
+    """The engine row carries the painter's speed (the queue prices size= jobs with it): the
+    one measured at start, then after each photo the one that photo taught it."""
+    worker = Worker(settings(tmp_path), store)
+    stylizer = ScriptedStylizer(device="cpu")
+    worker.runner = JobRunner(store, stylizer, worker.settings, worker.worker_id)
+    speed = PaintSpeed(per_unit=5.0, per_iteration=0.02)
+    worker.runner.context.speed = speed
+    worker.info.speed = published_speed(worker.settings, speed, on_cpu=True)
+    await store.register_engine(worker.info)
+    measured = (await store.engines())[0].speed
+    assert measured is not None and measured.iterations == 300
+    job = await add_job(store, options=JobOptions(size=64, iterations=2))
+    assert (await store.claim(worker.worker_id)).id == job.id
+    await worker._run([job])
+    assert (await store.get(job.id)).status is JobStatus.DONE
+    assert speed.jobs_seen == 1  # painted in no time: cheaper than predicted
+    learnt = (await store.engines())[0].speed
+    assert learnt == published_speed(worker.settings, speed, on_cpu=True)
+    assert learnt.seconds(1024, 300) < measured.seconds(1024, 300)

@@ -7,10 +7,11 @@ from collections.abc import Mapping
 
 import torch
 
-from engine.paint import Research, StylizeOptions
+from engine.paint import Research, StylizeOptions, fit_size
 from engine.painter.budget import PaintSpeed, choose_size
 from engine.painter.settings import EngineSettings
 from jobs import JobOptions
+from jobs.cost import ASPECT, PainterSpeed
 from jobs.failures import Failure, failure
 
 OOM_SHRINK = 0.7
@@ -112,6 +113,32 @@ def budget_summary(settings: EngineSettings, speed: PaintSpeed, on_cpu: bool) ->
     """What the budget means here, for /admin and the log: the default size of a 4:3 photo."""
     options = plan_options(JobOptions(), settings, on_cpu=on_cpu, content_size=(4, 3), speed=speed)
     return f"a default photo {options.size} px in ~{job_seconds(settings, on_cpu):.0f} s"
+
+
+# The long sides a painter prices for the queue's estimates (jobs/cost.py), and MAX_IMAGE_SIZE.
+PRICED_SIDES = (256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
+
+
+def published_speed(
+    settings: EngineSettings, speed: PaintSpeed, *, on_cpu: bool, precision: str = "fp32"
+) -> PainterSpeed:
+    """What painting costs here, as the job table reads it: seconds per iteration of a 4:3
+    photo at a few long sides (each priced by its real plan), and what a job's size= and
+    iterations= become here."""
+    default = plan_options(JobOptions(), settings, on_cpu=on_cpu, precision=precision)
+    top = settings.max_image_size
+    prices = []
+    for side in sorted({side for side in PRICED_SIDES if side < top} | {top}):
+        options = plan_options(JobOptions(size=side), settings, on_cpu=on_cpu)
+        seconds = speed.seconds(fit_size(ASPECT, side), options)
+        prices.append((side, round(seconds / options.iterations, 6)))
+    return PainterSpeed(
+        per_iteration=tuple(prices),
+        iterations=default.iterations,
+        max_iterations=settings.max_iterations,
+        # without size=: the budget's floor, or the default size where no budget chooses
+        least_side=budget_floor(settings) if job_seconds(settings, on_cpu) else default.size,
+    )
 
 
 def is_out_of_memory(outcome: object) -> bool:

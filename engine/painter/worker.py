@@ -42,7 +42,7 @@ from engine.painter.budget import PaintSpeed, measure_speed
 from engine.painter.metrics import WorkerMetrics
 from engine.painter.runner import JobRunner
 from engine.painter.settings import EngineSettings
-from engine.painter.sizing import budget_floor, budget_summary, job_seconds
+from engine.painter.sizing import budget_floor, budget_summary, job_seconds, published_speed
 from engine.painter.stalls import PAINTER_STUCK, give_back
 from jobs import (
     DatabaseUnavailable,
@@ -53,6 +53,7 @@ from jobs import (
     JobStore,
 )
 from jobs.backends.url import DatabaseUrlError
+from jobs.cost import PainterSpeed
 from jobs.logs import setup_logging
 from jobs.retry import within
 from media import sandbox
@@ -140,6 +141,9 @@ class Worker:
             if speed is not None:
                 on_cpu = stylizer.device.type == "cpu"
                 self.info.device += f", {budget_summary(self.settings, speed, on_cpu)}"
+                self.info.speed = published_speed(
+                    self.settings, speed, on_cpu=on_cpu, precision=choice.precision
+                )
             await self.store.register_engine(self.info, exclusive=exclusive)
             self.metrics.painter(self.worker_id, stylizer.device, hardware, choice.precision)
             self._serve_metrics()
@@ -299,7 +303,22 @@ class Worker:
         if None in statuses:  # an outcome not written, or a job taken from us: look
             self.claim_unsure = True
         with contextlib.suppress(Exception):
-            await self._within(self.store.heartbeat(self.worker_id, None), "heartbeat")
+            beat = self.store.heartbeat(self.worker_id, None, self._learnt_speed())
+            await self._within(beat, "heartbeat")
+
+    def _learnt_speed(self) -> PainterSpeed | None:
+        """This painter's speed as it stands after a batch (a photo painted alone teaches it,
+        a clip's budget may have measured it), for the queue's estimates; None: unmeasured."""
+        runner = self.runner
+        if runner is None or runner.context.speed is None:
+            return None
+        precision = runner.stylizer.precision_for(self.settings.precision).precision
+        on_cpu = runner.stylizer.device.type == "cpu"
+        speed = published_speed(
+            self.settings, runner.context.speed, on_cpu=on_cpu, precision=precision
+        )
+        self.info.speed = speed  # registering again keeps it
+        return speed
 
     async def _painted(self, jobs: list[Job]) -> list[JobStatus | None]:
         """run_batch, unless the painting thread stands still first (the heartbeat sets
