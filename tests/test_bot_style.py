@@ -5,10 +5,14 @@ engine needed)."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
-from jobs import JobOptions, JobStatus, StyleRef
+from jobs import EngineInfo, JobOptions, JobStatus, StyleRef
+from jobs.cost import PainterSpeed
+from jobs.liveness import this_host
+from jobs.testing import PLACEHOLDER, enqueue
 from tests.bot_harness import all_handled
 from tests.fake_bot_api import DEFAULT_GROUP_ID, DEFAULT_USER_ID, make_user
 from tests.style_support import (
@@ -438,3 +442,24 @@ async def test_full_resolution_button_sends_the_png(fake_api, settings):
         assert "expired" in alert.params["text"]
         assert not fake_api.calls("sendDocument", since=mark)
         assert (await deps.store.get(job.id)).status is JobStatus.DONE
+
+
+async def test_the_queued_message_says_what_a_size_of_its_own_costs(fake_api, settings):
+    """Default photos took a minute; a live painter published a slow speed (2 s an iteration
+    at 1024 px, 300 iterations): size=1024 waits for the default job ahead, then ten minutes."""
+    async with style_bot(fake_api, settings) as deps:
+        store = deps.store
+        done = await enqueue(store, user_id=9)
+        assert (await store.claim("cpu-1")).id == done.id
+        await store.finish(done.id, PLACEHOLDER)
+        await store._db.run(
+            "UPDATE jobs SET started_at = finished_at - 60 WHERE id = ?", (done.id,)
+        )
+        speed = PainterSpeed(((256, 0.1), (1024, 2.0), (2048, 8.0)), 300, 2000, 256)
+        painter = EngineInfo("cpu-1", os.getpid(), this_host(), "cpu", None, speed=speed)
+        await store.register_engine(painter, exclusive=False)
+        call = await answer_to(fake_api, fake_api.photo_update(photo(), "/style monet", user=ALICE))
+        assert "next, about 1 minute." in call.text
+        update = fake_api.photo_update(photo(), "/style monet size=1024", user=BOB)
+        call = await answer_to(fake_api, update)
+        assert "#2 in line, about 11 minutes." in call.text
