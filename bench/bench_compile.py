@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="eager,step,vgg")
     parser.add_argument("--steps", type=int, default=3, help="timed steps after the warm-up")
     parser.add_argument("--avx2-cases", default="416:fp32")
-    parser.add_argument("--plan", default="256:fp32", help="size:precision of a job to walk")
+    parser.add_argument("--plan", default="576:bf16", help="size:precision of a job to walk")
     parser.add_argument("--plan-variant", default="step", choices=["step", "vgg", "auto"])
     parser.add_argument("--plan-steps", type=int, default=2)
     parser.add_argument("--skip-warm", action="store_true")
