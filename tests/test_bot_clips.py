@@ -47,6 +47,9 @@ def clip_env(bot_env: dict[str, str]) -> dict[str, str]:
         "ENGINE_EXTERNAL": "0",
         "DEVICE": "cpu",
         "PRECISION": "fp32",
+        # No time budget for photos (fixed sizes): the engine then skips measuring its speed
+        # at start (measure_speed, tens of seconds on a loaded CPU, every engine start).
+        "CPU_JOB_SECONDS": "0",
         "CPU_ITERATIONS": "6",  # the first frame
         "CLIP_FRAME_ITERATIONS": "3",  # every later one
         "CPU_CLIP_SIZE": "40",

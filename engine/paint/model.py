@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 
+import numpy as np
 import torch
 from PIL import Image
-from torchvision.transforms.functional import to_pil_image
 
 from engine.paint.color import keep_colors
 from engine.paint.gpu import check_gpu
@@ -149,4 +149,4 @@ class StyleModel:
         if options.preserve_colors:
             image = keep_colors(image, photo)
         pixels = image[0].float().mul(255).round_().to(torch.uint8).cpu()
-        return to_pil_image(pixels)
+        return Image.fromarray(np.ascontiguousarray(pixels.permute(1, 2, 0).numpy()))

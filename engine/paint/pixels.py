@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from PIL import Image
-from torchvision.transforms.functional import pil_to_tensor
 
 
 def to_tensor(image: Image.Image, device: torch.device) -> torch.Tensor:
-    """(1, 3, H, W) float in [0, 1] on `device`."""
-    return pil_to_tensor(image.convert("RGB")).float().div_(255).unsqueeze(0).to(device)
+    """(1, 3, H, W) float in [0, 1] on `device` (torchvision's pil_to_tensor, without
+    importing torchvision: that costs a painter seconds at every start)."""
+    pixels = torch.as_tensor(np.array(image.convert("RGB"), copy=True))  # (H, W, 3) uint8
+    return pixels.permute(2, 0, 1).float().div_(255).unsqueeze(0).to(device)
 
 
 def resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -15,8 +15,6 @@ from importlib import resources
 
 import torch
 from torch import nn
-from torchvision.models import vgg19
-from torchvision.models.vgg import cfgs, make_layers
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +40,29 @@ _CAFFE_CONVS = (
     "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
     "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4",
 )  # fmt: skip
+
+
+# torchvision's configuration "E" (VGG19's convolution widths, "M" a 2x2 max pooling): the
+# stack is built here, as torchvision's `make_layers` builds it, because importing torchvision
+# costs a painter seconds at every start (it imports all its models and torch._dynamo).
+_VGG19_CONFIG: tuple[int | str, ...] = (
+    64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+    512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
+)  # fmt: skip
+
+
+def _make_layers() -> nn.Sequential:
+    """`torchvision.models.vgg.make_layers(cfgs["E"])`: the same modules in the same order."""
+    layers: list[nn.Module] = []
+    in_channels = 3
+    for value in _VGG19_CONFIG:
+        if value == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            conv = nn.Conv2d(in_channels, int(value), kernel_size=3, padding=1)
+            layers += [conv, nn.ReLU(inplace=True)]
+            in_channels = int(value)
+    return nn.Sequential(*layers)
 
 
 def _caffe_state() -> dict[str, torch.Tensor]:
@@ -84,14 +105,14 @@ def build_vgg19(weights: str = "caffe", last_layer: str = "relu5_1") -> nn.Seque
     depth = LAYER_NAMES.index(last_layer) + 1
     if weights == "caffe":
         # Same modules as `vgg19().features`, without building the 120M-parameter classifier.
-        features = make_layers(cfgs["E"], batch_norm=False)
+        features = _make_layers()
         features.load_state_dict(_caffe_state(), strict=True)
         # Caffe input: BGR, 0..255, minus the mean.
         _fold_input_affine(
             features[0], scale=(255.0,) * 3, shift=[-m for m in CAFFE_MEAN_BGR], order=(2, 1, 0)
         )
     elif weights == "torchvision":
-        from torchvision.models import VGG19_Weights
+        from torchvision.models import VGG19_Weights, vgg19
 
         features = vgg19(weights=VGG19_Weights.IMAGENET1K_V1).features
         _fold_input_affine(
