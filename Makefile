@@ -34,10 +34,11 @@ postgres:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
 ## The suite in TEST_PROCESSES processes (pytest-xdist), each test file in one of them: much of
-## it waits on subprocesses, servers and the network, so two beat one even on two cores.
+## it waits on subprocesses, servers and the network, so two beat one even on two cores. The
+## longest files start first (tests/conftest.py LONGEST_FIRST), in that order.
 TEST_PROCESSES ?= 2
 test: lint postgres
-	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder
 
 ## CPU benchmarks: the engine against the plain reference, fp32 against PRECISION=auto and the
 ## bot + engine against the CLI, the job table (SQLite and PostgreSQL), the timelapse's cost,
