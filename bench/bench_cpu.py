@@ -321,6 +321,7 @@ def budget_part(
     started = time.perf_counter()
     speed = measure_speed(stylizer, choice.precision)
     probe_s = time.perf_counter() - started
+    at_start = speed.describe()
     judge = PhoneJudge(stylizer, phone)
     rows = []
     for photo in photos:
@@ -362,7 +363,8 @@ def budget_part(
         "budget_s": seconds,
         "clip_budget_s": clip_seconds,
         "probe_s": round(probe_s, 1),
-        "speed": speed.describe(),
+        "speed_at_start": at_start,
+        "speed": speed.describe(),  # after the photos taught it (the clip was planned with it)
         "style": STYLE,
         "reference": {"size": reference[0], "iterations": reference[1], "phone": phone},
         "photos": rows,
@@ -466,7 +468,8 @@ def budget_table(part: dict) -> str:
         f"{part['cpu']} ({flags}){', ' + limited if limited else ''}, {part['cores']} CPUs, "
         f"load average at the end {load}; {part['precision']} ({part['precision_reason']}); "
         f"CPU_JOB_SECONDS={part['budget_s']:.0f}, CPU_CLIP_SECONDS={part['clip_budget_s']:.0f}; "
-        f"speed probe {part['probe_s']} s: {part['speed']}",
+        f"speed probe {part['probe_s']} s: {part['speed_at_start']}; after the photos (the "
+        f"clip's plan): {part['speed']}",
         "",
         f"The default photo job (*{part['style']}*), judged at {ref['phone']} px against "
         f"{ref['size']} px × {ref['iterations']} iterations:",

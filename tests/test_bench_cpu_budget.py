@@ -34,7 +34,7 @@ def test_the_budget_part_names_the_cpu_the_sizes_the_clip_plan_and_the_look(
     report = json.loads((tmp_path / "cpu-budget.json").read_text())
     assert report["cpu"] and isinstance(report["flags"], list)
     assert report["precision"] == "fp32" and report["limited"] == {"PRECISION": "fp32"}
-    assert report["budget_s"] == 5 and report["clip_budget_s"] == 5
+    assert report["budget_s"] == 5 and report["clip_budget_s"] == 5 and report["speed_at_start"]
     [photo] = report["photos"]
     assert photo["photo"] == "chelsea" and max(photo["size"]) == 64 and photo["iterations"] == 3
     assert photo["seconds"] > 0 and not photo["reference_is_the_job"]  # a 48 px reference
