@@ -21,17 +21,20 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from PIL import Image  # noqa: E402
+
 import engine  # noqa: E402, F401  (the OpenMP wait policy, before torch)
 from bench.bench_engine import OUT, SHARED_STYLES  # noqa: E402
 from bench.machine import cpu_flags, cpu_name  # noqa: E402
-from engine.paint import Stylizer, fit_size  # noqa: E402
-from engine.painter.budget import measure_speed  # noqa: E402
+from engine.paint import StylizeOptions, Stylizer, fit_size  # noqa: E402
+from engine.painter.budget import PaintSpeed, measure_speed  # noqa: E402
 from engine.painter.settings import EngineSettings  # noqa: E402
 from engine.painter.sizing import plan_options  # noqa: E402
 from jobs import JobOptions  # noqa: E402
@@ -51,6 +54,79 @@ def _photo(name: str) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass
+class DefaultJob:
+    """One default job as the painter paints it: the table's row, the options it chose, the
+    picture, and the photo and painting it was painted from (for a judge)."""
+
+    row: dict
+    options: StylizeOptions
+    image: Image.Image
+    photo: Image.Image
+    painting: Image.Image
+
+
+def painter_settings(seconds: float, styles_dir: Path, **settings_env: str) -> EngineSettings:
+    """The engine's settings with CPU_JOB_SECONDS=`seconds` and no .env file; `settings_env`:
+    more engine settings (IMAGE_SIZE, CPU_ITERATIONS: the tests' tiny run)."""
+    return EngineSettings(  # type: ignore[call-arg]
+        _env_file=None, CPU_JOB_SECONDS=str(seconds), STYLES_DIR=str(styles_dir), **settings_env
+    )
+
+
+def default_options(
+    settings: EngineSettings,
+    speed: PaintSpeed,
+    preset_name: str,
+    content_size: tuple[int, int] | None = None,
+) -> StylizeOptions:
+    """What the painter chooses for a job sent without options (plan_options with the
+    painting's defaults); the size within the time budget for a photo of `content_size` (a
+    clip: None, its plan comes from the clip budget)."""
+    preset = load_catalogue().resolve(preset_name)
+    return plan_options(
+        JobOptions(),
+        settings,
+        on_cpu=True,
+        preset_defaults=defaults_for([(preset, 1.0)]),
+        precision=speed.precision,
+        content_size=content_size,
+        speed=speed,
+    )
+
+
+def paint_default_job(
+    stylizer: Stylizer,
+    settings: EngineSettings,
+    speed: PaintSpeed,
+    preset_name: str,
+    photo_name: str,
+) -> DefaultJob:
+    """A photo sent without options, painted as the painter paints it (plan_options, the
+    catalogue's defaults, the photo loaded at its size); it teaches `speed` what it cost."""
+    catalogue = load_catalogue()
+    path = catalogue.image_path(catalogue.resolve(preset_name), settings.styles_dir)
+    data = _photo(photo_name)
+    size = probe_image(data)
+    options = default_options(settings, speed, preset_name, size)
+    predicted = speed.seconds(fit_size(size, options.size), options)
+    began = time.perf_counter()
+    content = load_image(data, max_side=options.size)
+    painting = load_image(path, max_side=2 * options.size)
+    result = stylizer.stylize(content, [(painting, 1.0)], options)
+    took = time.perf_counter() - began
+    speed.observe(result.size, options, took)
+    row = {
+        "preset": preset_name,
+        "photo": photo_name,
+        "size": list(result.size),
+        "iterations": options.iterations,
+        "predicted_s": round(predicted, 1),
+        "seconds": round(took, 1),
+    }
+    return DefaultJob(row, options, result, load_image(data), painting)
+
+
 def run(
     photos: list[str],
     presets: list[str],
@@ -59,48 +135,16 @@ def run(
     **settings_env: str,
 ) -> dict:
     """`settings_env`: more engine settings (IMAGE_SIZE, CPU_ITERATIONS: the tests' tiny run)."""
-    settings = EngineSettings(  # type: ignore[call-arg]
-        _env_file=None, CPU_JOB_SECONDS=str(seconds), STYLES_DIR=str(styles_dir), **settings_env
-    )
+    settings = painter_settings(seconds, styles_dir, **settings_env)
     stylizer = Stylizer(device="cpu")
     choice = stylizer.precision_for(settings.precision)
     started = time.perf_counter()
     speed = measure_speed(stylizer, choice.precision)
     probe_seconds = time.perf_counter() - started
-    catalogue = load_catalogue()
     rows = []
     for preset_name in presets:
-        preset = catalogue.resolve(preset_name)
-        path = catalogue.image_path(preset, styles_dir)
         for photo_name in photos:
-            data = _photo(photo_name)
-            size = probe_image(data)
-            options = plan_options(
-                JobOptions(),
-                settings,
-                on_cpu=True,
-                preset_defaults=defaults_for([(preset, 1.0)]),
-                precision=choice.precision,
-                content_size=size,
-                speed=speed,
-            )
-            predicted = speed.seconds(fit_size(size, options.size), options)
-            began = time.perf_counter()
-            content = load_image(data, max_side=options.size)
-            painting = load_image(path, max_side=2 * options.size)
-            result = stylizer.stylize(content, [(painting, 1.0)], options)
-            took = time.perf_counter() - began
-            speed.observe(result.size, options, took)
-            rows.append(
-                {
-                    "preset": preset_name,
-                    "photo": photo_name,
-                    "size": list(result.size),
-                    "iterations": options.iterations,
-                    "predicted_s": round(predicted, 1),
-                    "seconds": round(took, 1),
-                }
-            )
+            rows.append(paint_default_job(stylizer, settings, speed, preset_name, photo_name).row)
             print(rows[-1], flush=True)
     return {
         "cpu": cpu_name(),

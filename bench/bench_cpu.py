@@ -1,9 +1,12 @@
-"""CPU-only owners: PRECISION=auto against fp32, and a job inside the bot against the same job
-alone.
+"""CPU-only owners: PRECISION=auto against fp32, a job inside the bot against the same job
+alone, and what the time budgets give on this CPU.
 
-    python -m bench.bench_cpu                        # both parts, on this machine
+    python -m bench.bench_cpu                        # parts precision and bot, on this machine
     python -m bench.bench_cpu --part precision --sizes 256
     python -m bench.bench_cpu --part bot --size 256 --iterations 300 --repeats 2
+    python -m bench.bench_cpu --part budget          # CPU_JOB_SECONDS=75, CPU_CLIP_SECONDS=180
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 PRECISION=fp32 \
+        python -m bench.bench_cpu --part budget      # an AVX2-only CPU's stand-in (it says so)
 
 Part `precision`: the engine at CPU_ITERATIONS on two photos at each size, once in fp32 and once
 with PRECISION=auto (each run its own process, interleaved), wall time and the judged loss of
@@ -15,6 +18,20 @@ started → finished time in the table) and `python -m bot` with the engine it s
 `make run` starts them (same), against the fake Bot API of the tests on loopback. While the bot's
 job paints, a second user sends a photo: the time until the bot answers is reported too.
 Results go to bench/out/cpu.json and, as Markdown, to stdout.
+
+Part `budget` (#29), named with the CPU, its instruction sets (bench/machine.py) and the
+precision chosen: the painter's speed measured as at its start; the default photo job (two
+held-out photos sent without options, The Starry Night) as the painter paints it
+(bench/bench_budget.py): the size CPU_JOB_SECONDS chose and the time it took; each judged at
+phone size (bench/scale.py's PhoneJudge) against the same photo at 256 px x 300 iterations, as
+style and content ratios (above 1: less painted / further from the photo than the reference);
+then the default clip: a 5 s GIF at 12 fps made here (bench_video's panning clip) painted as
+engine/painter/clip_job.py paints it, the plan CPU_CLIP_SECONDS chose (size, frame rate, frames,
+iterations), the time from the GIF's bytes to the last frame and the flicker (engine/clips/flow.py,
+the issue's goal at most 1.5). Markdown on stdout, bench/out/cpu-budget.json and the painted clip
+bench/out/cpu-budget-clip.mp4. `--image-size`, `--cpu-iterations`, `--clip-size`,
+`--frame-iterations`, `--clip-frames`, `--reference`, `--phone` shrink it (the tests' run).
+`all` leaves it out for now (IN_ALL).
 """
 
 from __future__ import annotations
@@ -41,8 +58,13 @@ from bench.machine import cpu_name  # noqa: E402
 
 QUALITY_GATE = 0.03  # auto's judged loss may be at most 3 % above fp32's
 PHOTOS = ("astronaut", "coffee")
+HELD_OUT = ("chelsea", "immunohistochemistry")  # never tuned on (bench/scale.py)
 STYLE = "starry-night"
 DEADLINE = 1800.0
+PARTS = ("precision", "bot", "budget")
+# `all` leaves the budget part out for now: tests/test_bench_cpu_script.py runs `all` at tiny
+# sizes for the other two, and the budget part at its defaults paints for minutes.
+IN_ALL = ("precision", "bot")
 
 
 # ------------------------------------------------------------------------------ precision
@@ -267,26 +289,282 @@ def bot_table(part: dict) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------ budget
+
+
+def budget_part(
+    photos: list[str],
+    seconds: float,
+    clip_seconds: float,
+    clip_frames: int,
+    reference: tuple[int, int],
+    phone: int,
+    **settings_env: str,
+) -> dict:
+    """The default photo job and the default clip under their time budgets, as the painter
+    paints them, and the photo's look at phone size against a `reference` (size, iterations)
+    painting. `settings_env`: more engine settings (IMAGE_SIZE, CPU_ITERATIONS, CPU_CLIP_SIZE,
+    CLIP_FRAME_ITERATIONS: the tests' tiny run)."""
+    import dataclasses
+
+    from bench.bench_budget import paint_default_job, painter_settings
+    from bench.machine import cpu_flags
+    from bench.scale import PhoneJudge, at_phone
+    from engine.paint import Stylizer
+    from engine.painter.budget import measure_speed
+
+    settings = painter_settings(
+        seconds, SHARED_STYLES, CPU_CLIP_SECONDS=str(clip_seconds), **settings_env
+    )
+    stylizer = Stylizer(device="cpu")
+    choice = stylizer.precision_for(settings.precision)
+    started = time.perf_counter()
+    speed = measure_speed(stylizer, choice.precision)
+    probe_s = time.perf_counter() - started
+    at_start = speed.describe()
+    judge = PhoneJudge(stylizer, phone)
+    rows = []
+    for photo in photos:
+        job = paint_default_job(stylizer, settings, speed, STYLE, photo)
+        ref_options = dataclasses.replace(job.options, size=reference[0], iterations=reference[1])
+        if ref_options == job.options:  # the budget chose the reference itself
+            ref_image, ref_s = job.image, job.row["seconds"]
+        else:
+            began = time.perf_counter()
+            painting = _painting(settings, 2 * reference[0])
+            photo = at_phone(job.photo, reference[0])
+            ref_image = stylizer.stylize(photo, [(painting, 1.0)], ref_options)
+            ref_s = round(time.perf_counter() - began, 1)
+        mine = judge.distances(job.image, job.photo, job.painting)
+        theirs = judge.distances(ref_image, job.photo, job.painting)
+        row = {
+            **job.row,
+            "reference_s": ref_s,
+            "reference_is_the_job": ref_image is job.image,
+            "style": round(mine["style"], 4),
+            "content": round(mine["content"], 4),
+            "style_ratio": round(mine["style"] / theirs["style"], 3),
+            "content_ratio": round(mine["content"] / theirs["content"], 3),
+        }
+        rows.append(row)
+        print(row, flush=True)
+    clip = clip_run(stylizer, settings, speed, clip_frames)
+    return {
+        "cpu": cpu_name(),
+        "flags": cpu_flags(),
+        "cores": os.cpu_count(),
+        "precision": choice.precision,
+        "precision_reason": choice.reason,
+        "limited": {
+            k: os.environ[k]
+            for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "PRECISION")
+            if k in os.environ
+        },
+        "budget_s": seconds,
+        "clip_budget_s": clip_seconds,
+        "probe_s": round(probe_s, 1),
+        "speed_at_start": at_start,
+        "speed": speed.describe(),  # after the photos taught it (the clip was planned with it)
+        "style": STYLE,
+        "reference": {"size": reference[0], "iterations": reference[1], "phone": phone},
+        "photos": rows,
+        "clip": clip,
+        "load": os.getloadavg(),
+        "when": time.ctime(),
+    }
+
+
+def _painting(settings, max_side: int):
+    from media.images import load_image
+    from styles import load_catalogue
+
+    catalogue = load_catalogue()
+    path = catalogue.image_path(catalogue.resolve(STYLE), settings.styles_dir)
+    return load_image(path, max_side=max_side)
+
+
+CLIP_FPS = 12.0
+CLIP_SOURCE_SIDE = 320  # what the GIF is made at; the painter decodes it to CPU_CLIP_SIZE
+
+
+def clip_run(stylizer, settings, speed, frames: int) -> dict:
+    """A GIF of `frames` frames at 12 fps (bench_video's panning clip, panning slowly enough to
+    stay on the photo for 60 frames), painted as engine/painter/clip_job.py paints a clip sent
+    without options: decoded at CPU_CLIP_SIZE and CLIP_MAX_FPS, planned within
+    CPU_CLIP_SECONDS from the painter's speed (the one the photo jobs taught), thinned to the
+    plan, painted by engine/clips; the total time from the GIF's bytes to the last frame, and
+    the flicker of what was painted (engine/clips/flow.py, as bench_video measures it)."""
+    import dataclasses
+
+    from bench.bench_budget import default_options
+    from bench.bench_video import panning_clip
+    from engine.clips.flow import flicker
+    from engine.clips.painting import ClipOptions, paint_clip
+    from engine.painter.clip_plan import ClipPlan, clip_seconds, plan_clip, thinned
+    from media.video import decode_clip, encode_animation
+    from tests.clip_support import encode_clip
+
+    pan = 0.03 * 12 / max(12, frames)
+    gif = encode_clip(panning_clip(frames, CLIP_SOURCE_SIDE, pan=pan), CLIP_FPS, fmt="gif")
+    began = time.perf_counter()
+    clip = decode_clip(
+        gif,
+        max_seconds=settings.clip_max_seconds,
+        max_fps=settings.clip_max_fps,
+        long_side=settings.cpu_clip_size,
+    )
+    options = default_options(settings, speed, STYLE)
+    own = ClipPlan(max(clip.size), clip.fps, options.iterations, settings.clip_frame_iterations)
+    plan = plan_clip(speed, settings.cpu_clip_seconds, clip.size, len(clip.frames), own)
+    shown = thinned(clip.frames, clip.fps, plan)
+    size = shown[0].size
+    predicted = clip_seconds(speed, plan, clip.size, len(shown))
+    painting = _painting(settings, 2 * max(size))
+    options = dataclasses.replace(options, size=max(size), iterations=plan.first_iterations)
+    frame_times: list[float] = []
+
+    def on_frame(progress) -> bool:
+        frame_times.append(progress.elapsed)
+        return False
+
+    painted = paint_clip(
+        stylizer,
+        shown,
+        [(painting, 1.0)],
+        options,
+        ClipOptions(frame_iterations=plan.frame_iterations),
+        on_frame=on_frame,
+    )
+    took = time.perf_counter() - began
+    fps = min(plan.fps, clip.fps)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "cpu-budget-clip.mp4").write_bytes(encode_animation(painted, fps))
+    measured = flicker(painted, shown)
+    return {
+        "source": {
+            "frames": frames,
+            "fps": CLIP_FPS,
+            "seconds": frames / CLIP_FPS,
+            "side": CLIP_SOURCE_SIDE,
+            "gif_kb": round(len(gif) / 1024),
+        },
+        "plan": dataclasses.asdict(plan),
+        "size": list(size),
+        "frames": len(shown),
+        "fps": fps,
+        "predicted_s": round(predicted, 1),
+        "first_frame_s": round(frame_times[0], 1) if frame_times else None,
+        "seconds": round(took, 1),
+        "flicker": round(measured.ratio, 3),
+    }
+
+
+def budget_table(part: dict) -> str:
+    flags = ", ".join(part["flags"]) or "flags unknown"
+    limited = " ".join(f"{k}={v}" for k, v in part["limited"].items())
+    load = ", ".join(f"{x:.1f}" for x in part["load"])
+    ref = part["reference"]
+    lines = [
+        f"{part['cpu']} ({flags}){', ' + limited if limited else ''}, {part['cores']} CPUs, "
+        f"load average at the end {load}; {part['precision']} ({part['precision_reason']}); "
+        f"CPU_JOB_SECONDS={part['budget_s']:.0f}, CPU_CLIP_SECONDS={part['clip_budget_s']:.0f}; "
+        f"speed probe {part['probe_s']} s: {part['speed_at_start']}; after the photos (the "
+        f"clip's plan): {part['speed']}",
+        "",
+        f"The default photo job (*{part['style']}*), judged at {ref['phone']} px against "
+        f"{ref['size']} px × {ref['iterations']} iterations:",
+        "",
+        "| photo | size chosen | iterations | predicted s | painted in s | reference s "
+        "| style ratio | content ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in part["photos"]:
+        reference = "(the same picture)" if r["reference_is_the_job"] else r["reference_s"]
+        lines.append(
+            f"| {r['photo']} | {'×'.join(map(str, r['size']))} | {r['iterations']} | "
+            f"{r['predicted_s']} | {r['seconds']} | {reference} | {r['style_ratio']:.2f} | "
+            f"{r['content_ratio']:.2f} |"
+        )
+    c = part["clip"]
+    p = c["plan"]
+    source = c["source"]
+    lines += [
+        "",
+        f"The default clip: a {source['seconds']:g} s GIF, {source['frames']} frames at "
+        f"{source['fps']:.0f} fps, {source['side']} px:",
+        "",
+        "| size | fps | frames | first frame iterations | later frame iterations | predicted s "
+        "| first frame s | painted in s | flicker |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {'×'.join(map(str, c['size']))} | {c['fps']:g} | {c['frames']} | "
+        f"{p['first_iterations']} | {p['frame_iterations']} | {c['predicted_s']} | "
+        f"{c['first_frame_s']} | {c['seconds']} | {c['flicker']:.2f} |",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--part", choices=["precision", "bot", "all"], default="all")
+    parser.add_argument(
+        "--part",
+        default="all",
+        help="precision, bot, budget, or several (precision,budget); all: precision and bot",
+    )
     parser.add_argument("--sizes", default="256,512", help="precision part")
     parser.add_argument("--precision-iterations", type=int, default=300)
     parser.add_argument("--size", type=int, default=256, help="bot part")
     parser.add_argument("--iterations", type=int, default=300, help="bot part")
     parser.add_argument("--repeats", type=int, default=2, help="bot part")
+    parser.add_argument("--photos", default=",".join(HELD_OUT), help="budget part")
+    parser.add_argument("--seconds", type=float, default=75.0, help="budget: CPU_JOB_SECONDS")
+    parser.add_argument(
+        "--clip-seconds", type=float, default=180.0, help="budget: CPU_CLIP_SECONDS"
+    )
+    parser.add_argument("--clip-frames", type=int, default=60, help="budget: at 12 fps")
+    parser.add_argument("--reference", default="256x300", help="budget: size x iterations")
+    parser.add_argument("--phone", type=int, default=256, help="budget: the judge's size")
+    parser.add_argument("--image-size", help="budget: IMAGE_SIZE (tests: tiny)")
+    parser.add_argument("--cpu-iterations", help="budget: CPU_ITERATIONS (tests: few)")
+    parser.add_argument("--clip-size", help="budget: CPU_CLIP_SIZE (tests: tiny)")
+    parser.add_argument("--frame-iterations", help="budget: CLIP_FRAME_ITERATIONS")
     args = parser.parse_args(argv)
+    parts = set()
+    for name in args.part.split(","):
+        if name not in (*PARTS, "all"):
+            parser.error(f"--part: {name!r} is none of {', '.join(PARTS)}, all")
+        parts.update(IN_ALL if name == "all" else (name,))
     report: dict = {"cpu": cpu_name(), "cores": os.cpu_count(), "when": time.ctime()}
     print(f"Machine: {report['cpu']}, {report['cores']} CPUs, {report['when']}\n")
-    if args.part in ("precision", "all"):
+    if "precision" in parts:
         sizes = [int(s) for s in args.sizes.split(",")]
         report["precision"] = precision_part(sizes, args.precision_iterations)
         print(precision_table(report["precision"]) + "\n")
-    if args.part in ("bot", "all"):
+    if "bot" in parts:
         report["bot"] = bot_part(args.size, args.iterations, args.repeats)
         print(bot_table(report["bot"]) + "\n")
-    OUT.mkdir(exist_ok=True)
-    (OUT / "cpu.json").write_text(json.dumps(report, indent=2))
+    if parts & {"precision", "bot"}:
+        OUT.mkdir(exist_ok=True)
+        (OUT / "cpu.json").write_text(json.dumps(report, indent=2))
+    if "budget" in parts:
+        extra = {
+            "IMAGE_SIZE": args.image_size,
+            "CPU_ITERATIONS": args.cpu_iterations,
+            "CPU_CLIP_SIZE": args.clip_size,
+            "CLIP_FRAME_ITERATIONS": args.frame_iterations,
+        }
+        size, iterations = (int(n) for n in args.reference.split("x"))
+        budget = budget_part(
+            args.photos.split(","),
+            args.seconds,
+            args.clip_seconds,
+            args.clip_frames,
+            (size, iterations),
+            args.phone,
+            **{name: value for name, value in extra.items() if value},
+        )
+        print(budget_table(budget) + "\n")
+        OUT.mkdir(exist_ok=True)
+        (OUT / "cpu-budget.json").write_text(json.dumps(budget, indent=2))
     return 0
 
 

@@ -25,9 +25,12 @@ from bench.bench_engine import OUT, _inputs
 from bench.machine import cpu_name
 
 
-def panning_clip(frames: int, size: int, photo: str = "coffee") -> list[Image.Image]:
+def panning_clip(
+    frames: int, size: int, photo: str = "coffee", pan: float = 0.03
+) -> list[Image.Image]:
     """`frames` frames at `size` px (long side, 4:3): a window panning right and down over the
-    photo (3 % of the width a frame) and a disc moving the other way."""
+    photo (`pan`, 3 % of the width, a frame) and a disc moving the other way as fast (a longer
+    clip pans less a frame, so it stays on the photo: 60 frames at 0.005)."""
     import skimage.data
 
     source = Image.fromarray(getattr(skimage.data, photo)()).convert("RGB")
@@ -36,15 +39,15 @@ def panning_clip(frames: int, size: int, photo: str = "coffee") -> list[Image.Im
     view_h = round(view_w * height / width)
     out = []
     for k in range(frames):
-        left = round((source.width - view_w) * 0.1 + 0.03 * view_w * k)
-        top = round(min(source.height - view_h, (source.height - view_h) * 0.2 + 1.5 * k))
+        left = round((source.width - view_w) * 0.1 + pan * view_w * k)
+        top = round(min(source.height - view_h, (source.height - view_h) * 0.2 + 50 * pan * k))
         frame = source.crop((left, top, left + view_w, top + view_h)).resize(
             (width, height), Image.Resampling.LANCZOS
         )
         draw = ImageDraw.Draw(frame)
         radius = height // 8
-        cx = width * 0.75 - width * 0.03 * k
-        cy = height * 0.5 + height * 0.1 * math.sin(k / 2)
+        cx = width * 0.75 - width * pan * k
+        cy = height * 0.5 + height * 0.1 * math.sin(k * pan / 0.06)
         draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=(40, 90, 200))
         out.append(frame)
     return out
