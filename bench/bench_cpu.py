@@ -1,7 +1,7 @@
 """CPU-only owners: PRECISION=auto against fp32, a job inside the bot against the same job
 alone, and what the time budgets give on this CPU.
 
-    python -m bench.bench_cpu                        # parts precision and bot, on this machine
+    python -m bench.bench_cpu                        # every part, on this machine
     python -m bench.bench_cpu --part precision --sizes 256
     python -m bench.bench_cpu --part bot --size 256 --iterations 300 --repeats 2
     python -m bench.bench_cpu --part budget          # CPU_JOB_SECONDS=75, CPU_CLIP_SECONDS=180
@@ -31,7 +31,6 @@ iterations), the time from the GIF's bytes to the last frame and the flicker (en
 the issue's goal at most 1.5). Markdown on stdout, bench/out/cpu-budget.json and the painted clip
 bench/out/cpu-budget-clip.mp4. `--image-size`, `--cpu-iterations`, `--clip-size`,
 `--frame-iterations`, `--clip-frames`, `--reference`, `--phone` shrink it (the tests' run).
-`all` leaves it out for now (IN_ALL).
 """
 
 from __future__ import annotations
@@ -62,9 +61,6 @@ HELD_OUT = ("chelsea", "immunohistochemistry")  # never tuned on (bench/scale.py
 STYLE = "starry-night"
 DEADLINE = 1800.0
 PARTS = ("precision", "bot", "budget")
-# `all` leaves the budget part out for now: tests/test_bench_cpu_script.py runs `all` at tiny
-# sizes for the other two, and the budget part at its defaults paints for minutes.
-IN_ALL = ("precision", "bot")
 
 
 # ------------------------------------------------------------------------------ precision
@@ -508,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--part",
         default="all",
-        help="precision, bot, budget, or several (precision,budget); all: precision and bot",
+        help="precision, bot, budget, or several (precision,budget); all: every part",
     )
     parser.add_argument("--sizes", default="256,512", help="precision part")
     parser.add_argument("--precision-iterations", type=int, default=300)
@@ -532,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.part.split(","):
         if name not in (*PARTS, "all"):
             parser.error(f"--part: {name!r} is none of {', '.join(PARTS)}, all")
-        parts.update(IN_ALL if name == "all" else (name,))
+        parts.update(PARTS if name == "all" else (name,))
     report: dict = {"cpu": cpu_name(), "cores": os.cpu_count(), "when": time.ctime()}
     print(f"Machine: {report['cpu']}, {report['cores']} CPUs, {report['when']}\n")
     if "precision" in parts:

@@ -20,7 +20,7 @@ def test_bench_cpu_reports_precision_and_bot_against_cli(tmp_path, monkeypatch, 
     # The bot part asks for its size: without a photo budget its worker and the bot's engine
     # skip measuring their speed at start (measure_speed, tens of seconds on a loaded CPU).
     monkeypatch.setenv("CPU_JOB_SECONDS", "0")
-    argv = ["--sizes", "32", "--precision-iterations", "2"]
+    argv = ["--part", "precision,bot", "--sizes", "32", "--precision-iterations", "2"]
     argv += ["--size", "64", "--iterations", "3", "--repeats", "1"]
     assert bench_cpu.main(argv) == 0
     report = json.loads((tmp_path / "cpu.json").read_text())
