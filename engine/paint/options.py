@@ -22,7 +22,12 @@ class Research:
     itself down to that side (a phone shows a 768 px picture at about 256 px), the look-side
     copy weighing `coarse_style_weight` / `coarse_content_weight` ("look" weighting; "each":
     every copy does), and its coarse-to-fine plan starts at a quarter of the look side
-    (`plan_from_look`) as a phone-size picture's does."""
+    (`plan_from_look`) as a phone-size picture's does.
+
+    Less waste (#29, off by default; bench/RESULTS.md has its numbers): a scale ends once it
+    has settled, its best loss (the guard's) down by less than `settle_threshold` (relative)
+    over the last `settle_window` iterations, checked every `settle_window` iterations (one
+    read of the device per check, none in between)."""
 
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"  # Adam: the CLI's --optimizer, quality.py
     adam_lr: float = 0.02
@@ -35,6 +40,8 @@ class Research:
     coarse_content_weight: float = 1.0
     coarse_weighting: Literal["each", "look"] = "look"
     plan_from_look: bool = True
+    settle_threshold: float = 0.0  # 0 = every scale runs all its iterations
+    settle_window: int = 10
 
     def __post_init__(self) -> None:
         if not 0 <= self.average_decay < 1:
@@ -43,6 +50,8 @@ class Research:
             raise ValueError("look_side and the coarse weights must not be negative")
         if self.coarse_weighting not in ("each", "look"):
             raise ValueError("coarse_weighting must be 'each' or 'look'")
+        if self.settle_threshold < 0 or self.settle_window < 1:
+            raise ValueError("settle_threshold must not be negative, settle_window at least 1")
         if self.optimizer not in ("lbfgs", "adam"):
             raise ValueError("optimizer must be 'lbfgs' or 'adam'")
 
