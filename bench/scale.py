@@ -160,6 +160,7 @@ LATER_OPTIONS = {
     "plan_from_look": False,
     "settle_threshold": 0.0,
     "settle_window": 10,
+    "fine_style_layers": 5,
 }
 
 
@@ -192,6 +193,7 @@ FLAT_ORDER = (
     "plan_from_look",
     "settle_threshold",
     "settle_window",
+    "fine_style_layers",
 )
 RESEARCH_FIELDS = {f.name for f in dataclasses.fields(Research)}
 

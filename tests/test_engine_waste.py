@@ -1,5 +1,6 @@
 """Less waste at the same look (#29): a scale that has settled ends early, read from the device
-once a window and never in between."""
+once a window and never in between; a fine scale above the look side may match only the shallow
+style layers, and VGG's pass on the picture then stops at the content layer."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from PIL import Image
 
 from engine.paint import Research, StylizeOptions, Stylizer
 from engine.paint.guard import Settling
+from engine.paint.losses import STYLE_LAYERS, LossWeights, make_targets, style_transfer_loss
 from engine.paint.progress import Tracker
+from engine.paint.vgg import LAYER_NAMES
 
 
 @pytest.fixture
@@ -114,8 +117,64 @@ def test_a_scale_that_keeps_moving_runs_all_its_iterations_and_paints_the_same(s
     assert np.array_equal(np.asarray(off), np.asarray(never))
 
 
+def test_the_pass_stops_at_the_deepest_layer_asked_for(stylizer):
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        every = stylizer.extractor(image)
+        shallow = stylizer.extractor(image, {"relu1_1", "relu3_1", "relu4_2"})
+    assert "relu5_1" in every and "relu5_1" not in shallow
+    for name in shallow:
+        assert torch.equal(shallow[name], every[name])
+
+
+def test_shallow_fine_style_leaves_out_only_the_deep_layers_of_the_pictures_own_term(stylizer):
+    """The picture's own style term keeps each shallow layer's weight among all five; the
+    copies still match every layer."""
+    torch.manual_seed(0)
+    weights = LossWeights()
+    image = torch.rand(1, 3, 64, 64)
+    photo = torch.rand(1, 3, 64, 64)
+    painting = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        fi, fp, fs = (stylizer.extractor(t) for t in (image, photo, painting))
+        half = [stylizer.extractor(t[..., ::2, ::2]) for t in (image, photo, painting)]
+    targets = make_targets(fp, [(fs, 1.0)], weights, [(half[1], [(half[2], 1.0)])])
+    full = style_transfer_loss(image, fi, targets, weights, 1.0, [half[0]])
+    shallow = style_transfer_loss(
+        image, fi, targets, weights, 1.0, [half[0]], own_style=STYLE_LAYERS[:3]
+    )
+    deep_only = style_transfer_loss(
+        image, fi, targets, weights, 1.0, [half[0]], coarse_style=0.0, own_style=STYLE_LAYERS[3:]
+    )
+    coarse_only = (
+        full.style
+        - style_transfer_loss(image, fi, targets, weights, 1.0, [half[0]], coarse_style=0.0).style
+    )
+    assert torch.allclose(shallow.style, full.style - deep_only.style, rtol=1e-5)
+    assert torch.allclose(shallow.style - coarse_only, full.style - coarse_only - deep_only.style)
+
+
+def test_shallow_fine_scales_stop_vggs_pass_only_above_the_look_side(stylizer, monkeypatch):
+    """With look_side 64, a 96 px picture's full-size scale has a look copy: its own pass stops
+    at relu4_2; the scales without copies (and the copies) still go to relu5_1."""
+    deepest: list[str | None] = []
+    extractor = stylizer.extractor
+    forward = type(extractor).forward
+
+    def recording(self, image, layers=None):
+        if image.requires_grad and max(image.shape[-2:]) == 96:
+            deepest.append(None if layers is None else max(layers, key=LAYER_NAMES.index))
+        return forward(self, image, layers)
+
+    monkeypatch.setattr(type(extractor), "forward", recording)
+    _paint(stylizer, Research(look_side=64, fine_style_layers=3), iterations=20)
+    assert deepest and set(deepest) == {"relu4_2"}
+
+
 def test_waste_options_are_checked():
     with pytest.raises(ValueError):
         Research(settle_threshold=-0.1)
     with pytest.raises(ValueError):
         Research(settle_window=0)
+    with pytest.raises(ValueError):
+        Research(fine_style_layers=0)

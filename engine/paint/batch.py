@@ -26,6 +26,7 @@ from PIL import Image
 from engine.paint.guard import DivergenceGuard, PaintingLost, Settling
 from engine.paint.look import level_copies, term_weights
 from engine.paint.losses import (
+    STYLE_LAYERS,
     LossWeights,
     Targets,
     select_targets,
@@ -301,8 +302,19 @@ class _Scale:
         visible = clamped(pixels)
         extractor = self.stylizer.extractor
         research = self.shared.research
+        # Above the look side the copies carry the deep style layers: the picture's own style
+        # term may keep only the shallow ones (`fine_style_layers`), and VGG's pass on the
+        # picture then stops at the deepest layer still asked for.
+        own_style = (
+            STYLE_LAYERS[: research.fine_style_layers]
+            if self.targets.coarser and research.fine_style_layers < len(STYLE_LAYERS)
+            else None
+        )
         with self.stylizer.autocast(self.shared):
-            features = extractor(visible)
+            if own_style is None:
+                features = extractor(visible)
+            else:
+                features = extractor(visible, {*own_style, *self.weights.content_layers})
             copies = level_copies(
                 visible, len(self.targets.coarser), research.look_side / max(visible.shape[-2:])
             )
@@ -323,6 +335,7 @@ class _Scale:
             coarse_style,
             coarse_content,
             own,
+            own_style,
         )
         overshoot = (pixels - visible).pow(2).flatten(1).mean(dim=1) * OUT_OF_RANGE_WEIGHT
         objective = parts.total + overshoot
