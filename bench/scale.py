@@ -135,6 +135,7 @@ class Painted:
     image: Image.Image
     judged: dict[str, float] = field(default_factory=dict)
     variant: str = ""
+    ran: int = 0  # iterations run (fewer than asked where a settled scale ended early)
 
 
 def detail_ratio(
@@ -154,7 +155,13 @@ def detail_ratio(
 
 # Options added after pictures were cached, with the value that paints as before they existed:
 # left out of the key at that value, so the cache (hours of CPU) stays valid.
-LATER_OPTIONS = {"coarse_weighting": "each", "plan_from_look": False}
+LATER_OPTIONS = {
+    "coarse_weighting": "each",
+    "plan_from_look": False,
+    "settle_threshold": 0.0,
+    "settle_window": 10,
+    "fine_style_layers": 5,
+}
 
 
 # The cache key is the flat repr StylizeOptions had before the research switches moved to their
@@ -184,6 +191,9 @@ FLAT_ORDER = (
     "level_resample",
     "coarse_weighting",
     "plan_from_look",
+    "settle_threshold",
+    "settle_window",
+    "fine_style_layers",
 )
 RESEARCH_FIELDS = {f.name for f in dataclasses.fields(Research)}
 
@@ -223,15 +233,21 @@ def paint_one(
     key = _options_key(options, preset, photo_name)
     path, meta = cache / f"{preset}-{photo_name}-{options.size}-{key}.png", cache / f"{key}.json"
     if path.exists() and meta.exists():
-        seconds = json.loads(meta.read_text())["seconds"]
-        return Painted(preset, photo_name, options.size, seconds, Image.open(path).convert("RGB"))
+        saved = json.loads(meta.read_text())
+        image = Image.open(path).convert("RGB")
+        ran = saved.get("ran", options.iterations)
+        return Painted(preset, photo_name, options.size, saved["seconds"], image, ran=ran)
+    skipped: list[int] = []  # the final report's: iterations settled scales did not need
     started = time.perf_counter()
-    image = stylizer.stylize(photo, [(painting, 1.0)], options)
+    image = stylizer.stylize(
+        photo, [(painting, 1.0)], options, on_progress=lambda p: skipped.append(p.skipped)
+    )
     seconds = time.perf_counter() - started
+    ran = options.iterations - (skipped[-1] if skipped else 0)
     cache.mkdir(parents=True, exist_ok=True)
     image.save(path)
-    meta.write_text(json.dumps({"seconds": seconds, "options": repr(options)}))
-    return Painted(preset, photo_name, options.size, seconds, image)
+    meta.write_text(json.dumps({"seconds": seconds, "ran": ran, "options": repr(options)}))
+    return Painted(preset, photo_name, options.size, seconds, image, ran=ran)
 
 
 def _parse_sets(pairs: Sequence[str]) -> dict[str, object]:
@@ -377,10 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.iterations} iterations; options {extra or 'engine defaults'}; tag {args.tag}\n"
     )
     print(
-        "| preset | photo | size | variant | s | style | content | way | style ratio "
-        "| content ratio | full size: style vs the small one upscaled |"
+        "| preset | photo | size | variant | s | iterations run | style | content | way "
+        "| style ratio | content ratio | full size: style vs the small one upscaled |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows: list[list[Painted]] = []
     record: list[dict] = []
     for preset_name, photo_name in pairs:
@@ -416,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             detail = detail_ratio(judge, p, row[0], photo, painting)
             print(
                 f"| {preset_name} | {photo_name} | {p.size} | {p.variant or '-'} | "
-                f"{p.seconds:.0f} | "
+                f"{p.seconds:.0f} | {p.ran} | "
                 f"{j['style']:.3f} | {j['content']:.3f} | {j['way'] * 100:.0f} % | "
                 f"{style_ratio:.2f} | {content_ratio:.2f} | {detail:.2f} |",
                 flush=True,
@@ -428,6 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "size": p.size,
                     "variant": p.variant,
                     "seconds": round(p.seconds, 1),
+                    "ran": p.ran,
                     **{k: round(v, 4) for k, v in j.items()},
                     "style_ratio": round(style_ratio, 3),
                     "content_ratio": round(content_ratio, 3),

@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from engine.paint.guard import DivergenceGuard, PaintingLost
+from engine.paint.guard import DivergenceGuard, PaintingLost, Settling
 from engine.paint.look import level_copies, term_weights
 from engine.paint.losses import (
+    STYLE_LAYERS,
     LossWeights,
     Targets,
     select_targets,
@@ -200,7 +201,9 @@ class _Scale:
     """One scale's iterations over the pictures still painting. Nothing here reads a value
     back from the device: the losses go to the trackers as tensors (read when progress is
     reported), the divergence guard and the optimiser decide on the device
-    (engine/paint/guard.py, engine/paint/lbfgs.py). A picture that stops is dropped after its
+    (engine/paint/guard.py, engine/paint/lbfgs.py); only a scale that may end once it has
+    settled (`Research.settle_threshold`) reads one answer every `settle_window` iterations.
+    A picture that stops is dropped after its
     iteration. On a padded canvas each picture is the top-left `sizes[i]` of its row."""
 
     def __init__(
@@ -232,7 +235,12 @@ class _Scale:
         research = self.shared.research
         optimiser = Optimiser(research, pixels, iterations)
         average = IterateAverage(research.average_decay, pixels) if research.average_decay else None
-        for _ in range(iterations):
+        settling = (
+            Settling(research.settle_threshold, research.settle_window)
+            if research.settle_threshold > 0
+            else None
+        )
+        for done in range(1, iterations + 1):
             loss, objective = self._evaluate(pixels)
             diverged = guard.observe(objective, pixels, pixels.grad)
             stopped = self._report(pixels, loss, size)
@@ -249,7 +257,18 @@ class _Scale:
                 guard.select(index)
                 if average is not None:
                     average.select(index)
+                if settling is not None:
+                    settling.select(index)
                 self._select(index, keep)
+            if (
+                settling is not None
+                and done < iterations
+                and settling.due(done)
+                and settling.settled(guard.best)
+            ):
+                for picture in self.pictures:
+                    picture.tracker.skip(iterations - done)
+                break
         if average is not None and average.weight > 0:
             painted = average.value().clamp_(0.0, 1.0)
         else:
@@ -283,8 +302,19 @@ class _Scale:
         visible = clamped(pixels)
         extractor = self.stylizer.extractor
         research = self.shared.research
+        # Above the look side the copies carry the deep style layers: the picture's own style
+        # term may keep only the shallow ones (`fine_style_layers`), and VGG's pass on the
+        # picture then stops at the deepest layer still asked for.
+        own_style = (
+            STYLE_LAYERS[: research.fine_style_layers]
+            if self.targets.coarser and research.fine_style_layers < len(STYLE_LAYERS)
+            else None
+        )
         with self.stylizer.autocast(self.shared):
-            features = extractor(visible)
+            if own_style is None:
+                features = extractor(visible)
+            else:
+                features = extractor(visible, {*own_style, *self.weights.content_layers})
             copies = level_copies(
                 visible, len(self.targets.coarser), research.look_side / max(visible.shape[-2:])
             )
@@ -305,6 +335,7 @@ class _Scale:
             coarse_style,
             coarse_content,
             own,
+            own_style,
         )
         overshoot = (pixels - visible).pow(2).flatten(1).mean(dim=1) * OUT_OF_RANGE_WEIGHT
         objective = parts.total + overshoot

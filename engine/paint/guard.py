@@ -80,3 +80,36 @@ class DivergenceGuard:
 
 def _per_picture(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+class Settling:
+    """Has a scale stopped moving (#29)? Every `window` iterations it compares the guard's best
+    loss with the best a window before: once every picture's has fallen by less than
+    `threshold` (relative), the scale is done. The only read from the device is that one answer
+    at each check (`settled`); between checks nothing is read."""
+
+    def __init__(self, threshold: float, window: int) -> None:
+        self.threshold = threshold
+        self.window = window
+        self.before: torch.Tensor | None = None  # the best losses at the last check
+        self.reads = 0  # answers read from the device (a test counts them)
+
+    def due(self, done: int) -> bool:
+        """Whether `done` iterations of the scale make a check."""
+        return done % self.window == 0
+
+    def settled(self, best: torch.Tensor) -> bool:
+        """(reads the device) At a check: has every picture's best (batch,) fallen by less than
+        the threshold since the last check? The first check only remembers."""
+        now = best.detach().clone()
+        before, self.before = self.before, now
+        if before is None:
+            return False
+        change = (before - now) / before.abs()  # inf - inf: NaN, never settled
+        self.reads += 1
+        return bool((change < self.threshold).all())
+
+    def select(self, index: torch.Tensor) -> None:
+        """Keep only the pictures at `index` (the others left the batch)."""
+        if self.before is not None:
+            self.before = self.before.index_select(0, index)

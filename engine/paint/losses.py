@@ -10,7 +10,7 @@ means the same thing for a 64 px thumbnail of Udnie and a 2048 px Starry Night.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -259,10 +259,15 @@ def _content_distance(
 
 
 def _style_distance(
-    features: Mapping[str, torch.Tensor], targets: Targets, weights: LossWeights
+    features: Mapping[str, torch.Tensor],
+    targets: Targets,
+    weights: LossWeights,
+    only: Collection[str] | None = None,
 ) -> torch.Tensor:
+    """With `only`, the other style layers are left out (each kept layer weighs what it does
+    among all of them)."""
     total = sum(weights.style_layers.values())
-    layers = {k: w / total for k, w in weights.style_layers.items()}
+    layers = {k: w / total for k, w in weights.style_layers.items() if only is None or k in only}
     mask = targets.mask
     if mask is None:
         return _relative_error(features, targets.style, targets.style_energy, layers, of=grams)
@@ -289,6 +294,7 @@ def style_transfer_loss(
     coarse_style: float | Sequence[float] = 1.0,
     coarse_content: float | Sequence[float] = 0.0,
     own: float = 1.0,
+    own_style: Collection[str] | None = None,
 ) -> LossParts:
     """The weighted sum the optimiser minimises (see the module docstring), per picture of
     the batch: every part is (B,), and `strength` a number or one per picture (B,).
@@ -299,9 +305,10 @@ def style_transfer_loss(
     receptive fields are fixed in pixels, so on a large picture the Grams of the picture alone
     ask only for fine strokes and leave its shapes, at the size a phone shows them, to the
     photo (issue #18). `coarse_style` and `coarse_content` may give each copy its own weight,
-    and `own` weighs the picture's own two terms (see `engine.paint.look.term_weights`)."""
+    and `own` weighs the picture's own two terms (see `engine.paint.look.term_weights`);
+    `own_style` (None: all) the style layers the picture's own term matches."""
     content = own * _content_distance(features, targets, weights)
-    style = own * _style_distance(features, targets, weights)
+    style = own * _style_distance(features, targets, weights, own_style)
     levels = len(targets.coarser)
     style_weights = _per_level(coarse_style, levels)
     content_weights = _per_level(coarse_content, levels)

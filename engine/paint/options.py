@@ -22,7 +22,14 @@ class Research:
     itself down to that side (a phone shows a 768 px picture at about 256 px), the look-side
     copy weighing `coarse_style_weight` / `coarse_content_weight` ("look" weighting; "each":
     every copy does), and its coarse-to-fine plan starts at a quarter of the look side
-    (`plan_from_look`) as a phone-size picture's does."""
+    (`plan_from_look`) as a phone-size picture's does.
+
+    Less waste (#29, both off by default; bench/RESULTS.md has their numbers): a scale ends once
+    it has settled, its best loss (the guard's) down by less than `settle_threshold` (relative)
+    over the last `settle_window` iterations, checked every `settle_window` iterations (one
+    read of the device per check, none in between); and at a scale with look copies the
+    picture's own style term matches only the first `fine_style_layers` style layers (the
+    copies carry the deep ones), so VGG's pass stops at the content layer."""
 
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"  # Adam: the CLI's --optimizer, quality.py
     adam_lr: float = 0.02
@@ -35,6 +42,9 @@ class Research:
     coarse_content_weight: float = 1.0
     coarse_weighting: Literal["each", "look"] = "look"
     plan_from_look: bool = True
+    settle_threshold: float = 0.0  # 0 = every scale runs all its iterations
+    settle_window: int = 10
+    fine_style_layers: int = 5  # of STYLE_LAYERS, shallowest first; 5 = all of them
 
     def __post_init__(self) -> None:
         if not 0 <= self.average_decay < 1:
@@ -43,6 +53,10 @@ class Research:
             raise ValueError("look_side and the coarse weights must not be negative")
         if self.coarse_weighting not in ("each", "look"):
             raise ValueError("coarse_weighting must be 'each' or 'look'")
+        if self.settle_threshold < 0 or self.settle_window < 1:
+            raise ValueError("settle_threshold must not be negative, settle_window at least 1")
+        if not 1 <= self.fine_style_layers <= 5:
+            raise ValueError("fine_style_layers must be 1 to 5")
         if self.optimizer not in ("lbfgs", "adam"):
             raise ValueError("optimizer must be 'lbfgs' or 'adam'")
 

@@ -36,6 +36,7 @@ class Progress:
     size: tuple[int, int]
     final: bool
     _render: Callable[[int], Image.Image] = field(repr=False)
+    skipped: int = 0  # of `iteration`, those not run: their scale had settled
 
     @property
     def loss(self) -> float:
@@ -73,6 +74,7 @@ class Tracker:
         self.film: Film | None = None
         self.started = time.perf_counter()
         self.iteration = 0
+        self.skipped = 0  # iterations not run: their scale had settled
         self._costs = [w * h for (w, h), n in plan for _ in range(n)]
         self._cost_done = 0.0
         self._cost_total = float(sum(self._costs)) or 1.0
@@ -101,6 +103,15 @@ class Tracker:
         if self.iteration % self.every == 0 and self.iteration < self.total:
             self.report(size, render, final=False)
 
+    def skip(self, iterations: int) -> None:
+        """The scale ended `iterations` early (it had settled, engine/paint/guard.py): they
+        count as done, so the messages still count to the total, and leave the time left
+        (their cost is taken from the total, not added to the done)."""
+        skipped = self._costs[self.iteration : self.iteration + iterations]
+        self._cost_total = max(self._cost_total - sum(skipped), self._cost_done)
+        self.iteration += len(skipped)
+        self.skipped += len(skipped)
+
     def report(
         self, size: tuple[int, int], render: Callable[[int], Image.Image], final: bool
     ) -> None:
@@ -115,6 +126,7 @@ class Tracker:
             size=size,
             final=final,
             _render=render,
+            skipped=self.skipped,
         )
         if self.callback(progress) and not final:
             raise Cancelled(self.iteration)

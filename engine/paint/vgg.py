@@ -144,10 +144,15 @@ class FeatureExtractor(nn.Module):
         if self._stop > len(net):
             raise ValueError(f"Layer {self.layers[-1]} is deeper than the network.")
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, image: torch.Tensor, layers: Iterable[str] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The named layers' activations; with `layers`, the pass stops at the deepest of them
+        (the layers wanted on the way are returned too)."""
         out: dict[str, torch.Tensor] = {}
         x = image.contiguous(memory_format=torch.channels_last)
-        for index in range(self._stop):
+        stop = self._stop if layers is None else max(map(LAYER_NAMES.index, layers)) + 1
+        for index in range(stop):
             x = self.net[index](x)
             name = self._wanted.get(index)
             if name is not None:
