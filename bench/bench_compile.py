@@ -2,8 +2,8 @@
 
 The step is what `engine/paint/batch.py` (`_Scale._evaluate`) does once per iteration for one
 picture: VGG19 on the clamped pixels and on their look copies, the style / content / TV losses,
-the out-of-range pull, and the backward pass to the pixels. It is rebuilt here from the same
-engine functions, so the engine is not changed to be measured. Variants:
+the out-of-range pull, and the backward pass to the pixels. It is the engine's own
+`painting_objective` (engine/paint/objective.py) with the extractor each variant hands it. Variants:
 
     eager   the engine as it is
     step    the whole objective compiled (dynamic=False: one graph per shape)
@@ -84,38 +84,18 @@ class Step:
 
     def objective(self, pixels, extractor):
         """(loss, objective) as the engine computes them, with `extractor` for VGG."""
-        from engine.paint.batch import OUT_OF_RANGE_WEIGHT
-        from engine.paint.look import level_copies, term_weights
-        from engine.paint.losses import style_transfer_loss
-        from engine.paint.pixels import clamped
+        from engine.paint.objective import painting_objective
 
-        research = self.options.research
-        visible = clamped(pixels)
-        with self.autocast:
-            features = extractor(visible)
-            copies = level_copies(
-                visible, self.levels, research.look_side / max(visible.shape[-2:])
-            )
-            coarser = [extractor(h) for h in copies]
-        own, coarse_style, coarse_content = term_weights(
-            len(coarser),
-            research.coarse_style_weight,
-            research.coarse_content_weight,
-            research.coarse_weighting,
-        )
-        parts = style_transfer_loss(
-            visible,
-            features,
+        _, loss, objective = painting_objective(
+            pixels,
+            extractor,
             self.targets,
             self.weights,
             self.strength,
-            coarser,
-            coarse_style,
-            coarse_content,
-            own,
+            self.options.research,
+            self.autocast,
         )
-        overshoot = (pixels - visible).pow(2).flatten(1).mean(dim=1) * OUT_OF_RANGE_WEIGHT
-        return parts.total, parts.total + overshoot
+        return loss, objective
 
 
 def _replicate_pad(image, pad: int):

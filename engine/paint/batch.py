@@ -24,26 +24,20 @@ import torch.nn.functional as F
 from PIL import Image
 
 from engine.paint.guard import DivergenceGuard, PaintingLost, Settling
-from engine.paint.look import level_copies, term_weights
 from engine.paint.losses import (
-    STYLE_LAYERS,
     LossWeights,
     Targets,
     select_targets,
     stack_targets,
-    style_transfer_loss,
 )
 from engine.paint.model import StyleModel
+from engine.paint.objective import painting_objective
 from engine.paint.optimiser import IterateAverage, Optimiser
 from engine.paint.options import StylizeOptions
-from engine.paint.pixels import clamped, resized, thumbnail, to_tensor
+from engine.paint.pixels import resized, thumbnail, to_tensor
 from engine.paint.plan import Plan, batch_key, fit_size, plan_scales
 from engine.paint.progress import Cancelled, Film, Tracker
 from engine.paint.request import PaintRequest
-
-# The loss sees the picture clamped to [0, 1]; pixels that wander outside are pulled back by
-# this weight on their squared overshoot (clamped, they would have no gradient).
-OUT_OF_RANGE_WEIGHT = 10.0
 
 Outcome = Image.Image | BaseException
 
@@ -297,48 +291,15 @@ class _Scale:
         """Per picture (B,): the loss (what is reported) and the objective the gradient
         comes from; the backward pass of their sum leaves each picture its own gradient."""
         pixels.grad = None
-        # The loss sees the image as it will be delivered (clamped to [0, 1]); a gentle pull
-        # brings pixels that wandered out of range back where they have a gradient.
-        visible = clamped(pixels)
-        extractor = self.stylizer.extractor
-        research = self.shared.research
-        # Above the look side the copies carry the deep style layers: the picture's own style
-        # term may keep only the shallow ones (`fine_style_layers`), and VGG's pass on the
-        # picture then stops at the deepest layer still asked for.
-        own_style = (
-            STYLE_LAYERS[: research.fine_style_layers]
-            if self.targets.coarser and research.fine_style_layers < len(STYLE_LAYERS)
-            else None
-        )
-        with self.stylizer.autocast(self.shared):
-            if own_style is None:
-                features = extractor(visible)
-            else:
-                features = extractor(visible, {*own_style, *self.weights.content_layers})
-            copies = level_copies(
-                visible, len(self.targets.coarser), research.look_side / max(visible.shape[-2:])
-            )
-            coarser = [extractor(h) for h in copies]
-        own, coarse_style, coarse_content = term_weights(
-            len(coarser),
-            research.coarse_style_weight,
-            research.coarse_content_weight,
-            research.coarse_weighting,
-        )
-        parts = style_transfer_loss(
-            visible,
-            features,
+        visible, loss, objective = painting_objective(
+            pixels,
+            self.stylizer.extractor,
             self.targets,
             self.weights,
             self.strength,
-            coarser,
-            coarse_style,
-            coarse_content,
-            own,
-            own_style,
+            self.shared.research,
+            self.stylizer.autocast(self.shared),
         )
-        overshoot = (pixels - visible).pow(2).flatten(1).mean(dim=1) * OUT_OF_RANGE_WEIGHT
-        objective = parts.total + overshoot
         extras = [p.request.extra_loss for p in self.pictures]
         if any(extra is not None for extra in extras):
             objective = objective + torch.stack(
@@ -350,7 +311,7 @@ class _Scale:
                 ]
             )
         objective.sum().backward()
-        return parts.total.detach(), objective.detach()
+        return loss.detach(), objective.detach()
 
     def _report(self, pixels: torch.Tensor, loss: torch.Tensor, size: tuple[int, int]) -> set[int]:
         """Each picture's tracker steps (progress, timelapse); the pictures that stopped."""
