@@ -53,7 +53,7 @@ from bench.gallery import (  # noqa: E402
 )
 from bench.machine import cpu_name  # noqa: E402
 from bench.reference import judge  # noqa: E402
-from engine.paint import Research, StylizeOptions, Stylizer, batch, model  # noqa: E402  # noqa: E402
+from engine.paint import Research, StylizeOptions, Stylizer, model, objective  # noqa: E402
 from engine.paint.losses import LossWeights, Targets, make_targets, style_transfer_loss  # noqa: E402
 from engine.painter.settings import EngineSettings  # noqa: E402
 from styles import load_catalogue  # noqa: E402
@@ -152,12 +152,12 @@ def w2_loss(
 @contextlib.contextmanager
 def w2_engine() -> Iterator[None]:
     """The engine with the W2 style loss (patched in for the experiment only)."""
-    saved = model.make_targets, batch.style_transfer_loss
-    model.make_targets, batch.style_transfer_loss = w2_targets, w2_loss
+    saved = model.make_targets, objective.style_transfer_loss
+    model.make_targets, objective.style_transfer_loss = w2_targets, w2_loss
     try:
         yield
     finally:
-        model.make_targets, batch.style_transfer_loss = saved
+        model.make_targets, objective.style_transfer_loss = saved
 
 
 # ------------------------------------------------------------------------------ variants
