@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from jobs.backends.database import CHANGES, QUEUE
 from jobs.base import REQUEUE_SET
-from jobs.failures import Failure
+from jobs.failures import Failure, failure
 from jobs.failures import encode as encode_failure
 from jobs.fair import candidates_sql
 from jobs.files import PREVIEW_NAME, RESULT_NAME, JobFiles
@@ -301,16 +301,25 @@ class JobLifecycle(JobFiles):
         return changed > 0
 
     async def requeue(
-        self, job_id: int, *, count_attempt: bool, worker_id: str | None = None
+        self,
+        job_id: int,
+        *,
+        count_attempt: bool,
+        worker_id: str | None = None,
+        max_attempts: int | None = None,
+        why: str | Failure | None = None,
     ) -> JobStatus | None:
         """Running -> queued (a shutdown: count_attempt=False gives the attempt back).
-        A job whose cancel was requested meanwhile is cancelled instead. Returns the new
-        status, None if the job was not running (or not this worker's)."""
+        A job whose cancel was requested meanwhile is cancelled instead; one whose attempt
+        counts and that has had `max_attempts` fails with `why` (default: the generic
+        failure), as recover_stale ends a job that keeps killing its painters: a job that
+        always comes back does not come back forever. Returns the new status, None if the job
+        was not running (or not this worker's)."""
         now = self._now()
         owner, owner_params = _owner(worker_id)
         async with self._db.transaction() as tx:
             row = await tx.one(
-                "SELECT cancel_requested FROM jobs WHERE id = ? AND status = 'running'"
+                "SELECT cancel_requested, attempts FROM jobs WHERE id = ? AND status = 'running'"
                 f"{owner}{tx.dialect.for_update}",
                 (job_id, *owner_params),
             )
@@ -323,6 +332,12 @@ class JobLifecycle(JobFiles):
                     (now, job_id),
                 )
                 return JobStatus.CANCELLED
+            if count_attempt and max_attempts is not None and row["attempts"] >= max_attempts:
+                await tx.run(
+                    "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
+                    (encode_failure(why if why is not None else failure("generic")), now, job_id),
+                )
+                return JobStatus.FAILED
             give_back = 0 if count_attempt else 1
             await tx.run(
                 f"UPDATE jobs SET {REQUEUE_SET}, "

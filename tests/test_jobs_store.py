@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from jobs import EngineInfo, JobOptions, JobStatus, JobStore, NewJob, StyleRef, UserSettings
+from jobs.failures import failure
 from jobs.liveness import this_host
 from jobs.testing import PLACEHOLDER, enqueue, execute_sql, new_job, stored_bytes
 
@@ -170,6 +171,20 @@ async def test_requeue_gives_back_the_attempt_unless_counted(store, tmp_path):
     await store.claim("w")
     await store.cancel(job.id)
     assert await store.requeue(job.id, count_attempt=False) is JobStatus.CANCELLED
+
+
+async def test_a_counted_requeue_at_max_attempts_fails_the_job_instead(store, tmp_path):
+    job = await enqueue(store)
+    give_up = {"max_attempts": 2, "why": failure("painting_stalled")}
+    await store.claim("w")  # attempt 1
+    assert await store.requeue(job.id, count_attempt=True, **give_up) is JobStatus.QUEUED
+    await store.claim("w")  # attempt 2: the last
+    assert await store.requeue(job.id, count_attempt=False, **give_up) is JobStatus.QUEUED
+    await store.claim("w")  # attempt 2 again: a shutdown gave it back uncounted
+    assert await store.requeue(job.id, count_attempt=True, **give_up) is JobStatus.FAILED
+    got = await store.get(job.id)
+    assert got.status is JobStatus.FAILED and got.finished_at is not None
+    assert got.failure == failure("painting_stalled")
 
 
 async def test_counts_listing_and_stats(store, tmp_path, clock):

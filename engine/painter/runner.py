@@ -234,15 +234,21 @@ class JobRunner:
         forever. None when even that cannot be written (the Worker looks for its jobs left
         RUNNING before its next claim)."""
         seconds = time.monotonic() - started
+        requeue = self.store.requeue(
+            job.id,
+            count_attempt=True,
+            worker_id=self.worker_id,
+            max_attempts=self.settings.max_attempts,
+            why=GENERIC_ERROR,
+        )
         try:
-            if job.attempts >= self.settings.max_attempts:
-                return await self._fail(job, GENERIC_ERROR, seconds)
-            requeue = self.store.requeue(job.id, count_attempt=True, worker_id=self.worker_id)
             status = await self._within(requeue, f"give job {job.id} back")
         except Exception:  # noqa: BLE001 - the database is away or hung
             log.exception("job %s: could not give it back either", job.id)
             return None
-        job_event(log, "requeued", job, seconds=seconds, status=status)
+        failed = status is JobStatus.FAILED
+        event, level = ("failed", logging.WARNING) if failed else ("requeued", logging.INFO)
+        job_event(log, event, job, level=level, seconds=seconds, status=status)
         return status
 
     async def _ready(self, job: Job) -> _Ready:

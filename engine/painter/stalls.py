@@ -52,19 +52,20 @@ async def give_back(
 async def _give_back(
     store: JobStore, settings: EngineSettings, worker_id: str, job: Job, counted: bool
 ) -> JobStatus | None:
-    seconds = settings.db_call_timeout_seconds
+    requeue = store.requeue(
+        job.id,
+        count_attempt=counted,
+        worker_id=worker_id,
+        max_attempts=settings.max_attempts,
+        why=STALLED,
+    )
     try:
-        if counted and job.attempts >= settings.max_attempts:
-            fail = store.fail(job.id, STALLED, worker_id=worker_id)
-            if not await within(fail, seconds, f"fail job {job.id}"):
-                return None
-            job_event(log, "failed", job, level=logging.WARNING, error=STALLED.text)
-            return JobStatus.FAILED
-        requeue = store.requeue(job.id, count_attempt=counted, worker_id=worker_id)
-        status = await within(requeue, seconds, f"give job {job.id} back")
+        status = await within(requeue, settings.db_call_timeout_seconds, f"give job {job.id} back")
     except Exception:  # noqa: BLE001 - the others are still given back
         log.exception("job %s: could not give it back; recovered once this painter is gone", job.id)
         return None
-    if status is not None:
+    if status is JobStatus.FAILED:
+        job_event(log, "failed", job, level=logging.WARNING, error=STALLED.text)
+    elif status is not None:
         job_event(log, "requeued", job, status=status, attempt_counted=counted)
     return status
