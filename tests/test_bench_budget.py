@@ -15,7 +15,7 @@ def test_the_budget_bench_paints_the_default_job_and_names_the_cpu(tmp_path, mon
     monkeypatch.setattr(bench_budget, "OUT", tmp_path)
     real = budget.measure_speed
     monkeypatch.setattr(
-        bench_budget, "measure_speed", lambda s, p: real(s, p, sides=(48, 96), iterations=2)
+        bench_budget, "measure_speed", lambda s, p: real(s, p, sides=(48, 96), iterations=3)
     )
     argv = ["--photos", "astronaut", "--presets", "monet", "--seconds", "5"]
     argv += ["--styles-dir", str(styles), "--image-size", "64", "--iterations", "4"]

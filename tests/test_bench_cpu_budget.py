@@ -23,7 +23,7 @@ def test_the_budget_part_names_the_cpu_the_sizes_the_clip_plan_and_the_look(
     monkeypatch.setenv("PRECISION", "fp32")  # auto's bf16 probe costs seconds here
     real = budget.measure_speed
     monkeypatch.setattr(
-        budget, "measure_speed", lambda s, p: real(s, p, sides=(48, 96), iterations=2)
+        budget, "measure_speed", lambda s, p: real(s, p, sides=(48, 96), iterations=3)
     )
     argv = ["--part", "budget", "--photos", "chelsea", "--seconds", "5", "--clip-seconds", "5"]
     argv += ["--clip-frames", "3", "--reference", "48x2", "--phone", "64"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from engine.paint import Research, StylizeOptions, Stylizer, fit_size
 from engine.paint.plan import plan_scales
+from engine.painter import budget
 from engine.painter.budget import PaintSpeed, choose_size, measure_speed, plan_units
 from engine.painter.settings import EngineSettings
 from engine.painter.sizing import budget_summary, plan_options, published_speed
@@ -128,6 +131,47 @@ def test_the_published_speed_prices_a_size_as_this_painter_paints_it():
 
 
 def test_the_probe_prices_a_real_painting(cpu_stylizer: Stylizer):
-    speed = measure_speed(cpu_stylizer, "fp32", sides=(48, 96), iterations=2)
+    speed = measure_speed(cpu_stylizer, "fp32", sides=(48, 96), iterations=3)
     assert speed.per_unit > 0 and speed.per_iteration >= 0
     assert speed.seconds((96, 72), StylizeOptions(size=96, iterations=10)) > 0
+
+
+def test_each_scale_is_priced_its_set_up():
+    """A scale's targets and first pass cost about one iteration there (SETUP_ITERATIONS)."""
+    speed = PaintSpeed(per_unit=5.0, per_iteration=0.01)
+    options = StylizeOptions(size=256, iterations=300)
+    plan = plan_scales((256, 192), options)
+    bare, iterations = plan_units((256, 192), options)
+    setup = sum(w * h for (w, h), _ in plan) / 1e6
+    expected = 5.0 * (bare + setup) + 0.01 * (iterations + len(plan))
+    assert speed.seconds((256, 192), options) == pytest.approx(expected)
+
+
+class _ClockedStylizer:
+    """Paints nothing: advances a fake clock by a set-up and then, per iteration, by a price
+    per pixel plus a fixed price, reporting progress as the engine does."""
+
+    def __init__(self, clock: list[float], setup: float, per_pixel: float, fixed: float):
+        self.clock, self.setup, self.per_pixel, self.fixed = clock, setup, per_pixel, fixed
+
+    def stylize(self, photo, styles, options, on_progress):
+        width, height = fit_size(photo.size, options.size)
+        self.clock[0] += self.setup
+        for iteration in range(1, options.iterations + 1):
+            self.clock[0] += self.per_pixel * width * height + self.fixed
+            on_progress(SimpleNamespace(final=False, iteration=iteration))
+        self.clock[0] += self.setup  # the finished picture's conversion
+        on_progress(SimpleNamespace(final=True, iteration=options.iterations))
+
+
+def test_the_probe_prices_iterations_without_the_set_up(monkeypatch):
+    """A set-up of a whole second per painting would have been priced into every iteration;
+    timed from the first iteration's end, the price is the iterations' own."""
+    clock = [0.0]
+    monkeypatch.setattr(budget.time, "perf_counter", lambda: clock[0])
+    fake = _ClockedStylizer(clock, setup=1.0, per_pixel=8e-6, fixed=0.02)
+    speed = measure_speed(fake, "fp32")  # type: ignore[arg-type]
+    assert speed.per_unit == pytest.approx(8.0)
+    assert speed.per_iteration == pytest.approx(0.02)
+    with pytest.raises(ValueError):
+        measure_speed(fake, "fp32", iterations=2)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from PIL import Image
 
 from engine.paint import Research, StylizeOptions, fit_size
-from engine.painter.budget import PaintSpeed, plan_units
+from engine.painter.budget import PaintSpeed
 
 PLAN_NAME = "clip-plan.json"
 # Each level gives up a little more; the first that fits the budget is taken.
@@ -55,9 +55,7 @@ def clip_seconds(speed: PaintSpeed, plan: ClipPlan, size: tuple[int, int], frame
     later = StylizeOptions(
         size=plan.side, iterations=plan.frame_iterations, multiscale=False, research=Research()
     )
-    later_units, later_iterations = plan_units(out, later)
-    per_frame = speed.per_unit * later_units + speed.per_iteration * later_iterations
-    return speed.seconds(out, first) + max(0, frames - 1) * per_frame
+    return speed.seconds(out, first) + max(0, frames - 1) * speed.seconds(out, later)
 
 
 def candidates(side: int, fps: float, first: int, later: int) -> list[ClipPlan]:
