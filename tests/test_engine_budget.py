@@ -154,12 +154,13 @@ class _ClockedStylizer:
     def __init__(self, clock: list[float], setup: float, per_pixel: float, fixed: float):
         self.clock, self.setup, self.per_pixel, self.fixed = clock, setup, per_pixel, fixed
 
-    def stylize(self, photo, styles, options, on_progress):
+    def stylize(self, photo, styles, options, on_progress=lambda progress: None):
         width, height = fit_size(photo.size, options.size)
         self.clock[0] += self.setup
         for iteration in range(1, options.iterations + 1):
             self.clock[0] += self.per_pixel * width * height + self.fixed
-            on_progress(SimpleNamespace(final=False, iteration=iteration))
+            if iteration < options.iterations:  # the last is reported as the final one
+                on_progress(SimpleNamespace(final=False, iteration=iteration))
         self.clock[0] += self.setup  # the finished picture's conversion
         on_progress(SimpleNamespace(final=True, iteration=options.iterations))
 
@@ -168,7 +169,7 @@ def test_the_probe_prices_iterations_without_the_set_up(monkeypatch):
     """A set-up of a whole second per painting would have been priced into every iteration;
     timed from the first iteration's end, the price is the iterations' own."""
     clock = [0.0]
-    monkeypatch.setattr(budget.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(budget, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
     fake = _ClockedStylizer(clock, setup=1.0, per_pixel=8e-6, fixed=0.02)
     speed = measure_speed(fake, "fp32")  # type: ignore[arg-type]
     assert speed.per_unit == pytest.approx(8.0)
