@@ -6,7 +6,7 @@ or goes back to the queue, nothing is left RUNNING. The real JobStore (SQLite in
 real JobRunner and VGG19 at 64 px on the CPU; each fault is a monkeypatch of the function of
 that step. A hung database call on the event loop is bounded by DB_CALL_TIMEOUT_SECONDS (an
 error like the exception); a hung decode is killed with its child at MEDIA_DECODE_SECONDS.
-(The deliver step: tests/test_bot_notifier.py.)"""
+A clip's hung frame costs the clip alone. (The deliver step: tests/test_bot_notifier.py.)"""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import time
 import pytest
 from PIL import Image
 
+import engine.painter.clip_job as clip_job_module
 import engine.painter.runner as runner_module
 import engine.painter.worker as worker_module
 from engine.paint import PaintingLost
@@ -32,11 +33,20 @@ from engine.painter.worker import Worker
 from jobs import JobStatus, JobStore
 from jobs.liveness import pid_alive
 from media.timelapse import FrameRecorder
+from tests.clip_support import encode_clip, moving_shape_frames
 from tests.test_worker_batch import SMALL, Spy, _claim_all, settings
+from tests.test_worker_clips import add_clip
 from tests.test_worker_harness import add_job
 from tests.waiting import eventually
 
 HANG = 3600.0  # "never answers": every hang below is cut short by a timeout or a kill
+# A clip small and short (tests/test_worker_clips.py), with no time budget to measure for.
+CLIP_SETTINGS = {
+    "CPU_CLIP_SIZE": 40,
+    "CPU_ITERATIONS": 4,
+    "CLIP_FRAME_ITERATIONS": 2,
+    "CPU_CLIP_SECONDS": 0,
+}
 
 
 class Boom(RuntimeError):
@@ -512,7 +522,9 @@ async def decoded(store, jobs, monkeypatch) -> Decoded:
     return seen
 
 
-async def _stuck_and_restarted(store, jobs, stylizer, tmp_path, spy=Spy) -> tuple[list[int], list]:
+async def _stuck_and_restarted(
+    store, jobs, stylizer, tmp_path, spy=Spy, **env
+) -> tuple[list[int], list]:
     """Workers one after another over the same store, as the bot's supervisor restarts a
     stuck one, until every job has ended: each one's exit code, and what the first left."""
     codes, after_first = [], None
@@ -525,6 +537,7 @@ async def _stuck_and_restarted(store, jobs, stylizer, tmp_path, spy=Spy) -> tupl
             HEARTBEAT_SECONDS=0.05,
             PAINTER_STALL_SECONDS=STALL,
             MAX_ATTEMPTS=2,
+            **env,
         )
         codes.append(await _serve(worker, jobs))
         if after_first is None:
@@ -626,6 +639,56 @@ async def test_a_hung_painting_requeues_the_batch_then_finds_its_culprit_alone(
     assert [job.attempts for job in after_first] == [1, 1, 1]
     await _culprit_failed_others_done(store, jobs, finished, codes)
     assert batches[0] == 3 and set(batches[1:]) == {1}, batches  # then each alone
+
+
+async def test_every_iteration_of_a_clip_tells_the_watchdog_it_moves(
+    store, tmp_path, cpu_stylizer, monkeypatch
+):
+    """A clip's frame may take longer than PAINTER_STALL_SECONDS (a first frame of 300
+    iterations on a busy CPU): its stop check, made at every iteration, touches the painting
+    as a photo's progress callback does, so only a frame that stands still is a stall."""
+    clip = await add_clip(store, 9, encode_clip(moving_shape_frames(3, (48, 36)), 12))
+    runner = _runner(store, cpu_stylizer, tmp_path, **CLIP_SETTINGS)
+    moved: list[bool] = []
+
+    def paint_clip(stylizer, frames, styles, options, clip, *, on_frame, should_stop, done):
+        for _ in range(3):  # three iterations of the first frame
+            runner.context.moved = before = time.monotonic() - 100.0
+            assert should_stop() is False
+            moved.append(runner.context.moved > before)
+        return [frame.convert("RGB") for frame in frames]
+
+    monkeypatch.setattr(clip_job_module, "paint_clip", paint_clip)
+    assert await _run(store, runner, [clip]) == [JobStatus.DONE]
+    assert moved == [True, True, True]
+
+
+async def test_a_hung_clip_frame_costs_the_clip_alone(
+    store, jobs, tmp_path, cpu_stylizer, finished, hang
+):
+    """A clip's later frame that never ends: the clip (painted alone) goes back with its
+    attempt counted, hangs again and fails at MAX_ATTEMPTS; the photos are done once."""
+    clip = await add_clip(store, 9, encode_clip(moving_shape_frames(6, (48, 36)), 12))
+    painted_frames: list[int] = []
+
+    class HangingClip(Spy):
+        def stylize(self, content, *args, **kwargs):
+            if kwargs.get("init") is not None:  # a clip's later frame starts from the last
+                hang()
+            painted_frames.append(1)
+            return cpu_stylizer.stylize(content, *args, **kwargs)
+
+    everything = [*jobs, clip]
+    codes, after_first = await _stuck_and_restarted(
+        store, everything, cpu_stylizer, tmp_path, HangingClip, **CLIP_SETTINGS
+    )
+    assert codes.count(PAINTER_STUCK) == 2 and set(codes) <= {0, PAINTER_STUCK}, codes
+    assert after_first[-1].status is JobStatus.QUEUED and after_first[-1].attempts == 1
+    failed = await store.get(clip.id)
+    assert failed.status is JobStatus.FAILED and failed.failure == STALLED, failed
+    assert failed.attempts == 2 and hang.times == 2, painted_frames
+    assert len(painted_frames) == 2  # its first frame, once per attempt
+    await _done_once(store, finished, *jobs)
 
 
 async def test_a_stuck_painter_exits_at_once_with_its_own_code(tmp_path, monkeypatch):
