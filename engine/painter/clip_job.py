@@ -18,7 +18,6 @@ import asyncio
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
 
 import torch
 from PIL import Image
@@ -109,7 +108,7 @@ def paint_clip_job(
             options,
             ClipOptions(frame_iterations=plan.frame_iterations),
             on_frame=_reporter(context, job, loop, done),
-            should_stop=_moving(context, job),
+            should_stop=lambda: context.moving(job.id),  # every iteration of every frame
             done=done,
         )
     except torch.cuda.OutOfMemoryError as exc:  # a photo is retried smaller; a clip says so
@@ -192,18 +191,6 @@ def _checkpoint(
         on_loop(loop, write, context.settings.db_call_timeout_seconds)
     except Exception as exc:  # painting goes on; a crash would then repaint more
         log.warning("job %s: checkpoint not written (%s)", job.id, exc)
-
-
-def _moving(context: PainterContext, job: Job) -> Callable[[], bool]:
-    """The stop check paint_clip makes at every iteration of every frame: it also tells the
-    stall watchdog (engine/painter/stalls.py) that the painting moves, as a photo's progress
-    callback does; a frame longer than PAINTER_STALL_SECONDS is not a stuck painter."""
-
-    def should_stop() -> bool:
-        context.touch()
-        return context.should_stop(job.id)
-
-    return should_stop
 
 
 def _reporter(

@@ -4,8 +4,9 @@ the settings, who this painter is, and the stop signals (a shutdown, a job's can
 The runner (engine/painter/runner.py) owns one; the clip path (engine/painter/clip_job.py)
 and the progress bridge (engine/painter/reporting.py) are handed it, never the runner.
 
-It also says whether the painting thread moves (`touch`, `stalled`) and, when it stops moving,
-whose step it was in (`busy`, `culprit`): the Worker's watchdog (engine/painter/stalls.py).
+It also says whether the painting thread moves (`touch`, `moving`, `stalled`) and, when it
+stops moving, whose step it was in (`busy`, `culprit`): the Worker's watchdog
+(engine/painter/stalls.py).
 """
 
 from __future__ import annotations
@@ -96,6 +97,12 @@ class PainterContext:
     def should_stop(self, job_id: int) -> bool:
         """A shutdown, or this job's cancel: asked at every iteration."""
         return self.stopping.is_set() or job_id in self.cancelled
+
+    def moving(self, job_id: int) -> bool:
+        """(painting thread) The check made at every iteration of a photo or of a clip's frame:
+        the painting moved (`touch`, for the stall watchdog), and whether it should stop."""
+        self.touch()
+        return self.should_stop(job_id)
 
     @property
     def on_cpu(self) -> bool:

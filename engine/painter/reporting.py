@@ -47,8 +47,7 @@ def progress_callback(
     def on_progress(progress: Progress) -> bool:
         """Called every iteration (cheap): stop at once on a signal or a cancel seen by
         the heartbeat; write the preview and report every PROGRESS_EVERY iterations."""
-        context.touch()
-        if context.should_stop(job.id):
+        if context.moving(job.id):
             return True
         context.metrics.progress(progress.iteration, progress.elapsed)
         if progress.iteration % every and not progress.final:
